@@ -1,0 +1,55 @@
+"""Where the database lives and the fingerprint key (SPEC §2)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from fallbackscope.errors import FallbackscopeError
+
+DEFAULT_DB = "fallbackscope.duckdb"
+KEY_ENV = "FALLBACKSCOPE_KEY"
+DB_ENV = "FALLBACKSCOPE_DB"
+
+
+def resolve_db_path(db: str | os.PathLike[str] | None) -> Path:
+    """Return the database path: `--db`, else `$FALLBACKSCOPE_DB`, else `./fallbackscope.duckdb`."""
+    if db:
+        return Path(db)
+    return Path(os.environ.get(DB_ENV) or DEFAULT_DB)
+
+
+def key_path_for(db_path: Path) -> Path:
+    """Return the key file that sits beside a database: `<db>.key`."""
+    return db_path.with_name(db_path.name + ".key")
+
+
+def load_key(db_path: Path, *, create: bool = True) -> bytes:
+    """Return the HMAC key: `$FALLBACKSCOPE_KEY`, else the key file beside the database.
+
+    The key file is created once (64 random hex characters, mode 0600) when missing and `create`
+    is true. The key is the UTF-8 bytes of the stripped text; it is never written into the database.
+    """
+    env = os.environ.get(KEY_ENV)
+    if env and env.strip():
+        return env.strip().encode("utf-8")
+    path = key_path_for(db_path)
+    if not path.exists():
+        if not create:
+            raise FallbackscopeError(f"{path}: no fingerprint key file and ${KEY_ENV} is not set.")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process created it first; read theirs
+        else:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(secrets.token_hex(32) + "\n")
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FallbackscopeError(f"{path}: cannot read the fingerprint key ({type(exc).__name__}).") from None
+    if not text:
+        raise FallbackscopeError(f"{path}: the fingerprint key file is empty.")
+    return text.encode("utf-8")

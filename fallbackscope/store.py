@@ -1,0 +1,116 @@
+"""The DuckDB store: connect, numbered migrations, and the tables of SPEC §2."""
+
+from __future__ import annotations
+
+import time
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+
+from fallbackscope.errors import FallbackscopeError
+
+_LOCK_WORDS = ("lock", "Conflicting", "being used")
+
+
+def _migrations() -> list[tuple[int, str, str]]:
+    """Return (number, name, sql) for each bundled migration, in order."""
+    folder = resources.files("fallbackscope") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        name = entry.name
+        if name.endswith(".sql") and name[:3].isdigit():
+            found.append((int(name[:3]), name, entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+LATEST_VERSION = max(number for number, _, _ in _migrations())
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> int:
+    """Apply every migration newer than the stored version, each in its own transaction.
+
+    Returns the schema version in force afterwards.
+    """
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version ("
+        " version INTEGER NOT NULL, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
+    )
+    current = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+    for number, name, sql in _migrations():
+        if number <= current:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(sql)
+            con.execute("INSERT INTO schema_version VALUES (?, ?, now())", [number, name])
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        current = number
+    return current
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    text = str(exc)
+    return any(word in text for word in _LOCK_WORDS)
+
+
+def connect(
+    db_path: str | Path,
+    *,
+    read_only: bool = False,
+    wait_seconds: float = 0.0,
+    threads: int | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """Open the database file, creating and migrating it when opened for writing.
+
+    `wait_seconds` retries while another process holds the file's lock (a nightly ingest writing
+    while the dashboard reads). Raises FallbackscopeError with one sentence on failure.
+    """
+    path = Path(db_path)
+    if read_only and not path.exists():
+        raise FallbackscopeError(f"{path}: no such database; load logs first with `fallbackscope ingest`.")
+    config = {"threads": threads} if threads else {}
+    deadline = time.monotonic() + wait_seconds
+    delay = 0.05
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only, config=config)
+            break
+        except duckdb.Error as exc:
+            if _is_lock_error(exc) and time.monotonic() < deadline:
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+                continue
+            if _is_lock_error(exc):
+                raise FallbackscopeError(
+                    f"{path}: the database is locked by another fallbackscope process; try again when it ends."
+                ) from None
+            raise FallbackscopeError(f"{path}: cannot open the database ({type(exc).__name__}).") from None
+    if read_only:
+        version = con.execute(
+            "SELECT max(version) FROM schema_version"
+        ).fetchone()[0] if _has_table(con, "schema_version") else 0
+        if (version or 0) < LATEST_VERSION:
+            con.close()
+            raise FallbackscopeError(
+                f"{path}: the database schema is older than this fallbackscope; run `fallbackscope ingest` to upgrade it."
+            )
+    else:
+        migrate(con)
+    return con
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
+        ).fetchone()[0]
+    )
+
+
+def attempt_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Return the columns of the attempts table in their stored order."""
+    return [row[0] for row in con.execute("DESCRIBE attempts").fetchall()]
