@@ -1,0 +1,227 @@
+"""The price table (SPEC §6.3): loading, model-name normalisation and the cost of an attempt in SQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import tomllib
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from fallbackscope.errors import UsageError
+
+
+class PriceRow(BaseModel):
+    """One dated row of USD-per-million-token prices for one model."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str
+    valid_from: dt.date
+    input: float = Field(ge=0)
+    cache_write_5m: float = Field(ge=0)
+    cache_write_1h: float = Field(ge=0)
+    cache_read: float = Field(ge=0)
+    output: float = Field(ge=0)
+    fast_input: float | None = Field(default=None, ge=0)
+    fast_output: float | None = Field(default=None, ge=0)
+    band_threshold: int | None = Field(default=None, gt=0)
+    band_input: float | None = Field(default=None, ge=0)
+    band_cache_write_5m: float | None = Field(default=None, ge=0)
+    band_cache_write_1h: float | None = Field(default=None, ge=0)
+    band_cache_read: float | None = Field(default=None, ge=0)
+    band_output: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _bands_complete(self) -> PriceRow:
+        band = [self.band_input, self.band_cache_write_5m, self.band_cache_write_1h, self.band_cache_read,
+                self.band_output]
+        if self.band_threshold is not None and any(v is None for v in band):
+            raise ValueError("band_threshold needs all five band_* prices")
+        if (self.fast_input is None) != (self.fast_output is None):
+            raise ValueError("fast_input and fast_output go together")
+        return self
+
+
+class PriceTable(BaseModel):
+    """The whole price table: rows, aliases and the per-search price of web search."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    web_search_usd: float = Field(default=0.01, ge=0)
+    aliases: dict[str, str] = Field(default_factory=dict)
+    price: list[PriceRow] = Field(default_factory=list)
+
+    def models(self) -> list[str]:
+        """Return the priced model ids, sorted."""
+        return sorted({row.model for row in self.price})
+
+
+def default_toml() -> str:
+    """Return the text of the price table shipped in the package."""
+    return (resources.files("fallbackscope") / "prices.toml").read_text(encoding="utf-8")
+
+
+def parse_price_toml(text: str, source: str = "price table") -> PriceTable:
+    """Parse and validate price-table TOML; a bad file raises UsageError naming the key."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{source}: not valid TOML ({exc}).") from None
+    try:
+        table = PriceTable.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        raise UsageError(f"{source}: bad price table at `{where}`: {first['msg']}.") from None
+    table = table.model_copy(update={"aliases": {k.lower(): v.lower() for k, v in table.aliases.items()}})
+    return table
+
+
+def read_price_file(path: Path) -> str:
+    """Return the text of a price file given on the command line, validated."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read the price file ({type(exc).__name__}).") from None
+    parse_price_toml(text, str(path))
+    return text
+
+
+def stored_toml(con: duckdb.DuckDBPyConnection) -> str:
+    """Return the price table in force for a database: the last one stored, else the default."""
+    row = con.execute("SELECT toml FROM price_table ORDER BY set_at DESC LIMIT 1").fetchone()
+    return row[0] if row else default_toml()
+
+
+def table_in_force(con: duckdb.DuckDBPyConnection) -> PriceTable:
+    """Return the parsed price table in force for a database."""
+    return parse_price_toml(stored_toml(con))
+
+
+_ARN = re.compile(r"^arn:[^/]*/")
+_REGION_PREFIX = re.compile(r"^(?:us|eu|apac|ap|global|us-gov|jp|au|ca)\.")
+_BEDROCK_VERSION = re.compile(r"-v\d+(?::\d+)?$")
+_DATE_SUFFIX = re.compile(r"-(?:\d{8}|latest)$")
+
+
+def normalise_model(name: str | None, aliases: dict[str, str]) -> str | None:
+    """Return the normalised model id of an API, Bedrock or Vertex model name.
+
+    `claude-sonnet-4-5-20250929` → `claude-sonnet-4-5`; Bedrock `anthropic.claude-…-v1:0`,
+    `us.`/`global.` inference profiles and ARNs likewise; Vertex `…@20250929` likewise; then aliases.
+    """
+    if name is None:
+        return None
+    text = name.strip().lower()
+    if not text:
+        return None
+    if text.startswith("arn:"):
+        text = _ARN.sub("", text)
+        text = text.rsplit("/", 1)[-1]
+    text = _REGION_PREFIX.sub("", text)
+    if text.startswith("anthropic."):
+        text = text[len("anthropic."):]
+    text = text.split("@", 1)[0]
+    text = _BEDROCK_VERSION.sub("", text)
+    text = _DATE_SUFFIX.sub("", text)
+    return aliases.get(text, text)
+
+
+PRICE_COLUMNS = (
+    "input", "cache_write_5m", "cache_write_1h", "cache_read", "output", "fast_input", "fast_output",
+    "band_threshold", "band_input", "band_cache_write_5m", "band_cache_write_1h", "band_cache_read",
+    "band_output",
+)
+
+
+def install_price_rows(con: duckdb.DuckDBPyConnection, table: PriceTable | None = None) -> PriceTable:
+    """Create (or replace) the TEMP table `price_rows` of this connection from a price table.
+
+    Columns: model, valid_from (TIMESTAMPTZ, UTC midnight) and PRICE_COLUMNS. Defaults to the
+    table in force for the database. Returns the table used.
+    """
+    table = table or table_in_force(con)
+    cols = ", ".join(f"{c} DOUBLE" for c in PRICE_COLUMNS)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE price_rows (model VARCHAR, valid_from TIMESTAMPTZ, {cols})")
+    rows = [
+        [r.model, dt.datetime.combine(r.valid_from, dt.time(), dt.UTC)] + [getattr(r, c) for c in PRICE_COLUMNS]
+        for r in table.price
+    ]
+    if rows:
+        marks = ", ".join("?" for _ in range(len(PRICE_COLUMNS) + 2))
+        con.executemany(f"INSERT INTO price_rows VALUES ({marks})", rows)
+    return table
+
+
+def token_cost_sql(a: str, p: str, *, web_search_usd: float = 0.01) -> str:
+    """Return a SQL expression for SPEC §6.3's attempt cost, before the refusal and no-usage rules.
+
+    `a` names a relation with the attempt's token columns, `is_batch`, `inference_geo`, `speed`;
+    `p` a row of `price_rows` (NULL when the model has no price: the result is then NULL when there
+    are billable tokens).
+    """
+    prompt = f"({a}.input_tokens + {a}.cache_read_tokens + {a}.cache_write_5m_tokens + {a}.cache_write_1h_tokens)"
+    banded = f"({p}.band_threshold IS NOT NULL AND {prompt} > {p}.band_threshold)"
+    fast = f"({a}.speed = 'fast' AND {p}.fast_input IS NOT NULL)"
+
+    def price(col: str) -> str:
+        return f"(CASE WHEN {banded} THEN {p}.band_{col} ELSE {p}.{col} END)"
+
+    scale = f"(CASE WHEN {fast} THEN {p}.fast_input / nullif({p}.input, 0) ELSE 1 END)"
+    in_price = f"(CASE WHEN {fast} THEN {p}.fast_input ELSE {price('input')} END)"
+    out_price = f"(CASE WHEN {fast} THEN {p}.fast_output ELSE {price('output')} END)"
+    tokens = (
+        f"({a}.input_tokens * {in_price}"
+        f" + ({a}.cache_write_5m_tokens * {price('cache_write_5m')}"
+        f" + {a}.cache_write_1h_tokens * {price('cache_write_1h')}"
+        f" + {a}.cache_read_tokens * {price('cache_read')}) * {scale}"
+        f" + {a}.output_tokens * {out_price}) / 1e6"
+    )
+    multiplier = (
+        f"(CASE WHEN {a}.is_batch THEN 0.5 ELSE 1.0 END)"
+        f" * (CASE WHEN {a}.inference_geo = 'us' THEN 1.1 ELSE 1.0 END)"
+    )
+    return f"({tokens} * {multiplier} + {a}.web_search_requests * {web_search_usd})"
+
+
+def attempt_cost_sql(a: str, p: str, *, web_search_usd: float = 0.01) -> str:
+    """Return SQL for `attempts.cost_usd` (SPEC §6.3), including the rules that make it 0 or NULL."""
+    billable = (
+        f"({a}.input_tokens + {a}.output_tokens + {a}.cache_read_tokens + {a}.cache_write_5m_tokens"
+        f" + {a}.cache_write_1h_tokens)"
+    )
+    return (
+        f"(CASE WHEN {a}.outcome IN ('canceled', 'expired') THEN 0.0"
+        f" WHEN {a}.outcome = 'refusal' AND NOT {a}.had_output THEN 0.0"
+        f" WHEN {billable} = 0 THEN {a}.web_search_requests * {web_search_usd}"
+        f" WHEN {p}.model IS NULL THEN NULL"
+        f" ELSE {token_cost_sql(a, p, web_search_usd=web_search_usd)} END)"
+    )
+
+
+def priced_select_sql(source: str, columns: list[str], web_search_usd: float) -> str:
+    """Return a SELECT of `columns` from `source` with `cost_usd` computed against `price_rows`."""
+    picked = ", ".join(f"a.{c}" if c != "cost_usd" else
+                       f"{attempt_cost_sql('a', 'p', web_search_usd=web_search_usd)} AS cost_usd"
+                       for c in columns)
+    return (
+        f"SELECT {picked} FROM {source} a"
+        " ASOF LEFT JOIN price_rows p ON a.model = p.model AND a.ts >= p.valid_from"
+    )
+
+
+def reprice(con: duckdb.DuckDBPyConnection) -> None:
+    """Recompute `cost_usd` of every stored attempt with the price table in force."""
+    table = install_price_rows(con)
+    cost = attempt_cost_sql("a", "p", web_search_usd=table.web_search_usd)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE repriced AS SELECT a.attempt_id, "
+        f"{cost} AS cost_usd FROM attempts a"
+        " ASOF LEFT JOIN price_rows p ON a.model = p.model AND a.ts >= p.valid_from"
+    )
+    con.execute("UPDATE attempts SET cost_usd = r.cost_usd FROM repriced r WHERE attempts.attempt_id = r.attempt_id")
+    con.execute("DROP TABLE repriced")
