@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -12,6 +11,7 @@ import duckdb
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from fallbackscope.errors import UsageError
+from fallbackscope.modelnames import normalise_model
 
 
 class PriceRow(BaseModel):
@@ -100,35 +100,6 @@ def stored_toml(con: duckdb.DuckDBPyConnection) -> str:
 def table_in_force(con: duckdb.DuckDBPyConnection) -> PriceTable:
     """Return the parsed price table in force for a database."""
     return parse_price_toml(stored_toml(con))
-
-
-_ARN = re.compile(r"^arn:[^/]*/")
-_REGION_PREFIX = re.compile(r"^(?:us|eu|apac|ap|global|us-gov|jp|au|ca)\.")
-_BEDROCK_VERSION = re.compile(r"-v\d+(?::\d+)?$")
-_DATE_SUFFIX = re.compile(r"-(?:\d{8}|latest)$")
-
-
-def normalise_model(name: str | None, aliases: dict[str, str]) -> str | None:
-    """Return the normalised model id of an API, Bedrock or Vertex model name.
-
-    `claude-sonnet-4-5-20250929` → `claude-sonnet-4-5`; Bedrock `anthropic.claude-…-v1:0`,
-    `us.`/`global.` inference profiles and ARNs likewise; Vertex `…@20250929` likewise; then aliases.
-    """
-    if name is None:
-        return None
-    text = name.strip().lower()
-    if not text:
-        return None
-    if text.startswith("arn:"):
-        text = _ARN.sub("", text)
-        text = text.rsplit("/", 1)[-1]
-    text = _REGION_PREFIX.sub("", text)
-    if text.startswith("anthropic."):
-        text = text[len("anthropic."):]
-    text = text.split("@", 1)[0]
-    text = _BEDROCK_VERSION.sub("", text)
-    text = _DATE_SUFFIX.sub("", text)
-    return aliases.get(text, text)
 
 
 PRICE_COLUMNS = (

@@ -61,8 +61,10 @@ CREATE TABLE loads (
     rejected         BIGINT NOT NULL,
     status           VARCHAR NOT NULL,
     -- beyond the contract: how far a file was read, so a grown file loads only its new records
+    file_size        BIGINT,
+    mtime_ns         BIGINT,
+    start_byte       BIGINT,
     bytes_read       BIGINT,
-    prefix_sha256    VARCHAR,
     lines_read       BIGINT,
     error            VARCHAR
 );

@@ -1,0 +1,61 @@
+"""Fingerprints (SPEC §2): HMAC-SHA256 of canonical JSON, so links never need the content itself.
+
+Kept free of heavy imports: ingest worker processes and the SDK recorder import it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from typing import Any
+
+import orjson
+
+_SORTED = orjson.OPT_SORT_KEYS
+
+
+def canonical_json(value: Any) -> bytes:
+    """Return canonical JSON: keys sorted, no whitespace, UTF-8 unescaped.
+
+    orjson is the fast path; values it cannot encode (integers beyond 64 bits) fall back to the
+    standard library with the same layout, so equal values always give equal bytes.
+    """
+    try:
+        return orjson.dumps(value, option=_SORTED)
+    except TypeError:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def hmac_hex(key: bytes, data: bytes) -> str:
+    """Return HMAC-SHA256(key, data) as lower-case hex."""
+    return hmac.digest(key, data, "sha256").hex()
+
+
+def normalise_messages(messages: Any) -> Any:
+    """Return messages with string contents as text blocks and a trailing assistant message removed."""
+    if not isinstance(messages, list):
+        return messages
+    out = []
+    for message in messages:
+        if isinstance(message, dict) and isinstance(message.get("content"), str):
+            message = {**message, "content": [{"type": "text", "text": message["content"]}]}
+        out.append(message)
+    if out and isinstance(out[-1], dict) and out[-1].get("role") == "assistant":
+        out.pop()
+    return out
+
+
+def prompt_fingerprint(key: bytes, request: dict[str, Any]) -> str:
+    """Return `prompt_fp` of a Messages API request body (SPEC §2)."""
+    obj = {
+        "messages": normalise_messages(request.get("messages")),
+        "system": request.get("system"),
+        "tools": request.get("tools"),
+    }
+    return hmac_hex(key, canonical_json(obj))
+
+
+def token_fingerprint(key: bytes, token: str) -> str:
+    """Return the fingerprint of a raw fallback credit token (of its UTF-8 bytes, not its JSON form)."""
+    return hmac_hex(key, token.encode("utf-8"))

@@ -1,0 +1,75 @@
+"""The columns a parser fills for each attempt, with their Arrow types.
+
+Linking (chain_id, attempt_index, trigger, fallback_mode) and pricing (cost_usd) come later, in
+`ingest.linking` and the loader's SQL; `given_*` and `hop_mode` are the parser's inputs to them.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+TS_TYPE = pa.timestamp("us", tz="UTC")
+
+EXTRACTED: list[tuple[str, pa.DataType]] = [
+    ("attempt_id", pa.string()),
+    ("ts", pa.int64()),
+    ("surface", pa.string()),
+    ("workload", pa.string()),
+    ("session_id", pa.string()),
+    ("given_chain_id", pa.string()),
+    ("given_attempt", pa.int64()),
+    ("given_trigger", pa.string()),
+    ("request_id", pa.string()),
+    ("requested_model", pa.string()),
+    ("model", pa.string()),
+    ("http_status", pa.int32()),
+    ("error_class", pa.string()),
+    ("outcome", pa.string()),
+    ("stop_reason", pa.string()),
+    ("refusal_category", pa.string()),
+    ("recommended_model", pa.string()),
+    ("accepted", pa.bool_()),
+    ("disclosed", pa.bool_()),
+    ("intended_model", pa.string()),
+    ("hop_mode", pa.string()),
+    ("is_batch", pa.bool_()),
+    ("is_stream", pa.bool_()),
+    ("service_tier", pa.string()),
+    ("inference_geo", pa.string()),
+    ("speed", pa.string()),
+    ("latency_ms", pa.float64()),
+    ("input_tokens", pa.int64()),
+    ("output_tokens", pa.int64()),
+    ("cache_write_5m_tokens", pa.int64()),
+    ("cache_write_1h_tokens", pa.int64()),
+    ("cache_read_tokens", pa.int64()),
+    ("web_search_requests", pa.int64()),
+    ("had_output", pa.bool_()),
+    ("credit_minted_fp", pa.string()),
+    ("credit_presented_fp", pa.string()),
+    ("prefill_claim", pa.bool_()),
+    ("credit_status", pa.string()),
+    ("credit_reason", pa.string()),
+    ("prompt_fp", pa.string()),
+    ("line_no", pa.int64()),
+    ("hop", pa.int32()),
+    ("batch_id", pa.string()),
+    ("record_no", pa.int64()),
+    ("content_fp", pa.string()),
+]
+
+FIELD_NAMES = [name for name, _ in EXTRACTED]
+SCHEMA = pa.schema(EXTRACTED)
+
+_DEFAULTS = {
+    "surface": "anthropic", "is_batch": False, "is_stream": False, "had_output": False, "hop": 0,
+    "input_tokens": 0, "output_tokens": 0, "cache_write_5m_tokens": 0, "cache_write_1h_tokens": 0,
+    "cache_read_tokens": 0, "web_search_requests": 0,
+}
+
+
+def blank_attempt() -> dict:
+    """Return an attempt dict with every extracted field at its default."""
+    row = dict.fromkeys(FIELD_NAMES)
+    row.update(_DEFAULTS)
+    return row

@@ -1,0 +1,106 @@
+"""Typed reads from a decoded record. A wrong type rejects the record with a reason naming the field.
+
+Reasons name fields by their path in the record's format and never quote a value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+_INT_LIMIT = 2**62
+
+
+class Reject(Exception):
+    """The record cannot be used; the message is the reason stored in `rejects`."""
+
+
+def wrong_type(path: str, expected: str) -> Reject:
+    return Reject(f"field `{path}` has the wrong type (expected {expected})")
+
+
+def get_obj(obj: dict, key: str, path: str) -> dict | None:
+    value = obj.get(key)
+    if value is None or isinstance(value, dict):
+        return value
+    raise wrong_type(path, "an object")
+
+
+def get_list(obj: dict, key: str, path: str) -> list | None:
+    value = obj.get(key)
+    if value is None or isinstance(value, list):
+        return value
+    raise wrong_type(path, "an array")
+
+
+def get_str(obj: dict, key: str, path: str) -> str | None:
+    value = obj.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    raise wrong_type(path, "a string")
+
+
+def get_bool(obj: dict, key: str, path: str) -> bool | None:
+    value = obj.get(key)
+    if value is None or isinstance(value, bool):
+        return value
+    raise wrong_type(path, "true or false")
+
+
+def get_int(obj: dict, key: str, path: str) -> int | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            raise wrong_type(path, "an integer")
+    if abs(value) >= _INT_LIMIT:
+        raise Reject(f"field `{path}` is out of range")
+    return value
+
+
+def get_tokens(obj: dict | None, key: str, path: str) -> int:
+    """Return a token count (0 when absent); a negative count rejects the record."""
+    if obj is None:
+        return 0
+    value = get_int(obj, key, path)
+    if value is None:
+        return 0
+    if value < 0:
+        raise Reject(f"negative token count in `{path}`")
+    return value
+
+
+def get_number(obj: dict, key: str, path: str) -> float | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise wrong_type(path, "a number")
+    return float(value)
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def parse_ts(value: Any, path: str) -> int:
+    """Return RFC 3339 text (or epoch seconds) as UTC microseconds since the epoch."""
+    if isinstance(value, bool):
+        raise Reject(f"unparseable timestamp in `{path}`")
+    if isinstance(value, int | float):
+        if not 0 <= value < 4e9:
+            raise Reject(f"unparseable timestamp in `{path}`")
+        return int(round(value * 1_000_000))
+    if not isinstance(value, str):
+        raise Reject(f"unparseable timestamp in `{path}`")
+    text = value.strip()
+    try:
+        parsed = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise Reject(f"unparseable timestamp in `{path}`") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)  # no offset given: read as UTC
+    delta = parsed - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds

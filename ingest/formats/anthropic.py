@@ -1,0 +1,27 @@
+"""Format `anthropic` (SPEC §3.2): one bare Message or error body per line, as `to_json()` writes it."""
+
+from __future__ import annotations
+
+from ingest.columns import blank_attempt
+from ingest.fields import Reject
+from ingest.message import Context, error_attempt, message_attempts
+
+NAME = "anthropic"
+
+
+def looks_like(obj: dict) -> bool:
+    """Return whether a decoded record is a bare Message or error body."""
+    return obj.get("type") in ("message", "error") and ("content" in obj or "error" in obj)
+
+
+def parse(obj: dict, ctx: Context) -> list[dict]:
+    """Return the attempt rows of one bare response body (time from `--default-ts`)."""
+    if ctx.default_ts is None:
+        raise Reject("no timestamp")
+    base = blank_attempt()
+    base["ts"] = ctx.default_ts
+    base["workload"] = ctx.workload or "default"
+    if obj.get("type") == "error":
+        return [error_attempt(base, ctx, status=None, body=obj, path="")]
+    base["http_status"] = 200
+    return message_attempts(obj, "", ctx, base, hop_mode="unknown")

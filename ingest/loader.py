@@ -1,0 +1,539 @@
+"""Load input files into the store: atomic per file, idempotent, every record accounted for.
+
+The flow of one file: parse (worker processes for large files) → Arrow batches in memory →
+a TEMP staging table → dedup against stored attempts → chain linking → one transaction that
+inserts the priced attempts, the rejects and the file's `loads` row. Nothing of the raw records
+is ever written to the database file.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import datetime as dt
+import multiprocessing
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from fallbackscope import prices, store
+from fallbackscope.config import load_key
+from fallbackscope.errors import FallbackscopeError, UsageError
+from ingest import linking
+from ingest.extract import Extracted, extract_bytes, extract_lines, extract_range, from_ipc, init_worker
+from ingest.formats import ALL_FORMATS, LINE_FORMATS, sse
+from ingest.message import Context
+from ingest.sources import HashingReader, Source, expand, file_sha256, line_ranges
+from ingest.sources import cpu_workers as _cpu_workers
+
+POOL_THRESHOLD = 24 * 1024 * 1024  # smaller files parse in this process: no pool start-up cost
+ProgressFn = Callable[[str, int, int | None], None]
+
+
+@dataclass
+class LoadOptions:
+    """Command-line options of `ingest` that shape how records are read."""
+
+    format: str | None = None
+    workload: str | None = None
+    default_ts: str | None = None
+    batch_id: str | None = None
+    policy_file: Path | None = None
+    prices_file: Path | None = None
+    workers: int | None = None
+
+
+@dataclass
+class FileReport:
+    """The outcome of one input file: the counts of its `loads` row."""
+
+    path: str
+    status: str
+    format: str | None = None
+    load_id: int | None = None
+    records: int = 0
+    attempts_loaded: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    error: str | None = None
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def loaded(self) -> int:
+        return self.records - self.duplicates - self.rejected
+
+
+def parse_default_ts(text: str | None) -> int | None:
+    """Return `--default-ts` as UTC microseconds, or raise UsageError."""
+    if text is None:
+        return None
+    from ingest.fields import Reject, parse_ts
+
+    try:
+        return parse_ts(text, "--default-ts")
+    except Reject:
+        raise UsageError(f"--default-ts: not an RFC 3339 time: {text!r}.") from None
+
+
+def detect_format(head: bytes) -> str:
+    """Return the format of a file from its first bytes (SSE text, else the first JSON object)."""
+    if head.startswith(b"\xef\xbb\xbf"):
+        head = head[3:]
+    if sse.looks_like_text(head):
+        return sse.NAME
+    for raw in head.split(b"\n")[:50]:
+        raw = raw.strip()
+        if not raw:
+            continue
+        try:
+            obj = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            continue
+        if not isinstance(obj, dict):
+            continue
+        for module in LINE_FORMATS.values():
+            if module.looks_like(obj):
+                return module.NAME
+    return "exchange"
+
+
+class Loader:
+    """Loads sources into one database; holds the write connection and the worker pool."""
+
+    def __init__(self, db_path: Path, options: LoadOptions, progress: ProgressFn | None = None) -> None:
+        if options.format is not None and options.format not in ALL_FORMATS:
+            raise UsageError(f"--format: unknown format {options.format!r} (one of {', '.join(ALL_FORMATS)}).")
+        self.db_path = db_path
+        self.options = options
+        self.progress = progress
+        default_ts = parse_default_ts(options.default_ts)
+        self.con = store.connect(db_path, wait_seconds=30.0)
+        self._apply_settings()
+        table = prices.install_price_rows(self.con)
+        self.web_search_usd = table.web_search_usd
+        self.ctx = Context(load_key(db_path), dict(table.aliases), options.workload, default_ts, options.batch_id)
+        self._pool: cf.ProcessPoolExecutor | None = None
+        self.workers = options.workers or _cpu_workers()
+        self._columns = store.attempt_columns(self.con)
+
+    def _apply_settings(self) -> None:
+        opts = self.options
+        if opts.policy_file is not None:
+            from fallbackscope.policy import read_policy_file
+
+            text = read_policy_file(opts.policy_file)
+            self.con.execute("INSERT INTO policy VALUES (now(), ?, ?)", [str(opts.policy_file), text])
+        if opts.prices_file is not None:
+            text = prices.read_price_file(opts.prices_file)
+            self.con.execute("BEGIN TRANSACTION")
+            self.con.execute("INSERT INTO price_table VALUES (now(), ?, ?)", [str(opts.prices_file), text])
+            prices.reprice(self.con)
+            self.con.execute("COMMIT")
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+        self.con.close()
+
+    def __enter__(self) -> Loader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- per file ---------------------------------------------------------------------------
+
+    def load(self, source: Source) -> FileReport:
+        """Load one source; returns its report. Raises FallbackscopeError when it cannot be read."""
+        started = dt.datetime.now(dt.UTC)
+        try:
+            return self._load(source, started)
+        except FallbackscopeError as exc:
+            self._record_failure(source, started, str(exc))
+            raise
+        except (OSError, EOFError) as exc:
+            message = f"{source.display}: cannot read the file ({getattr(exc, 'strerror', None) or type(exc).__name__})."
+            self._record_failure(source, started, message)
+            raise FallbackscopeError(message) from None
+
+    def _record_failure(self, source: Source, started: dt.datetime, message: str) -> None:
+        try:
+            self.con.execute("ROLLBACK")
+        except duckdb.Error:
+            pass
+        self.con.execute(
+            "INSERT INTO loads (load_id, path, started_at, finished_at, records, attempts_loaded, duplicates,"
+            " rejected, status, error) VALUES (nextval('load_id_seq'), ?, ?, now(), 0, 0, 0, 0, 'failed', ?)",
+            [source.display, started, message],
+        )
+
+    def _previous_loads(self, source: Source) -> list[tuple]:
+        if source.path is None:
+            return []
+        return self.con.execute(
+            "SELECT sha256, file_size, mtime_ns, bytes_read, lines_read FROM loads"
+            " WHERE path = ? AND status = 'ok' AND sha256 IS NOT NULL ORDER BY load_id DESC",
+            [str(source.path)],
+        ).fetchall()
+
+    def _sha_loaded(self, sha: str) -> bool:
+        return bool(self.con.execute(
+            "SELECT count(*) FROM loads WHERE sha256 = ? AND status = 'ok'", [sha]).fetchone()[0])
+
+    def _load(self, source: Source, started: dt.datetime) -> FileReport:
+        start_byte, start_line = 0, 0
+        previous = self._previous_loads(source)
+        known_sha: str | None = None
+        if previous and source.path is not None:
+            sha, size, mtime, bytes_read, lines_read = previous[0]
+            if size == source.size and mtime == source.mtime_ns:
+                known_sha = file_sha256(source.path)
+                if self._sha_loaded(known_sha):
+                    return self._skipped(source, started, known_sha)
+            elif (not source.compressed and size is not None and source.size is not None
+                  and source.size > size and file_sha256(source.path, size) == sha):
+                start_byte, start_line = bytes_read, lines_read  # a grown log: only its new lines
+
+        reader = HashingReader(source)
+        fmt = self.options.format or (detect_format(reader.head()) if not source.is_stdin else None)
+        if source.splittable and source.size is not None and source.size - start_byte > POOL_THRESHOLD:
+            reader.finish()  # the hash is computed beside the workers instead
+            result = self._parse_ranges(source, fmt, start_byte)
+        else:
+            if start_byte:
+                reader = HashingReader(source, start=start_byte)
+            result = self._parse_stream(source, reader, fmt, start_byte)
+        fmt, parts, rejects, records, lines, end, sha = result
+        if known_sha is None and start_byte == 0 and self._sha_loaded(sha):
+            return self._skipped(source, started, sha)
+        return self._commit(source, started, fmt, parts, rejects, records, start_line, lines,
+                            start_byte, end, sha)
+
+    def _skipped(self, source: Source, started: dt.datetime, sha: str) -> FileReport:
+        load_id = self.con.execute("SELECT nextval('load_id_seq')").fetchone()[0]
+        self.con.execute(
+            "INSERT INTO loads (load_id, path, sha256, started_at, finished_at, records, attempts_loaded,"
+            " duplicates, rejected, status, file_size, mtime_ns) VALUES (?, ?, ?, ?, now(), 0, 0, 0, 0,"
+            " 'skipped', ?, ?)",
+            [load_id, _stored_path(source), sha, started, source.size, source.mtime_ns],
+        )
+        return FileReport(source.display, "skipped", load_id=load_id)
+
+    # -- parsing ----------------------------------------------------------------------------
+
+    def _pool_for(self) -> cf.ProcessPoolExecutor:
+        if self._pool is None:
+            context = multiprocessing.get_context("spawn")
+            self._pool = cf.ProcessPoolExecutor(self.workers, mp_context=context, initializer=init_worker,
+                                                initargs=(self.ctx,))
+        return self._pool
+
+    def _parse_ranges(self, source: Source, fmt: str, start_byte: int):
+        assert source.path is not None and source.size is not None
+        sha_box: list[str] = []
+        hasher = threading.Thread(target=lambda: sha_box.append(file_sha256(source.path)), daemon=True)
+        hasher.start()
+        pool = self._pool_for()
+        ranges = line_ranges(source.path, start_byte, source.size)
+        futures = [pool.submit(extract_range, fmt, str(source.path), a, b) for a, b in ranges]
+        done_bytes = 0
+        outputs = []
+        for (a, b), future in zip(ranges, futures, strict=True):
+            outputs.append(future.result())
+            done_bytes += b - a
+            if self.progress:
+                self.progress(source.display, done_bytes, source.size - start_byte)
+        hasher.join()
+        parts, rejects, records, lines = _gather(outputs)
+        return fmt, parts, rejects, records, lines, source.size, sha_box[0]
+
+    def _parse_stream(self, source: Source, reader: HashingReader, fmt: str | None, start_byte: int):
+        outputs: list[Extracted] = []
+        blocks = reader.blocks()
+        if fmt is None:  # stdin: detect from its first block
+            first = next(blocks, None)
+            fmt = self.options.format or detect_format(first[1][:65536] if first else b"")
+            pending = [first] if first else []
+        else:
+            pending = []
+        if fmt == sse.NAME:
+            data = b"".join(block for _, block in pending) + b"".join(block for _, block in blocks)
+            parts, rejects, records, lines = _gather([_extract_sse(data, start_byte, self.ctx)])
+            return fmt, parts, rejects, records, lines, reader.position, reader.finish()
+        use_pool = source.size is None or source.size > POOL_THRESHOLD
+        futures = []
+        for offset, data in _chain(pending, blocks):
+            if use_pool:
+                futures.append(self._pool_for().submit(extract_bytes, fmt, data, offset))
+            else:
+                outputs.append(extract_lines(fmt, data, offset, self.ctx))
+            if self.progress:
+                self.progress(source.display, reader.position - start_byte, (source.size or 0) - start_byte
+                              if not source.compressed and source.size else None)
+        outputs.extend(f.result() for f in futures)
+        sha = reader.finish()
+        parts, rejects, records, lines = _gather(outputs)
+        return fmt, parts, rejects, records, lines, reader.position, sha
+
+    # -- the write --------------------------------------------------------------------------
+
+    def _commit(self, source: Source, started: dt.datetime, fmt: str, parts: list[pa.Table],
+                rejects: list[tuple[int, int, str]], records: int, start_line: int, lines: int,
+                start_byte: int, end: int, sha: str) -> FileReport:
+        con = self.con
+        table = pa.concat_tables(parts) if parts else None
+        con.execute("BEGIN TRANSACTION")
+        load_id = con.execute("SELECT nextval('load_id_seq')").fetchone()[0]
+        attempts_loaded = loaded_records = 0
+        if table is not None and table.num_rows:
+            self._stage(table, start_line)
+            attempts_loaded, loaded_records = con.execute(
+                "SELECT count(*), count(DISTINCT record_no) FROM fresh").fetchone()
+            if attempts_loaded:
+                self._link_and_insert(load_id)
+            con.execute("DROP TABLE IF EXISTS fresh")
+        if rejects:
+            reject_table = pa.table({
+                "line_no": pa.array([r[0] + start_line for r in rejects], pa.int64()),
+                "byte_offset": pa.array([r[1] for r in rejects], pa.int64()),
+                "reason": pa.array([r[2] for r in rejects], pa.string()),
+            })
+            _register(con, "reject_arrow", reject_table)
+            con.execute("INSERT INTO rejects SELECT ?, ?, line_no, byte_offset, reason FROM reject_arrow",
+                        [load_id, source.display])
+            con.unregister("reject_arrow")
+        duplicates = records - len(rejects) - loaded_records
+        con.execute(
+            "INSERT INTO loads (load_id, path, sha256, format, started_at, finished_at, records, attempts_loaded,"
+            " duplicates, rejected, status, file_size, mtime_ns, start_byte, bytes_read, lines_read)"
+            " VALUES (?, ?, ?, ?, ?, now(), ?, ?, ?, ?, 'ok', ?, ?, ?, ?, ?)",
+            [load_id, _stored_path(source), sha, fmt, started, records, attempts_loaded, duplicates,
+             len(rejects), source.size, source.mtime_ns, start_byte, end, start_line + lines],
+        )
+        con.execute("COMMIT")
+        reasons: dict[str, int] = {}
+        for _, _, reason in rejects:
+            reasons[reason] = reasons.get(reason, 0) + 1
+        return FileReport(source.display, "ok", fmt, load_id, records, attempts_loaded, duplicates,
+                          len(rejects), reasons=reasons)
+
+    def _stage(self, table: pa.Table, start_line: int) -> None:
+        """Create TEMP table `fresh`: the file's attempts not stored yet, `rid` numbering time order."""
+        con = self.con
+        if start_line:
+            for name in ("line_no", "record_no"):
+                i = table.schema.get_field_index(name)
+                table = table.set_column(i, name, pc.add(table.column(name), start_line))
+        ids = table.column("attempt_id")
+        if ids.null_count:
+            # records without any id: a keyed hash of their content plus their ordinal among
+            # identical records of the file (so a renamed or gzipped copy keeps the same ids)
+            content = table.column("content_fp").to_pylist()
+            hops = table.column("hop").to_pylist()
+            seen: dict[str, int] = {}
+            last_record: dict[str, int] = {}
+            filled = ids.to_pylist()
+            for i, (aid, fp, record, hop) in enumerate(zip(filled, content, table.column("record_no").to_pylist(),
+                                                           hops, strict=True)):
+                if aid is None:
+                    if last_record.get(fp) != record:
+                        seen[fp] = seen.get(fp, 0) + 1
+                        last_record[fp] = record
+                    filled[i] = f"h:{fp}:{seen[fp]}" + (f"#{hop}" if hop else "")
+            table = table.set_column(table.schema.get_field_index("attempt_id"), "attempt_id",
+                                     pa.array(filled, pa.string()))
+            ids = table.column("attempt_id")
+        unique_in_file = pc.count_distinct(ids).as_py() == table.num_rows
+        _register(con, "staged_arrow", table)
+        first_only = "" if unique_in_file else (
+            " QUALIFY row_number() OVER (PARTITION BY attempt_id ORDER BY record_no, hop) = 1")
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE fresh AS SELECT *, row_number() OVER"
+            " (ORDER BY ts, given_attempt NULLS FIRST, record_no, hop) AS rid FROM ("
+            "  SELECT * FROM staged_arrow s"
+            "  WHERE NOT EXISTS (SELECT 1 FROM attempts a WHERE a.attempt_id = s.attempt_id)"
+            f" {first_only})"
+        )
+        con.unregister("staged_arrow")
+
+    def _link_and_insert(self, load_id: int) -> None:
+        con = self.con
+        linker = self._preload_context()
+        con.complete()
+        arrow = con.sql(
+            "SELECT attempt_id, epoch_us(ts) AS ts_us,"
+            " CASE WHEN session_id IS NOT NULL THEN 's:' || session_id ELSE 'w:' || workload END AS scope,"
+            " prompt_fp, given_chain_id, credit_presented_fp, credit_minted_fp, record_no, hop,"
+            " outcome = 'ok' AND accepted IS DISTINCT FROM false AS succeeded"
+            " FROM fresh ORDER BY rid"
+        ).to_arrow_table()
+        columns = [arrow.column(i).to_pylist() for i in range(arrow.num_columns)]
+        chains = linker.assign(zip(*columns, strict=True))
+        del columns
+        link_table = pa.table({
+            "rid": pa.array(range(1, len(chains) + 1), pa.int64()),
+            "chain_id": pa.array(chains, pa.string()),
+        })
+        _register(con, "link_arrow", link_table)
+        con.execute(linking.LINK_SQL)
+        con.unregister("link_arrow")
+        picked = []
+        for name in self._columns:
+            if name == "load_id":
+                picked.append(f"{int(load_id)} AS load_id")
+            elif name in ("chain_id", "attempt_index", "trigger", "fallback_mode"):
+                picked.append(f'l."{name}"')
+            elif name == "cost_usd":
+                picked.append(prices.attempt_cost_sql("f", "p", web_search_usd=self.web_search_usd) + " AS cost_usd")
+            else:
+                picked.append(f'f."{name}"')
+        con.execute(
+            f"INSERT INTO attempts SELECT {', '.join(picked)} FROM fresh f JOIN linked l ON f.rid = l.rid"
+            " ASOF LEFT JOIN price_rows p ON f.model = p.model AND f.ts >= p.valid_from"
+        )
+        con.execute("DROP TABLE linked")
+        con.execute("DROP TABLE IF EXISTS ctx_chain")
+
+    def _preload_context(self) -> linking.Linker:
+        """Return a linker holding the stored chains new attempts could join; creates `ctx_chain`."""
+        con = self.con
+        linker = linking.Linker()
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE ctx_chain (chain_id VARCHAR, attempts BIGINT, last_ts BIGINT,"
+            " model VARCHAR, outcome VARCHAR, accepted BOOLEAN, error_class VARCHAR)"
+        )
+        if not con.execute("SELECT EXISTS (SELECT 1 FROM attempts)").fetchone()[0]:
+            return linker
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE ctx_prompt AS"
+            " SELECT CASE WHEN a.session_id IS NOT NULL THEN 's:' || a.session_id ELSE 'w:' || a.workload END"
+            "   AS scope, a.prompt_fp, arg_max(a.chain_id, a.ts) AS chain_id"
+            " FROM attempts a WHERE a.prompt_fp IN (SELECT prompt_fp FROM fresh WHERE prompt_fp IS NOT NULL)"
+            "   AND a.ts >= (SELECT min(ts) FROM fresh) - INTERVAL 10 MINUTE"
+            " GROUP BY ALL"
+        )
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE ctx_minted AS SELECT credit_minted_fp, chain_id FROM attempts"
+            " WHERE credit_minted_fp IN (SELECT credit_presented_fp FROM fresh WHERE credit_presented_fp IS NOT NULL)"
+        )
+        con.execute(
+            "INSERT INTO ctx_chain WITH wanted AS ("
+            "  SELECT chain_id FROM ctx_prompt UNION SELECT chain_id FROM ctx_minted"
+            "  UNION SELECT given_chain_id FROM fresh WHERE given_chain_id IS NOT NULL)"
+            " SELECT a.chain_id, count(*), epoch_us(max(a.ts)),"
+            "  arg_max(a.model, (a.ts, a.attempt_index)), arg_max(a.outcome, (a.ts, a.attempt_index)),"
+            "  arg_max(a.accepted, (a.ts, a.attempt_index)), arg_max(a.error_class, (a.ts, a.attempt_index))"
+            " FROM attempts a WHERE a.chain_id IN (SELECT chain_id FROM wanted) GROUP BY a.chain_id"
+        )
+        for chain_id, last_ts, outcome, accepted in con.execute(
+                "SELECT chain_id, last_ts, outcome, accepted FROM ctx_chain").fetchall():
+            linker.last[chain_id] = (last_ts, outcome == "ok" and accepted is not False)
+        for scope, prompt_fp, chain_id in con.execute("SELECT * FROM ctx_prompt").fetchall():
+            linker.by_prompt[(scope, prompt_fp)] = chain_id
+        for fp, chain_id in con.execute("SELECT * FROM ctx_minted").fetchall():
+            linker.minted[fp] = chain_id
+        con.execute("DROP TABLE ctx_prompt")
+        con.execute("DROP TABLE ctx_minted")
+        return linker
+
+
+def _register(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> None:
+    """Register an Arrow table; DuckDB 2.0 wants any open result finished first."""
+    con.complete()
+    con.register(name, table)
+
+
+def _stored_path(source: Source) -> str:
+    return str(source.path) if source.path is not None else "-"
+
+
+def _chain(first: list, rest):
+    yield from first
+    yield from rest
+
+
+def _gather(outputs: list[Extracted]) -> tuple[list[pa.Table], list[tuple[int, int, str]], int, int]:
+    """Combine chunk outputs: shift chunk-relative line numbers to file line numbers."""
+    parts: list[pa.Table] = []
+    rejects: list[tuple[int, int, str]] = []
+    records = lines = 0
+    for out in outputs:
+        if out.rows:
+            table = from_ipc(out.ipc)
+            if lines:
+                for name in ("line_no", "record_no"):
+                    i = table.schema.get_field_index(name)
+                    table = table.set_column(i, name, pc.add(table.column(name), lines))
+            parts.append(table)
+        rejects.extend((line + lines, offset, reason) for line, offset, reason in out.rejects)
+        records += out.records
+        lines += out.lines
+    return parts, rejects, records, lines
+
+
+def _extract_sse(data: bytes, start: int, ctx: Context) -> Extracted:
+    """Parse a captured SSE file: one record per stream."""
+    from ingest.columns import FIELD_NAMES
+    from ingest.extract import to_ipc
+    from ingest.fields import Reject
+
+    columns: dict[str, list] = {name: [] for name in FIELD_NAMES}
+    rejects: list[tuple[int, int, str]] = []
+    records = 0
+
+    def numbered():
+        offset = start
+        for n, raw in enumerate(data.split(b"\n"), start=1):
+            line_offset = offset
+            offset += len(raw) + 1
+            if line_offset == 0 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            yield n, line_offset, raw.rstrip(b"\r")
+
+    line_count = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
+    from fallbackscope.fingerprint import hmac_hex
+
+    for stream in sse.split_streams(numbered()):
+        records += 1
+        try:
+            attempts = sse.parse_stream(stream, ctx)
+        except Reject as exc:
+            rejects.append((stream.line_no, stream.offset, str(exc)))
+            continue
+        except (RecursionError, ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
+            rejects.append((stream.line_no, stream.offset, f"unreadable record ({type(exc).__name__})"))
+            continue
+        content_fp = hmac_hex(ctx.key, b"\n".join(p for _, p in stream.data))[:32]
+        for attempt in attempts:
+            if attempt["attempt_id"] is None:
+                attempt["content_fp"] = content_fp
+            attempt["line_no"] = stream.line_no
+            attempt["record_no"] = stream.line_no
+            for name in FIELD_NAMES:
+                columns[name].append(attempt[name])
+    return Extracted(to_ipc(columns), len(columns["ts"]), rejects, records, line_count)
+
+
+def ingest_paths(db_path: str | Path, paths: list[str], options: LoadOptions | None = None,
+                 progress: ProgressFn | None = None,
+                 on_file: Callable[[FileReport], None] | None = None) -> list[FileReport]:
+    """Load every file named (directories recursively, in name order); return one report per file.
+
+    A file that cannot be read raises FallbackscopeError after the files before it are committed.
+    """
+    options = options or LoadOptions()
+    sources = expand(paths)
+    reports = []
+    with Loader(Path(db_path), options, progress) as loader:
+        for source in sources:
+            report = loader.load(source)
+            reports.append(report)
+            if on_file:
+                on_file(report)
+    return reports

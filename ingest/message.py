@@ -1,0 +1,378 @@
+"""Reading a Messages API response (SPEC §3.6) and splitting server-side fallbacks into hops (§3.7).
+
+Every format ends here: it builds the fields it knows about a request (`base`) and hands the
+response body to `message_attempts` or `error_attempt`. Only allow-listed fields are read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fallbackscope.fingerprint import prompt_fingerprint, token_fingerprint
+from fallbackscope.modelnames import normalise_model
+from ingest.fields import Reject, get_bool, get_int, get_list, get_obj, get_str, get_tokens
+
+ERROR_TYPES = {
+    "invalid_request_error": "invalid_request",
+    "request_too_large": "invalid_request",
+    "authentication_error": "auth",
+    "billing_error": "billing",
+    "permission_error": "permission",
+    "not_found_error": "not_found",
+    "conflict_error": "conflict",
+    "rate_limit_error": "rate_limit",
+    "api_error": "server_error",
+    "overloaded_error": "overloaded",
+    "timeout_error": "timeout",
+    "timeout": "timeout",
+    "connection_error": "connection",
+}
+
+_STATUS_CLASSES = {
+    400: "invalid_request", 413: "invalid_request", 422: "invalid_request", 401: "auth", 402: "billing",
+    403: "permission", 404: "not_found", 409: "conflict", 429: "rate_limit", 500: "server_error",
+    502: "server_error", 503: "server_error", 408: "timeout", 504: "timeout", 529: "overloaded",
+}
+
+CATEGORIES = frozenset({"cyber", "bio", "frontier_llm", "reasoning_extraction", "general_harms"})
+
+
+def error_class_for(status: int | None, error_type: str | None) -> str:
+    """Return the SPEC §5 error class of an HTTP status, else of an error body's `error.type`."""
+    if status is not None and status >= 400:
+        if status in _STATUS_CLASSES:
+            return _STATUS_CLASSES[status]
+        return "invalid_request" if status < 500 else "server_error"
+    if error_type is not None:
+        return ERROR_TYPES.get(error_type, "server_error")
+    return "server_error"
+
+
+def outcome_for_error(error_class: str) -> str:
+    """Return the outcome of an attempt that failed with this error class."""
+    if error_class in ("timeout", "connection"):
+        return error_class
+    return "error"
+
+
+@dataclass
+class Context:
+    """What a parser needs beyond the record: the key, aliases and the command-line defaults."""
+
+    key: bytes
+    aliases: dict[str, str]
+    workload: str | None = None
+    default_ts: int | None = None
+    batch_id: str | None = None
+
+    def __post_init__(self) -> None:
+        self._models: dict[str | None, str | None] = {}
+
+    def model(self, name: str | None) -> str | None:
+        """Return a model name normalised (cached: a log holds few distinct names)."""
+        try:
+            return self._models[name]
+        except KeyError:
+            value = self._models[name] = normalise_model(name, self.aliases)
+            return value
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_models"] = {}
+        return state
+
+
+ZERO_USAGE = {
+    "input_tokens": 0, "output_tokens": 0, "cache_read_tokens": 0, "cache_write_5m_tokens": 0,
+    "cache_write_1h_tokens": 0, "web_search_requests": 0,
+}
+
+
+def read_usage(usage: dict | None, path: str) -> dict[str, int]:
+    """Return the token counts of a usage object; cache-write breakdown is part of the total."""
+    if usage is None:
+        return dict(ZERO_USAGE)
+    breakdown = get_obj(usage, "cache_creation", f"{path}.cache_creation")
+    if breakdown is not None and (
+        "ephemeral_5m_input_tokens" in breakdown or "ephemeral_1h_input_tokens" in breakdown
+    ):
+        write_5m = get_tokens(breakdown, "ephemeral_5m_input_tokens",
+                              f"{path}.cache_creation.ephemeral_5m_input_tokens")
+        write_1h = get_tokens(breakdown, "ephemeral_1h_input_tokens",
+                              f"{path}.cache_creation.ephemeral_1h_input_tokens")
+        get_tokens(usage, "cache_creation_input_tokens", f"{path}.cache_creation_input_tokens")
+    else:
+        write_5m = get_tokens(usage, "cache_creation_input_tokens", f"{path}.cache_creation_input_tokens")
+        write_1h = 0
+    server_tools = get_obj(usage, "server_tool_use", f"{path}.server_tool_use")
+    return {
+        "input_tokens": get_tokens(usage, "input_tokens", f"{path}.input_tokens"),
+        "output_tokens": get_tokens(usage, "output_tokens", f"{path}.output_tokens"),
+        "cache_read_tokens": get_tokens(usage, "cache_read_input_tokens", f"{path}.cache_read_input_tokens"),
+        "cache_write_5m_tokens": write_5m,
+        "cache_write_1h_tokens": write_1h,
+        "web_search_requests": get_tokens(server_tools, "web_search_requests",
+                                          f"{path}.server_tool_use.web_search_requests"),
+    }
+
+
+def _add_usage(total: dict[str, int], more: dict[str, int]) -> dict[str, int]:
+    return {k: total[k] + more[k] for k in total}
+
+
+def read_category(value: Any, path: str) -> str | None:
+    """Return a refusal category as stored: null stays NULL (shown as `unspecified`)."""
+    if value is None or isinstance(value, str):
+        return value
+    raise Reject(f"field `{path}` has the wrong type (expected a string)")
+
+
+def _credit_status(usage: dict | None, path: str) -> tuple[str | None, str | None]:
+    if usage is None:
+        return None, None
+    credit = get_obj(usage, "fallback_credit", f"{path}.fallback_credit")
+    if credit is None:
+        return None, None
+    status = credit.get("status")
+    if status is None:
+        return None, None
+    if isinstance(status, str):  # tolerate a bare string status
+        return status, None
+    if not isinstance(status, dict):
+        raise Reject(f"field `{path}.fallback_credit.status` has the wrong type (expected an object)")
+    return (get_str(status, "type", f"{path}.fallback_credit.status.type"),
+            get_str(status, "reason", f"{path}.fallback_credit.status.reason"))
+
+
+def _hop_error(trigger: dict, path: str) -> tuple[str, str | None, str | None]:
+    """Return (outcome, error_class, category) of a declined hop from its `fallback` block trigger."""
+    kind = get_str(trigger, "type", f"{path}.type")
+    if kind == "refusal":
+        return "refusal", None, read_category(trigger.get("category"), f"{path}.category")
+    error_class = ERROR_TYPES.get(kind or "", "server_error")
+    return outcome_for_error(error_class), error_class, None
+
+
+def message_attempts(msg: dict, path: str, ctx: Context, base: dict, *, hop_mode: str,
+                     stream: bool = False) -> list[dict]:
+    """Return the attempt rows of a Message: one, or one per hop of a server-side fallback.
+
+    `base` holds the request-side fields shared by every hop; `hop_mode` is the `fallback_mode` of
+    hops (`server_side` or `unknown`).
+    """
+    content = get_list(msg, "content", f"{path}.content") or []
+    usage = get_obj(msg, "usage", f"{path}.usage")
+    stop_details = get_obj(msg, "stop_details", f"{path}.stop_details")
+    message_id = get_str(msg, "id", f"{path}.id")
+    response_model = get_str(msg, "model", f"{path}.model")
+    stop_reason = get_str(msg, "stop_reason", f"{path}.stop_reason")
+
+    serving = dict(base)
+    serving["attempt_id"] = message_id or base.get("attempt_id")
+    serving["stop_reason"] = stop_reason
+    serving["outcome"] = "refusal" if stop_reason == "refusal" else "ok"
+    if stop_details is not None:
+        sd = f"{path}.stop_details"
+        if stop_reason == "refusal":
+            serving["refusal_category"] = read_category(stop_details.get("category"), f"{sd}.category")
+        serving["recommended_model"] = ctx.model(get_str(stop_details, "recommended_model",
+                                                         f"{sd}.recommended_model"))
+        token = get_str(stop_details, "fallback_credit_token", f"{sd}.fallback_credit_token")
+        if token:
+            serving["credit_minted_fp"] = token_fingerprint(ctx.key, token)
+        serving["prefill_claim"] = get_bool(stop_details, "fallback_has_prefill_claim",
+                                            f"{sd}.fallback_has_prefill_claim")
+    if usage is not None:
+        serving["service_tier"] = get_str(usage, "service_tier", f"{path}.usage.service_tier")
+        serving["inference_geo"] = get_str(usage, "inference_geo", f"{path}.usage.inference_geo")
+        serving["speed"] = get_str(usage, "speed", f"{path}.usage.speed")
+        serving["credit_status"], serving["credit_reason"] = _credit_status(usage, f"{path}.usage")
+    if serving.get("service_tier") == "batch":
+        serving["is_batch"] = True
+
+    fallback_at = []
+    for i, block in enumerate(content):
+        if not isinstance(block, dict):
+            raise Reject(f"field `{path}.content[{i}]` has the wrong type (expected an object)")
+        if block.get("type") == "fallback":
+            fallback_at.append(i)
+    iterations = get_list(usage, "iterations", f"{path}.usage.iterations") if usage else None
+    kinds = []
+    for i, entry in enumerate(iterations or []):
+        if not isinstance(entry, dict):
+            raise Reject(f"field `{path}.usage.iterations[{i}]` has the wrong type (expected an object)")
+        kinds.append(get_str(entry, "type", f"{path}.usage.iterations[{i}].type"))
+    has_fallback_message = "fallback_message" in kinds
+
+    if not fallback_at and not has_fallback_message:
+        serving.update(read_usage(usage, f"{path}.usage"))
+        serving["model"] = ctx.model(response_model) or base.get("model")
+        serving["had_output"] = bool(content)
+        return [serving]
+
+    return _split_hops(msg, path, ctx, base, serving, content, fallback_at, iterations or [], kinds,
+                       hop_mode=hop_mode, stream=stream, response_model=response_model)
+
+
+def _split_hops(msg: dict, path: str, ctx: Context, base: dict, serving: dict, content: list,
+                fallback_at: list[int], iterations: list, kinds: list, *, hop_mode: str, stream: bool,
+                response_model: str | None) -> list[dict]:
+    usage = msg.get("usage")
+    hops: list[dict] = []
+    previous = -1
+    serving_model = None
+    for n, at in enumerate(fallback_at):
+        block = content[at]
+        bpath = f"{path}.content[{at}]"
+        source = get_obj(block, "from", f"{bpath}.from") or {}
+        target = get_obj(block, "to", f"{bpath}.to") or {}
+        trigger = get_obj(block, "trigger", f"{bpath}.trigger") or {}
+        outcome, error_class, category = _hop_error(trigger, f"{bpath}.trigger")
+        hop = dict(base)
+        hop.update(ZERO_USAGE)
+        hop.update(
+            model=ctx.model(get_str(source, "model", f"{bpath}.from.model")) or base.get("model"),
+            outcome=outcome, error_class=error_class, refusal_category=category,
+            stop_reason="refusal" if outcome == "refusal" else None,
+            had_output=at - previous > 1, http_status=None, latency_ms=None,
+        )
+        serving_model = get_str(target, "model", f"{bpath}.to.model") or serving_model
+        previous = at
+        hops.append(hop)
+
+    declined_usage: list[dict] = []
+    if "fallback_message" in kinds:
+        cut = kinds.index("fallback_message")
+        before = [i for i in range(cut) if kinds[i] == "message"]
+        if not fallback_at:
+            # no `fallback` blocks: each `message` entry before the fallback is a declined hop
+            for i in before:
+                hop = dict(base)
+                hop.update(ZERO_USAGE)
+                entry_model = get_str(iterations[i], "model", f"{path}.usage.iterations[{i}].model")
+                hop.update(model=ctx.model(entry_model) or base.get("model"), outcome="refusal",
+                           stop_reason="refusal", had_output=False, http_status=None, latency_ms=None)
+                hops.append(hop)
+        if len(before) == len(hops):
+            declined_usage = [read_usage(iterations[i], f"{path}.usage.iterations[{i}]") for i in before]
+        served = dict(ZERO_USAGE)
+        for i, kind in enumerate(kinds):
+            if (i >= cut and kind in ("fallback_message", "message")) or kind in ("compaction", "advisor_message"):
+                served = _add_usage(served, read_usage(iterations[i], f"{path}.usage.iterations[{i}]"))
+        fallback_entry = iterations[cut]
+        serving_model = get_str(fallback_entry, "model", f"{path}.usage.iterations[{cut}].model") or serving_model
+        web = read_usage(usage, f"{path}.usage")["web_search_requests"]
+        served["web_search_requests"] = max(served["web_search_requests"], web)
+        serving.update(served)
+    else:
+        serving.update(read_usage(usage, f"{path}.usage"))
+    for hop, hop_usage in zip(hops, declined_usage, strict=False):
+        hop.update(hop_usage)
+
+    if stream or not response_model:
+        model = serving_model or response_model
+    else:
+        model = response_model
+    serving["model"] = ctx.model(model) or base.get("model")
+    tail = content[(fallback_at[-1] + 1) if fallback_at else 0:]
+    serving["had_output"] = bool(tail)
+    hops.append(serving)
+
+    first_id = serving.get("attempt_id")
+    for index, hop in enumerate(hops, start=1):
+        hop["hop"] = index
+        hop["hop_mode"] = hop_mode
+        hop["attempt_id"] = f"{first_id}#{index}" if first_id else None
+        hop["credit_minted_fp"] = hop.get("credit_minted_fp") if hop is serving else None
+        if hop is not serving:
+            for key in ("credit_status", "credit_reason", "recommended_model", "prefill_claim"):
+                hop[key] = None
+    # the credit a request presents is judged on the response, which the serving hop carries
+    for hop in hops[:-1]:
+        hop["credit_presented_fp"] = None
+    return hops
+
+
+def error_attempt(base: dict, ctx: Context, *, status: int | None, body: dict | None, path: str,
+                  usage: dict | None = None) -> dict:
+    """Return the attempt row of a failed call: an HTTP error, an error body, or an SSE error event."""
+    attempt = dict(base)
+    error = get_obj(body, "error", f"{path}.error") if body else None
+    error_type = get_str(error, "type", f"{path}.error.type") if error else None
+    if body is not None and not attempt.get("request_id"):
+        attempt["request_id"] = get_str(body, "request_id", f"{path}.request_id")
+    error_class = error_class_for(status, error_type)
+    attempt.update(read_usage(usage, f"{path}.usage"))
+    attempt.update(error_class=error_class, outcome=outcome_for_error(error_class), had_output=False)
+    return attempt
+
+
+def rebuild_stream(events: list, path: str) -> tuple[dict | None, dict | None, bool]:
+    """Rebuild the final Message of a stream from its SSE data objects (SPEC §3.3).
+
+    Returns (message, error event body or None, whether content blocks were streamed). Usage in
+    `message_delta` is cumulative: it overwrites field by field, never adds.
+    """
+    message: dict | None = None
+    error: dict | None = None
+    for i, event in enumerate(events):
+        epath = f"{path}[{i}]"
+        if not isinstance(event, dict):
+            raise Reject(f"field `{epath}` has the wrong type (expected an object)")
+        kind = event.get("type")
+        if kind == "message_start":
+            start = get_obj(event, "message", f"{epath}.message") or {}
+            message = dict(start)
+            message["content"] = list(get_list(start, "content", f"{epath}.message.content") or [])
+            message["usage"] = dict(get_obj(start, "usage", f"{epath}.message.usage") or {})
+        elif kind == "content_block_start" and message is not None:
+            block = get_obj(event, "content_block", f"{epath}.content_block") or {}
+            message["content"].append(block)
+        elif kind == "message_delta" and message is not None:
+            delta = get_obj(event, "delta", f"{epath}.delta") or {}
+            message.update(delta)
+            delta_usage = get_obj(event, "usage", f"{epath}.usage")
+            if delta_usage:
+                message["usage"].update(delta_usage)
+        elif kind == "error":
+            error = event
+    return message, error, bool(message and message["content"])
+
+
+def request_fields(request: dict | None, path: str, ctx: Context) -> dict:
+    """Return the request-side fields: requested model, prompt fingerprint, presented credit."""
+    if request is None:
+        return {"requested_model": None, "model": None, "prompt_fp": None, "credit_presented_fp": None,
+                "is_stream": False}
+    requested = get_str(request, "model", f"{path}.model")
+    for key in ("messages", "tools"):
+        get_list(request, key, f"{path}.{key}")
+    token = request.get("fallback_credit_token")
+    if isinstance(token, dict):
+        token = token.get("token")
+    if token is not None and not isinstance(token, str):
+        raise Reject(f"field `{path}.fallback_credit_token` has the wrong type (expected a string)")
+    return {
+        "requested_model": requested,
+        "model": ctx.model(requested),
+        "prompt_fp": prompt_fingerprint(ctx.key, request),
+        "credit_presented_fp": token_fingerprint(ctx.key, token) if token else None,
+        "is_stream": bool(get_bool(request, "stream", f"{path}.stream")),
+    }
+
+
+def optional_id(obj: dict, key: str, path: str) -> str | None:
+    """Return an id field given as a string or an integer."""
+    value = obj.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise Reject(f"field `{path}` has the wrong type (expected a string)")
+
+
+__all__ = [
+    "Context", "Reject", "error_attempt", "error_class_for", "message_attempts", "optional_id",
+    "read_usage", "rebuild_stream", "request_fields", "get_int",
+]
