@@ -24,14 +24,7 @@ import orjson
 FABLE, OPUS, SONNET, HAIKU = "claude-fable-5", "claude-opus-4-8", "claude-sonnet-4-5", "claude-haiku-4-5"
 DATED = {SONNET: "claude-sonnet-4-5-20250929", HAIKU: "claude-haiku-4-5-20251001"}  # ids as served
 ALT = {FABLE: OPUS, OPUS: SONNET, SONNET: OPUS, HAIKU: SONNET}  # where a reliability retry may go
-CATEGORIES: tuple[str | None, ...] = (
-    "cyber",
-    "bio",
-    "frontier_llm",
-    "reasoning_extraction",
-    "general_harms",
-    None,
-)
+CATEGORIES: tuple[str | None, ...] = ("cyber", "bio", "frontier_llm", "reasoning_extraction", "general_harms", None)
 OUTCOMES = ("ok", "refusal", "error", "timeout", "connection", "canceled", "expired")
 CREDIT_OUTCOMES = ("redeemed", "rejected", "unconfirmed", "forfeited", "expired")
 BATCH_WORKLOAD = "batch-extract"
@@ -73,19 +66,9 @@ _ERRORS: dict[str, tuple[str, int | str, str, str]] = {
 }
 _RETRYABLE = {"conflict", "rate_limit", "server_error", "timeout", "overloaded", "connection"}
 _ERROR_BAG = list(_ERRORS) + ["429"] * 4 + ["529"] * 4 + ["500", "conn"]
-_CREDIT_FATES = ["redeemed"] * 4 + [
-    "redeemed_after_error",
-    "rejected",
-    "rejected",
-    "unconfirmed",
-    "forfeited",
-    "forfeited_failed",
-    "expired",
-    "expired",
-    "expired_late",
-    "no_token",
-    "loop",
-]
+# what the app does after a refusal; `refusal_chain` plants each, the ground truth applies SPEC §6.5
+_CREDIT_FATES = ["redeemed"] * 4 + ["redeemed_after_error", "rejected", "rejected", "unconfirmed", "forfeited"]
+_CREDIT_FATES += ["forfeited_failed", "expired", "expired", "expired_late", "no_token", "loop"]
 _NOT_APPLIED = ("prompt_mismatch", "model_not_eligible", "token_expired")
 
 
@@ -109,7 +92,6 @@ class _Workload:
     start: str  # the model the app asks first
     chain_id: bool  # the app logs chain_id/attempt/trigger; else chains are linked by SPEC §4 rules
     session: tuple[int, int] | None  # chains per session; None: no session_id
-    scenarios: dict[str, float]
     stream: float = 0.0  # share of streamed chains
     cache_ttl: str | None = None  # prompt caching of system prompt and history
     legacy_usage: bool = False  # usage without the cache_creation breakdown
@@ -120,62 +102,20 @@ class _Workload:
     max_tokens: int = 2048
 
 
+# scenario weights per workload (see `_Gen.run`)
+_SCENARIOS = {
+    "support-chat": {"ok": 0.80, "refusal": 0.08, "error": 0.09, "stream_error": 0.03},
+    "code-assist": {"ok": 0.78, "refusal": 0.10, "error": 0.09, "stream_error": 0.03},
+    "research-agent": {"server": 0.88, "error": 0.12},
+    BATCH_WORKLOAD: {"ok": 0.60, "quality": 0.32, "error": 0.08},
+    "doc-summarise": {"ok": 0.62, "error": 0.28, "reask": 0.10},
+}
 WORKLOADS = (
-    _Workload(
-        "support-chat",
-        0.34,
-        FABLE,
-        False,
-        (2, 5),
-        {"ok": 0.80, "refusal": 0.08, "error": 0.09, "stream_error": 0.03},
-        stream=0.5,
-        cache_ttl="5m",
-        sdk=True,
-    ),
-    _Workload(
-        "code-assist",
-        0.20,
-        FABLE,
-        True,
-        (1, 4),
-        {"ok": 0.78, "refusal": 0.10, "error": 0.09, "stream_error": 0.03},
-        stream=0.3,
-        cache_ttl="1h",
-        tools="code",
-        max_tokens=8192,
-    ),
-    _Workload(
-        "research-agent",
-        0.14,
-        FABLE,
-        False,
-        (1, 3),
-        {"server": 0.88, "error": 0.12},
-        tools="web",
-        fallbacks=(OPUS, SONNET),
-        max_tokens=4096,
-    ),
-    _Workload(
-        BATCH_WORKLOAD,
-        0.16,
-        HAIKU,
-        True,
-        None,
-        {"ok": 0.60, "quality": 0.32, "error": 0.08},
-        quality=True,
-        max_tokens=1024,
-    ),
-    _Workload(
-        "doc-summarise",
-        0.16,
-        SONNET,
-        False,
-        None,
-        {"ok": 0.62, "error": 0.28, "reask": 0.10},
-        cache_ttl="5m",
-        legacy_usage=True,
-        max_tokens=1024,
-    ),
+    _Workload("support-chat", 0.34, FABLE, False, (2, 5), stream=0.5, cache_ttl="5m", sdk=True),
+    _Workload("code-assist", 0.20, FABLE, True, (1, 4), stream=0.3, cache_ttl="1h", tools="code", max_tokens=8192),
+    _Workload("research-agent", 0.14, FABLE, False, (1, 3), tools="web", fallbacks=(OPUS, SONNET), max_tokens=4096),
+    _Workload(BATCH_WORKLOAD, 0.16, HAIKU, True, None, quality=True, max_tokens=1024),
+    _Workload("doc-summarise", 0.16, SONNET, False, None, cache_ttl="5m", legacy_usage=True, max_tokens=1024),
 )
 _BY_NAME = {w.name: w for w in WORKLOADS}
 
@@ -418,40 +358,17 @@ class _Gen:
         head["usage"] = {k: v for k, v in msg["usage"].items() if k != "fallback_credit"} | {"output_tokens": 1}
         ev: list[dict[str, Any]] = [{"type": "message_start", "message": head}, {"type": "ping"}]
         for i, b in enumerate(msg["content"]):
-            if b["type"] == "text":
-                ev.append({"type": "content_block_start", "index": i, "content_block": {"type": "text", "text": ""}})
-                ev += [
-                    {"type": "content_block_delta", "index": i, "delta": {"type": "text_delta", "text": s}}
-                    for s in _chunks(b["text"], self.rng)
-                ]
-            elif b["type"] == "thinking":
-                ev.append(
-                    {
-                        "type": "content_block_start",
-                        "index": i,
-                        "content_block": {"type": "thinking", "thinking": "", "signature": ""},
-                    }
-                )
-                ev += [
-                    {"type": "content_block_delta", "index": i, "delta": {"type": "thinking_delta", "thinking": s}}
-                    for s in _chunks(b["thinking"], self.rng)
-                ]
-                ev.append(
-                    {
-                        "type": "content_block_delta",
-                        "index": i,
-                        "delta": {"type": "signature_delta", "signature": b["signature"]},
-                    }
-                )
-            else:  # tool_use
-                ev.append({"type": "content_block_start", "index": i, "content_block": b | {"input": {}}})
-                ev.append(
-                    {
-                        "type": "content_block_delta",
-                        "index": i,
-                        "delta": {"type": "input_json_delta", "partial_json": orjson.dumps(b["input"]).decode()},
-                    }
-                )
+            kind = b["type"]
+            if kind in ("text", "thinking"):
+                start = {"type": kind, kind: ""} | ({"signature": ""} if kind == "thinking" else {})
+                deltas = [{"type": f"{kind}_delta", kind: s} for s in _chunks(b[kind], self.rng)]
+                if kind == "thinking":
+                    deltas.append({"type": "signature_delta", "signature": b["signature"]})
+            else:  # tool_use: its input arrives as JSON text
+                start = b | {"input": {}}
+                deltas = [{"type": "input_json_delta", "partial_json": orjson.dumps(b["input"]).decode()}]
+            ev.append({"type": "content_block_start", "index": i, "content_block": start})
+            ev += [{"type": "content_block_delta", "index": i, "delta": d} for d in deltas]
             ev.append({"type": "content_block_stop", "index": i})
         if error:
             return ev + [{"type": "error", "error": error}]
@@ -767,7 +684,7 @@ class _Gen:
         intended = None
         for _ in range(n):
             chain = _Chain(wl.name, sid or f"~{len(self.chains)}")
-            weights = {k: v * (boost if k == "refusal" else 1) for k, v in wl.scenarios.items()}
+            weights = {k: v * (boost if k == "refusal" else 1) for k, v in _SCENARIOS[wl.name].items()}
             if intended:
                 weights = {k: v for k, v in weights.items() if k in ("ok", "error")}
             scenario = rng.choices(list(weights), list(weights.values()))[0]
@@ -779,23 +696,11 @@ class _Gen:
                 self.reask.append((day, messages))
             sys_tokens = len(self.systems[wl.name]) // 4 + (300 if wl.tools else 0)
             hist_tokens = sum(len(m["content"]) // 4 for m in history)
-            c = _Ctx(
-                wl,
-                chain,
-                t,
-                sid,
-                self.uid("ch_", 16) if wl.chain_id else None,
-                user,
-                system,
-                messages,
-                sys_tokens + hist_tokens + len(messages[-1]["content"]) // 4,
-                (sys_tokens + hist_tokens) if wl.cache_ttl else 0,
-                surface,
-                geo,
-                intended,
-                rng.random() < wl.stream,
-                boost,
-            )
+            chain_id = self.uid("ch_", 16) if wl.chain_id else None
+            prompt_tokens = sys_tokens + hist_tokens + len(messages[-1]["content"]) // 4
+            cacheable = (sys_tokens + hist_tokens) if wl.cache_ttl else 0
+            c = _Ctx(wl, chain, t, sid, chain_id, user, system, messages, prompt_tokens, cacheable)
+            c.surface, c.geo, c.intended, c.stream, c.boost = surface, geo, intended, rng.random() < wl.stream, boost
             self.run(c, scenario)
             intended = c.intended
             self.chains.append(chain)
@@ -1113,17 +1018,8 @@ def generate_lines(n_lines: int, path: Path, seed: int = 7) -> dict:
         "refused_attempts": refusals,
         "refused_chains": refusals,
         "refusals_by_category": {(c or "unspecified"): refusals if c == "cyber" else 0 for c in CATEGORIES},
-        "credits": {
-            "minted": refusals,
-            "unredeemable": 0,
-            "redeemed": refusals,
-            "rejected": 0,
-            "unconfirmed": 0,
-            "forfeited": 0,
-            "expired": 0,
-        },
+        "credits": dict.fromkeys(("unredeemable", *CREDIT_OUTCOMES), 0) | {"minted": refusals, "redeemed": refusals},
         "errors_by_class": {"rate_limit": counts["rate_limit"]} if counts["rate_limit"] else {},
-        "outcomes": {
-            o: counts[o] if o in ("ok", "refusal") else (counts["rate_limit"] if o == "error" else 0) for o in OUTCOMES
-        },
+        "outcomes": dict.fromkeys(OUTCOMES, 0)
+        | {"ok": counts["ok"], "refusal": refusals, "error": counts["rate_limit"]},
     }

@@ -303,6 +303,7 @@ def error_attempt(base: dict, ctx: Context, *, status: int | None, body: dict | 
     if body is not None and not attempt.get("request_id"):
         attempt["request_id"] = get_str(body, "request_id", f"{path}.request_id")
     error_class = error_class_for(status, error_type)
+    attempt["attempt_id"] = attempt.get("attempt_id") or attempt.get("request_id")
     attempt.update(read_usage(usage, f"{path}.usage"))
     attempt.update(error_class=error_class, outcome=outcome_for_error(error_class), had_output=False)
     return attempt

@@ -44,7 +44,7 @@ def parse(obj: dict, ctx: Context) -> list[dict]:
     base["accepted"] = get_bool(obj, "accepted", "accepted")
     base["disclosed"] = get_bool(obj, "disclosed", "disclosed")
     base["surface"] = get_str(obj, "surface", "surface") or "anthropic"
-    base["request_id"] = get_str(obj, "request_id", "request_id")
+    base["request_id"] = base["attempt_id"] = get_str(obj, "request_id", "request_id")
     base["latency_ms"] = get_number(obj, "latency_ms", "latency_ms")
     status = get_int(obj, "http_status", "http_status")
     base["http_status"] = status

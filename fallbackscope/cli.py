@@ -1,0 +1,216 @@
+"""The `fallbackscope` command: a thin layer over the library (SPEC §7).
+
+Every command parses its arguments, calls one library function and turns FallbackscopeError into
+one sentence on stderr and a documented exit code (0 done, 1 failure, 2 usage, 3 SLO not met).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from fallbackscope.errors import ExitCode, FallbackscopeError
+
+app = typer.Typer(
+    name="fallbackscope",
+    help="See, price and govern LLM model fallbacks: load API logs into DuckDB, compute refusal and "
+    "fallback SLIs, browse them, export weekly reports.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+report_app = typer.Typer(help="Export reports.", no_args_is_help=True)
+app.add_typer(report_app, name="report")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+DbOption = Annotated[
+    Path | None,
+    typer.Option("--db", help="DuckDB file (default $FALLBACKSCOPE_DB, else ./fallbackscope.duckdb).",
+                 show_default=False),
+]
+PolicyOption = Annotated[
+    Path | None, typer.Option("--policy", help="Policy TOML for this run (replaces the stored one).")
+]
+
+
+def _db(db: Path | None) -> Path:
+    from fallbackscope.config import resolve_db_path
+
+    return resolve_db_path(db)
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[str], typer.Argument(help="Files, directories (recursively, in name order) or '-'.")],
+    db: DbOption = None,
+    format: Annotated[str | None, typer.Option("--format", help="exchange, anthropic, sse or batch "
+                                               "(default: detected per file).")] = None,
+    workload: Annotated[str | None, typer.Option(help="Workload of records that name none.")] = None,
+    default_ts: Annotated[str | None, typer.Option("--default-ts", help="RFC 3339 time of records "
+                                                   "without one.")] = None,
+    batch_id: Annotated[str | None, typer.Option("--batch-id", help="Id of the batch whose results "
+                                                 "are loaded.")] = None,
+    policy: Annotated[Path | None, typer.Option(help="Policy TOML to store as the default.")] = None,
+    prices: Annotated[Path | None, typer.Option(help="Price table TOML to store; reprices every "
+                                                "attempt.")] = None,
+) -> None:
+    """Load log files into the database: atomic per file, idempotent, every record accounted for."""
+    from ingest.loader import LoadOptions, ingest_paths
+
+    options = LoadOptions(format=format, workload=workload, default_ts=default_ts, batch_id=batch_id,
+                          policy_file=policy, prices_file=prices)
+    with _progress() as progress:
+        def show(report) -> None:
+            progress.finish_file()
+            _print_file_report(report)
+
+        ingest_paths(_db(db), paths, options, progress=progress.update, on_file=show)
+
+
+def _print_file_report(report) -> None:
+    if report.status == "skipped":
+        out.print(f"{report.path}: skipped (already loaded)")
+        return
+    line = (f"{report.path}: {report.loaded} loaded ({report.attempts_loaded} attempts), "
+            f"{report.duplicates} duplicate, {report.rejected} rejected [{report.format}]")
+    out.print(line, markup=False)
+    for reason, count in sorted(report.reasons.items(), key=lambda item: -item[1])[:5]:
+        out.print(f"  rejected {count}: {reason}", markup=False)
+
+
+class _progress:
+    """A rich progress bar on a terminal; nothing otherwise."""
+
+    def __enter__(self) -> _progress:
+        self._bar = None
+        self._task = None
+        self._file = None
+        if err.is_terminal:
+            from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                                 TimeRemainingColumn(), console=err, transient=True)
+            self._bar.start()
+        return self
+
+    def update(self, path: str, done: int, total: int | None) -> None:
+        if self._bar is None:
+            return
+        if self._file != path:
+            self.finish_file()
+            self._task = self._bar.add_task(Path(path).name, total=total)
+            self._file = path
+        self._bar.update(self._task, completed=done, total=total)
+
+    def finish_file(self) -> None:
+        if self._bar is not None and self._task is not None:
+            self._bar.remove_task(self._task)
+        self._task = None
+        self._file = None
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+@app.command()
+def sample(
+    out_dir: Annotated[Path, typer.Argument(help="Folder to write the logs and ground_truth.json into.")] = Path(
+        "sample_logs"),
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed writes the same files.")] = 7,
+    days: Annotated[int, typer.Option(help="Days of traffic.")] = 28,
+    chains_per_day: Annotated[int, typer.Option("--chains-per-day", help="Logical requests a day.")] = 60,
+    lines: Annotated[int | None, typer.Option(help="Instead: write one exchange file of about this many "
+                                              "lines (benchmarks).")] = None,
+) -> None:
+    """Write synthetic logs (seeded) with a ground-truth file of what they hold."""
+    from fallbackscope.sample import SampleSpec, generate, generate_lines
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if lines is not None:
+        truth = generate_lines(lines, out_dir / "exchange-bench.jsonl", seed=seed)
+    else:
+        truth = generate(out_dir, SampleSpec(seed=seed, days=days, chains_per_day=chains_per_day))
+    out.print(f"wrote {out_dir}: {truth.get('attempts', '?')} attempts in {truth.get('chains', '?')} chains",
+              markup=False)
+
+
+@app.command(name="prices")
+def prices_command(db: DbOption = None) -> None:
+    """Print the price table in force (USD per million tokens)."""
+    from rich.table import Table
+
+    from fallbackscope import prices as price_mod
+    from fallbackscope import store
+
+    path = _db(db)
+    if path.exists():
+        con = store.connect(path, read_only=True, wait_seconds=10)
+        try:
+            table = price_mod.table_in_force(con)
+            source = con.execute("SELECT source FROM price_table ORDER BY set_at DESC LIMIT 1").fetchone()
+        finally:
+            con.close()
+        origin = source[0] if source else "built-in"
+    else:
+        table = price_mod.parse_price_toml(price_mod.default_toml())
+        origin = "built-in"
+    grid = Table(title=f"Prices in force ({origin}), USD per million tokens")
+    for name in ("model", "from", "input", "5m write", "1h write", "cache read", "output", "fast in/out", "band"):
+        grid.add_column(name)
+    for row in sorted(table.price, key=lambda r: (r.model, r.valid_from)):
+        fast = f"{row.fast_input:g} / {row.fast_output:g}" if row.fast_input is not None else ""
+        band = (f">{row.band_threshold:,}: {row.band_input:g} / {row.band_cache_write_5m:g} / "
+                f"{row.band_cache_write_1h:g} / {row.band_cache_read:g} / {row.band_output:g}"
+                if row.band_threshold else "")
+        grid.add_row(row.model, str(row.valid_from), f"{row.input:g}", f"{row.cache_write_5m:g}",
+                     f"{row.cache_write_1h:g}", f"{row.cache_read:g}", f"{row.output:g}", fast, band)
+    out.print(grid)
+    if table.aliases:
+        out.print("aliases: " + ", ".join(f"{k} → {v}" for k, v in sorted(table.aliases.items())), markup=False)
+    out.print(f"web search: ${table.web_search_usd:g} per request; batch ×0.5, inference_geo us ×1.1",
+              markup=False)
+
+
+@app.command()
+def demo(
+    db: Annotated[Path, typer.Option("--db", help="Database to create (replaced if it exists).")] = Path(
+        "fallbackscope-demo.duckdb"),
+    logs: Annotated[Path, typer.Option(help="Folder for the generated sample logs.")] = Path("fallbackscope-demo-logs"),
+    serve: Annotated[bool, typer.Option(help="Serve the dashboard afterwards.")] = True,
+    port: Annotated[int, typer.Option(help="Dashboard port.")] = 8050,
+) -> None:
+    """Generate sample logs, load them into a fresh database, print the headline numbers."""
+    from fallbackscope.demo import run_demo
+
+    run_demo(db, logs, out, serve=serve, port=port)
+
+
+def main() -> None:
+    """Entry point: run the app, turning our errors into one line and an exit code."""
+    try:
+        app()  # standalone: click reports usage errors itself, with exit code 2
+    except FallbackscopeError as exc:
+        err.print(f"fallbackscope: {exc}", markup=False)
+        sys.exit(int(exc.exit_code))
+    except KeyboardInterrupt:
+        err.print("fallbackscope: interrupted.", markup=False)
+        sys.exit(130)
+    except Exception as exc:
+        if os.environ.get("FALLBACKSCOPE_DEBUG"):
+            raise
+        # never print the exception's text: it could quote log content
+        err.print(f"fallbackscope: internal error ({type(exc).__name__}); set FALLBACKSCOPE_DEBUG=1 for details.",
+                  markup=False)
+        sys.exit(int(ExitCode.FAILURE))
+
+
+if __name__ == "__main__":
+    main()

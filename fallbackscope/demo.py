@@ -1,0 +1,72 @@
+"""`fallbackscope demo`: sample logs → a fresh database → headline numbers (→ the dashboard)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from rich.console import Console
+
+
+def build_demo_database(db: Path, logs: Path, *, seed: int = 7) -> dict:
+    """Write the sample logs into `logs`, load them into a fresh `db`; return the ground truth."""
+    from fallbackscope.config import key_path_for
+    from fallbackscope.sample import SampleSpec, generate
+    from ingest.loader import LoadOptions, ingest_paths
+
+    if logs.exists():
+        shutil.rmtree(logs)
+    logs.mkdir(parents=True)
+    truth = generate(logs, SampleSpec(seed=seed))
+    for stale in (db, db.with_name(db.name + ".wal"), key_path_for(db)):
+        stale.unlink(missing_ok=True)
+    batch_files = sorted(logs.glob("batch-*.jsonl"))
+    exchange_files = [str(p) for p in sorted(logs.glob("exchange-*.jsonl"))]
+    ingest_paths(db, exchange_files)
+    if batch_files:
+        ingest_paths(db, [str(p) for p in batch_files],
+                     LoadOptions(format="batch", batch_id=truth.get("batch_id"),
+                                 default_ts=truth.get("batch_ts"), workload=truth.get("batch_workload")))
+    return truth
+
+
+def headline(db: Path) -> list[tuple[str, str]]:
+    """Return the headline numbers of a database as (label, value) pairs."""
+    from fallbackscope import store
+
+    con = store.connect(db, read_only=True, wait_seconds=10)
+    try:
+        attempts, chains, sessions, refused_chains, cost, unpriced = con.execute(
+            "WITH c AS (SELECT chain_id, any_value(coalesce(session_id, 'chain:' || chain_id)) AS s,"
+            "  bool_or(outcome = 'refusal') AS refused FROM attempts GROUP BY chain_id)"
+            " SELECT (SELECT count(*) FROM attempts), count(*), count(DISTINCT s), count(*) FILTER (refused),"
+            "  (SELECT sum(cost_usd) FROM attempts), (SELECT count(*) FILTER (cost_usd IS NULL) FROM attempts)"
+            " FROM c"
+        ).fetchone()
+        loads = con.execute("SELECT count(*), sum(rejected) FROM loads WHERE status = 'ok'").fetchone()
+    finally:
+        con.close()
+    rate = f"{refused_chains / chains:.1%}" if chains else "n/a"
+    return [
+        ("attempts", f"{attempts:,}"),
+        ("chains", f"{chains:,}"),
+        ("sessions", f"{sessions:,}"),
+        ("refusal rate (chains with a refusal)", f"{rate} ({refused_chains:,} of {chains:,})"),
+        ("cost", f"${(cost or 0):,.2f}" + (f" (+{unpriced} unpriced attempts)" if unpriced else "")),
+        ("files loaded", f"{loads[0]} ({loads[1] or 0} records rejected)"),
+    ]
+
+
+def run_demo(db: Path, logs: Path, console: Console, *, serve: bool = True, port: int = 8050) -> None:
+    """Build the demo database, print its headline numbers and serve the dashboard when asked."""
+    console.print(f"Writing sample logs to {logs}/ and loading them into {db} …", markup=False)
+    build_demo_database(db, logs)
+    for label, value in headline(db):
+        console.print(f"  {label}: {value}", markup=False)
+    if serve:
+        try:
+            from dashboard.app import serve as serve_dashboard
+        except ImportError:
+            console.print("(the dashboard is not part of this build yet)", markup=False)
+            return
+        serve_dashboard(db, host="127.0.0.1", port=port)
