@@ -5,7 +5,6 @@ Kept free of heavy imports: ingest worker processes and the SDK recorder import 
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 from typing import Any

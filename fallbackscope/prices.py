@@ -11,7 +11,6 @@ import duckdb
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from fallbackscope.errors import UsageError
-from fallbackscope.modelnames import normalise_model
 
 
 class PriceRow(BaseModel):

@@ -896,76 +896,53 @@ def generate_lines(n_lines: int, path: Path, seed: int = 7) -> dict:
     """Benchmark helper: write n_lines `exchange` lines (~2.5 KB each: system prompt, user prompt and
     completion text) to ONE file, fast; return its ground truth (the same top-level counts as `generate`).
 
-    Chains carry `chain_id` (92% one ok attempt; 4% a cyber refusal then a redeemed retry on
-    claude-opus-4-8; 4% a 429 then a same-model retry), four chains per session.
+    Every chain carries `chain_id`: 92% one ok attempt, 4% a cyber refusal then a retry on
+    claude-opus-4-8 that redeems its credit, 4% a 429 then a same-model retry; four chains per session.
     """
     path = Path(path)
     rng = random.Random(seed)
+    rand = rng.random
     words = rng.choices(_VOCAB, k=400_000)
-    pool = " ".join(words)
+    pool = " ".join(words)  # text is sliced out of one long string: no per-word work per line
     offs = [0]
     for w in words:
         offs.append(offs[-1] + len(w) + 1)
     top = len(words) - 400
 
     def piece(n: int) -> str:
-        i = rng.randrange(top)
+        i = int(rand() * top)
         return pool[offs[i] : offs[i + n] - 1]
 
-    t0 = int(dt.datetime(2026, 10, 19, tzinfo=dt.UTC).timestamp() * 1000)
+    t0 = int(dt.datetime.combine(SampleSpec.start, dt.time(), dt.UTC).timestamp() * 1000)
     step = max(1, 28 * 86_400_000 // max(1, n_lines))
-    mask = (1 << 88) - 1
-    counts = Counter[str]()
+    mask = (1 << 88) - 1  # ids: counter x odd constant mod 2**88 is a bijection, so unique yet random-looking
+    usage = {"input_tokens": 420, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 130}
+    rate_limited = {"type": "rate_limit_error", "message": "Number of request tokens has exceeded your rate limit."}
+    counts: Counter[str] = Counter()
     written = chains = 0
     buf: list[bytes] = []
 
-    def line(i: int, ts: int, chain: str, k: int, model: str, kind: str, tok: str | None) -> bytes:
+    def line(i: int, ts: int, k: int, model: str, kind: str, tok: str | None) -> bytes:
         rid = f"req_01{(i * 0x9E3779B97F4A7C15 + seed) & mask:022x}"
-        sec = ts // 1000
-        body = {
-            "model": model,
-            "max_tokens": 2048,
-            "system": system,
-            "metadata": {"user_id": f"user_{chain[3:]}"},
-            "messages": [{"role": "user", "content": prompt}],
-        }
-        row: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)) + f".{ts % 1000:03d}Z",
-            "workload": "bench",
-            "session_id": f"sess_{chains // 4:010d}",
-            "chain_id": chain,
-            "attempt": k,
-            "request_id": rid,
-        }
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts // 1000)) + f".{ts % 1000:03d}Z"
+        messages = [{"role": "user", "content": prompt}]
+        body = {"model": model, "max_tokens": 2048, "system": system, "messages": messages, "metadata": user}
+        row = {"ts": stamp, "workload": "bench", "session_id": session, "chain_id": chain, "attempt": k}
+        row["request_id"] = rid
         if kind == "429":
-            row.update(
-                http_status=429,
-                latency_ms=120,
-                request=body,
-                response={
-                    "type": "error",
-                    "error": {"type": "rate_limit_error", "message": "Rate limited."},
-                    "request_id": rid,
-                },
-            )
+            error = {"type": "error", "error": rate_limited, "request_id": rid}
+            row.update(http_status=429, latency_ms=120, request=body, response=error)
             return orjson.dumps(row)
-        usage: dict[str, Any] = {
-            "input_tokens": 420,
-            "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": 130,
-            "output_tokens": 95 if kind != "refusal" else 0,
-        }
-        msg: dict[str, Any] = {
+        msg = {
             "id": f"msg_01{(i * 0xBF58476D1CE4E5B9 + seed) & mask:022x}",
             "type": "message",
             "role": "assistant",
             "model": model,
             "content": [],
-            "stop_reason": "end_turn",
+            "stop_reason": "refusal",
             "stop_sequence": None,
         }
         if kind == "refusal":
-            msg["stop_reason"] = "refusal"
             msg["stop_details"] = {
                 "type": "refusal",
                 "category": "cyber",
@@ -973,41 +950,40 @@ def generate_lines(n_lines: int, path: Path, seed: int = 7) -> dict:
                 "recommended_model": OPUS,
                 "fallback_credit_token": tok,
             }
+            msg["usage"] = usage | {"output_tokens": 0}
         else:
-            msg["content"] = [{"type": "text", "text": piece(60)}]
+            msg.update(content=[{"type": "text", "text": piece(60)}], stop_reason="end_turn")
+            msg["usage"] = usage | {"output_tokens": 95}
             if tok:
                 body["fallback_credit_token"] = tok
-                usage["fallback_credit"] = {"status": {"type": "redeemed"}}
-        msg["usage"] = usage
+                msg["usage"]["fallback_credit"] = {"status": {"type": "redeemed"}}
         row.update(http_status=200, latency_ms=900, request=body, response=msg)
         return orjson.dumps(row)
 
     with path.open("wb") as fh:
         while written < n_lines:
             ts = t0 + chains * step
-            chain = f"ch_{seed:04d}{chains:012d}"
-            system, prompt = piece(55), piece(200)
-            r = rng.random() if n_lines - written > 1 else 0.0
+            chain, session = f"ch_{seed:04d}{chains:012d}", f"sess_{seed:04d}{chains // 4:010d}"
+            user = {"user_id": f"user_{seed:04d}{chains // 4:010d}"}
+            system, prompt = piece(50), piece(175)
+            r = rand() if n_lines - written > 1 else 0.0
             if r < 0.92:
-                buf.append(line(written, ts, chain, 1, SONNET, "ok", None))
+                buf.append(line(written, ts, 1, SONNET, "ok", None))
                 counts["ok"] += 1
-            elif r < 0.96:
-                tok = f"fct_{seed:04d}{chains:028d}"
-                buf.append(line(written, ts, chain, 1, FABLE, "refusal", tok))
-                buf.append(line(written + 1, ts + step // 2, chain, 2, OPUS, "ok", tok))
-                counts.update(["refusal", "ok"])
             else:
-                buf.append(line(written, ts, chain, 1, SONNET, "429", None))
-                buf.append(line(written + 1, ts + step // 2, chain, 2, SONNET, "ok", None))
-                counts.update(["rate_limit", "ok"])
-            written = written + (1 if r < 0.92 else 2)
+                tok = f"fct_{seed:04d}{chains:028d}" if r < 0.96 else None
+                first = (FABLE, "refusal") if tok else (SONNET, "429")
+                buf.append(line(written, ts, 1, *first, tok))
+                buf.append(line(written + 1, ts + step // 2, 2, OPUS if tok else SONNET, "ok", tok))
+                counts.update(["refusal" if tok else "rate_limit", "ok"])
+            written += 1 if r < 0.92 else 2
             chains += 1
             if len(buf) >= 20_000:
                 fh.write(b"\n".join(buf) + b"\n")
                 buf.clear()
         if buf:
             fh.write(b"\n".join(buf) + b"\n")
-    refusals = counts["refusal"]
+    refusals, limited = counts["refusal"], counts["rate_limit"]
     return {
         "seed": seed,
         "batch_id": None,
@@ -1017,9 +993,8 @@ def generate_lines(n_lines: int, path: Path, seed: int = 7) -> dict:
         "sessions": (chains + 3) // 4,
         "refused_attempts": refusals,
         "refused_chains": refusals,
-        "refusals_by_category": {(c or "unspecified"): refusals if c == "cyber" else 0 for c in CATEGORIES},
+        "refusals_by_category": dict.fromkeys((c or "unspecified" for c in CATEGORIES), 0) | {"cyber": refusals},
         "credits": dict.fromkeys(("unredeemable", *CREDIT_OUTCOMES), 0) | {"minted": refusals, "redeemed": refusals},
-        "errors_by_class": {"rate_limit": counts["rate_limit"]} if counts["rate_limit"] else {},
-        "outcomes": dict.fromkeys(OUTCOMES, 0)
-        | {"ok": counts["ok"], "refusal": refusals, "error": counts["rate_limit"]},
+        "errors_by_class": {"rate_limit": limited} if limited else {},
+        "outcomes": dict.fromkeys(OUTCOMES, 0) | {"ok": counts["ok"], "refusal": refusals, "error": limited},
     }

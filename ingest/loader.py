@@ -11,7 +11,9 @@ from __future__ import annotations
 import concurrent.futures as cf
 import datetime as dt
 import multiprocessing
+import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -316,6 +318,7 @@ class Loader:
             [load_id, _stored_path(source), sha, fmt, started, records, attempts_loaded, duplicates,
              len(rejects), source.size, source.mtime_ns, start_byte, end, start_line + lines],
         )
+        _fault_point(source)
         con.execute("COMMIT")
         reasons: dict[str, int] = {}
         for _, _, reason in rejects:
@@ -441,6 +444,15 @@ class Loader:
         con.execute("DROP TABLE ctx_prompt")
         con.execute("DROP TABLE ctx_minted")
         return linker
+
+
+def _fault_point(source: Source) -> None:
+    """Crash-test hook: with FALLBACKSCOPE_HOLD_BEFORE_COMMIT=<marker> set, announce the file in the
+    marker and wait before committing it, so a test can SIGKILL the load at its riskiest moment."""
+    marker = os.environ.get("FALLBACKSCOPE_HOLD_BEFORE_COMMIT")
+    if marker and source.display.endswith(os.environ.get("FALLBACKSCOPE_HOLD_FILE", "")):
+        Path(marker).write_text(source.display, encoding="utf-8")
+        time.sleep(120)
 
 
 def _register(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> None:

@@ -17,12 +17,36 @@ import pytest
 from fallbackscope.sample import CATEGORIES, SampleSpec, generate, generate_lines
 
 SMALL = SampleSpec(days=3, chains_per_day=25, with_sse=True)
-STATUS_CLASS = {400: "invalid_request", 413: "invalid_request", 401: "auth", 402: "billing", 403: "permission",
-                404: "not_found", 409: "conflict", 429: "rate_limit", 500: "server_error", 502: "server_error",
-                503: "server_error", 408: "timeout", 504: "timeout", 529: "overloaded"}
+STATUS_CLASS = {
+    400: "invalid_request",
+    413: "invalid_request",
+    401: "auth",
+    402: "billing",
+    403: "permission",
+    404: "not_found",
+    409: "conflict",
+    429: "rate_limit",
+    500: "server_error",
+    502: "server_error",
+    503: "server_error",
+    408: "timeout",
+    504: "timeout",
+    529: "overloaded",
+}
 TYPE_CLASS = {"overloaded_error": "overloaded", "invalid_request_error": "invalid_request"}
-ALL_CLASSES = {"invalid_request", "auth", "billing", "permission", "not_found", "conflict", "rate_limit",
-               "server_error", "timeout", "overloaded", "connection"}
+ALL_CLASSES = {
+    "invalid_request",
+    "auth",
+    "billing",
+    "permission",
+    "not_found",
+    "conflict",
+    "rate_limit",
+    "server_error",
+    "timeout",
+    "overloaded",
+    "connection",
+}
 
 
 def _files(d: Path) -> dict[str, bytes]:
@@ -110,9 +134,12 @@ def _link(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 by_id[line["chain_id"]] = chain
         final = _final_message(line)
         details, usage = final.get("stop_details") or {}, final.get("usage") or {}
-        hops[-1].update(presented=token, minted=details.get("fallback_credit_token"),
-                        ok_2xx=line.get("http_status") == 200 and hops[-1].get("error_class") is None,
-                        credit=usage.get("fallback_credit", {}).get("status", {}).get("type"))
+        hops[-1].update(
+            presented=token,
+            minted=details.get("fallback_credit_token"),
+            ok_2xx=line.get("http_status") == 200 and hops[-1].get("error_class") is None,
+            credit=usage.get("fallback_credit", {}).get("status", {}).get("type"),
+        )
         for hop in hops:
             hop["ts"] = ts
         chain["hops"] += hops
@@ -210,7 +237,9 @@ def test_attempts_refusals_errors_and_outcomes_match_the_files(sample) -> None:
     assert truth["refusals_by_category"] == {
         c or "unspecified": sum(h["category"] == c for h in refused) for c in CATEGORIES
     }
-    assert truth["errors_by_class"] == dict(sorted(Counter(h["error_class"] for h in hops if h.get("error_class")).items()))
+    assert truth["errors_by_class"] == dict(
+        sorted(Counter(h["error_class"] for h in hops if h.get("error_class")).items())
+    )
     assert truth["outcomes"] == {o: sum(h["outcome"] == o for h in hops) for o in truth["outcomes"]}
 
 
@@ -249,11 +278,25 @@ def test_every_error_class_category_credit_outcome_and_shape_is_planted(sample) 
     text = (out / "exchange-2026-10-19.jsonl").read_text() + "".join(
         p.read_text() for p in sorted(out.glob("exchange-*.jsonl"))
     )
-    for needle in ('"type":"fallback"', '"type":"overloaded_error"}', '"fallback_message"', '"intended_model"',
-                   '"disclosed":true', '"disclosed":false', '"inference_geo":"us"', '"web_search_requests"',
-                   '"ephemeral_1h_input_tokens"', '"mode":"best_effort"', '"accepted":false', '"trigger":"quality"',
-                   '"fallback_has_prefill_claim":true', '"transport_error":"timeout"', '"surface":"bedrock"',
-                   '"status":{"type":"not_applied"', '"type":"error","error":{"type":"overloaded_error"'):
+    for needle in (
+        '"type":"fallback"',
+        '"type":"overloaded_error"}',
+        '"fallback_message"',
+        '"intended_model"',
+        '"disclosed":true',
+        '"disclosed":false',
+        '"inference_geo":"us"',
+        '"web_search_requests"',
+        '"ephemeral_1h_input_tokens"',
+        '"mode":"best_effort"',
+        '"accepted":false',
+        '"trigger":"quality"',
+        '"fallback_has_prefill_claim":true',
+        '"transport_error":"timeout"',
+        '"surface":"bedrock"',
+        '"status":{"type":"not_applied"',
+        '"type":"error","error":{"type":"overloaded_error"',
+    ):
         assert needle in text, needle
     streamed_refusals = [line for line in lines if "events" in line and "refusal" in json.dumps(line["events"])]
     assert streamed_refusals
@@ -267,8 +310,11 @@ def test_message_ids_are_unique_and_the_sse_capture_repeats_the_streams(sample) 
     assert len(ids) == len(set(ids)) and all(i.startswith("msg_") for i in ids)
     assert all(line["request_id"].startswith("req_") for line in lines if "request_id" in line)
     sse = (out / "stream-capture.sse").read_text()
-    starts = [json.loads(row[6:])["message"]["id"] for row in sse.splitlines() if '"message_start"' in row
-              and row.startswith("data: ")]
+    starts = [
+        json.loads(row[6:])["message"]["id"]
+        for row in sse.splitlines()
+        if '"message_start"' in row and row.startswith("data: ")
+    ]
     assert len(starts) == truth["files"]["stream-capture.sse"]["records"] == sum("events" in x for x in lines)
     assert set(starts) <= set(ids)
 
@@ -282,8 +328,9 @@ def test_generate_lines_writes_realistic_2_5_kb_lines(tmp_path: Path) -> None:
     lines = [json.loads(r) for r in raw]
     assert sum(h["outcome"] == "refusal" for line in lines for h in _hops(line)) == truth["refused_attempts"]
     assert len({line["chain_id"] for line in lines}) == truth["chains"]
-    assert len({line["response"]["id"] for line in lines if "id" in line["response"]}) == truth["outcomes"]["ok"] + (
-        truth["refused_attempts"]
+    assert (
+        len({line["response"]["id"] for line in lines if "id" in line["response"]})
+        == truth["outcomes"]["ok"] + (truth["refused_attempts"])
     )
     assert generate_lines(2000, tmp_path / "again.jsonl", seed=3) == truth | {"files": {"again.jsonl": {"lines": 2000}}}
     assert (tmp_path / "again.jsonl").read_bytes() == path.read_bytes()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from builders import (exchange, message, prompt_fp, request, rows, token_fp, usage, write_jsonl)
+from builders import exchange, message, prompt_fp, request, rows, token_fp, usage, write_jsonl
 
 from ingest.loader import LoadOptions, ingest_paths
 

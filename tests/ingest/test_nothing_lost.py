@@ -1,0 +1,146 @@
+"""Nothing lost (SPEC §2, §3): every non-blank record is loaded, a duplicate, or a reject with a reason;
+loads are idempotent and atomic per file, even under SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from builders import exchange, message, query, request, rows, usage, write_jsonl
+
+from ingest.loader import ingest_paths
+
+
+def good(i: int, text: str = "q") -> dict:
+    return exchange(f"2026-11-05T10:{i // 60:02d}:{i % 60:02d}Z", request("claude-haiku-4-5", f"{text} {i}"),
+                    message(f"msg_{i}", "claude-haiku-4-5", usage_=usage(10, 5)), session_id=f"s{i}")
+
+
+def mixed_file(tmp_path):
+    big = good(3, "x" * 200_000)
+    wrong_type = good(4)
+    wrong_type["response"]["usage"]["input_tokens"] = "ten"
+    negative = good(5)
+    negative["response"]["usage"]["output_tokens"] = -1
+    no_ts = good(6)
+    del no_ts["ts"]
+    bad_ts = good(8)
+    bad_ts["ts"] = "yesterday"
+    workload_num = good(9)
+    workload_num["workload"] = 12
+    lines = [
+        good(1),
+        json.dumps(good(2))[:-40].encode(),          # truncated JSON
+        b"",                                          # blank: ignored
+        big,                                          # a 200 KB line loads
+        b"[1, 2, 3]",                                 # a JSON array
+        b"\xff\xfe\x00garbage\x81",                   # binary junk
+        wrong_type, negative, no_ts,
+        b"   \t ",                                    # whitespace only: ignored
+        bad_ts, workload_num,
+        good(1),                                      # a duplicate of line 1
+        good(7),
+    ]
+    return write_jsonl(tmp_path / "mixed.jsonl", lines)
+
+
+EXPECTED_REJECTS = [
+    (2, "invalid JSON"),
+    (5, "not a JSON object"),
+    (6, "not UTF-8"),
+    (7, "field `response.usage.input_tokens` has the wrong type (expected an integer)"),
+    (8, "negative token count in `response.usage.output_tokens`"),
+    (9, "no timestamp"),
+    (11, "unparseable timestamp in `ts`"),
+    (12, "field `workload` has the wrong type (expected a string)"),
+]
+
+
+def test_mixed_file_loads_good_lines_and_rejects_each_bad_one_with_a_reason(tmp_path, db):
+    path = mixed_file(tmp_path)
+    [report] = ingest_paths(db, [str(path)])
+    non_blank = sum(1 for line in path.read_bytes().split(b"\n") if line.strip())
+    assert report.records == non_blank == 12
+    assert report.loaded + report.duplicates + report.rejected == non_blank
+    assert (report.loaded, report.duplicates, report.rejected) == (3, 1, 8)
+    assert sorted(r["attempt_id"] for r in rows(db)) == ["msg_1", "msg_3", "msg_7"]
+    rejects = query(db, "SELECT line_no, byte_offset, reason FROM rejects ORDER BY line_no")
+    assert [(line, reason) for line, _, reason in rejects] == EXPECTED_REJECTS
+    data = path.read_bytes()
+    starts = [0] + [i + 1 for i, b in enumerate(data) if b == 0x0A]
+    assert [offset for _, offset, _ in rejects] == [starts[line - 1] for line, _ in EXPECTED_REJECTS]
+    [load] = query(db, "SELECT records, attempts_loaded, duplicates, rejected, status FROM loads")
+    assert load == (12, 3, 1, 8, "ok")
+
+
+def test_loading_the_same_files_twice_changes_nothing(tmp_path, db):
+    path = mixed_file(tmp_path)
+    ingest_paths(db, [str(path)])
+    before = query(db, "SELECT * FROM attempts ORDER BY attempt_id")
+    rejects_before = query(db, "SELECT count(*) FROM rejects")
+    [report] = ingest_paths(db, [str(path)])
+    assert report.status == "skipped"
+    # a copy under another name is recognised by its hash
+    copy = tmp_path / "copy.jsonl"
+    copy.write_bytes(path.read_bytes())
+    [report] = ingest_paths(db, [str(copy)])
+    assert report.status == "skipped"
+    assert query(db, "SELECT * FROM attempts ORDER BY attempt_id") == before
+    assert query(db, "SELECT count(*) FROM rejects") == rejects_before
+    assert query(db, "SELECT status, count(*) FROM loads GROUP BY 1 ORDER BY 1") == [("ok", 1), ("skipped", 2)]
+
+
+def test_overlapping_file_counts_already_stored_records_as_duplicates(tmp_path, db):
+    a = write_jsonl(tmp_path / "a.jsonl", [good(i) for i in range(5)])
+    b = write_jsonl(tmp_path / "b.jsonl", [good(i) for i in range(3, 8)])
+    ingest_paths(db, [str(a)])
+    [report] = ingest_paths(db, [str(b)])
+    assert (report.loaded, report.duplicates, report.rejected) == (3, 2, 0)
+    assert len(rows(db)) == 8
+
+
+def test_a_grown_file_loads_only_its_new_lines(tmp_path, db):
+    path = write_jsonl(tmp_path / "app.log", [good(i) for i in range(4)])
+    ingest_paths(db, [str(path)])
+    with open(path, "ab") as fh:
+        fh.write(json.dumps(good(4)).encode() + b"\n" + b"{broken\n")
+    [report] = ingest_paths(db, [str(path)])
+    assert (report.records, report.loaded, report.duplicates, report.rejected) == (2, 1, 0, 1)
+    assert query(db, "SELECT line_no FROM rejects") == [(6,)]
+    assert len(rows(db)) == 5
+
+
+def test_missing_path_fails_with_one_sentence_and_exit_code_1(tmp_path, db):
+    a = write_jsonl(tmp_path / "a.jsonl", [good(1)])
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.run([sys.executable, "-m", "fallbackscope.cli", "ingest", str(a), str(tmp_path / "missing"),
+                           "--db", str(db)], capture_output=True, text=True, env=env)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().count("\n") == 0 and "missing: no such file or directory" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_sigkill_mid_file_leaves_none_of_it_and_the_rerun_loads_it_fully(tmp_path, db):
+    first = write_jsonl(tmp_path / "01.jsonl", [good(i) for i in range(10)])
+    second = write_jsonl(tmp_path / "02.jsonl", [good(i) for i in range(10, 400)])
+    marker = tmp_path / "holding"
+    env = {**os.environ, "FALLBACKSCOPE_HOLD_BEFORE_COMMIT": str(marker), "FALLBACKSCOPE_HOLD_FILE": "02.jsonl"}
+    proc = subprocess.Popen([sys.executable, "-m", "fallbackscope.cli", "ingest", str(tmp_path / "01.jsonl"),
+                             str(second), "--db", str(db)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not marker.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "ingest never reached the commit of file 2"
+        time.sleep(0.05)
+    # file 2's rows are inserted but not committed: kill the process now
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert query(db, "SELECT count(*) FROM attempts") == [(10,)]
+    assert query(db, "SELECT path, status FROM loads") == [(str(first.resolve()), "ok")]
+    [r1, r2] = ingest_paths(db, [str(first), str(second)])
+    assert (r1.status, r2.status, r2.loaded) == ("skipped", "ok", 390)
+    assert query(db, "SELECT count(*) FROM attempts") == [(400,)]
