@@ -129,6 +129,7 @@ def sample(
     chains_per_day: Annotated[int, typer.Option("--chains-per-day", help="Logical requests a day.")] = 60,
     lines: Annotated[int | None, typer.Option(help="Instead: write one exchange file of about this many "
                                               "lines (benchmarks).")] = None,
+    gzip: Annotated[bool, typer.Option("--gzip", help="Compress the log files (.jsonl.gz).")] = False,
 ) -> None:
     """Write synthetic logs (seeded) with a ground-truth file of what they hold."""
     from fallbackscope.sample import SampleSpec, generate, generate_lines
@@ -138,6 +139,13 @@ def sample(
         truth = generate_lines(lines, out_dir / "exchange-bench.jsonl", seed=seed)
     else:
         truth = generate(out_dir, SampleSpec(seed=seed, days=days, chains_per_day=chains_per_day))
+    if gzip:
+        import gzip as gz
+
+        for path in sorted(out_dir.glob("*.jsonl")):
+            # mtime 0: the same seed writes byte-identical archives
+            path.with_name(path.name + ".gz").write_bytes(gz.compress(path.read_bytes(), mtime=0))
+            path.unlink()
     out.print(f"wrote {out_dir}: {truth.get('attempts', '?')} attempts in {truth.get('chains', '?')} chains",
               markup=False)
 

@@ -69,6 +69,13 @@ _ERROR_BAG = list(_ERRORS) + ["429"] * 4 + ["529"] * 4 + ["500", "conn"]
 # what the app does after a refusal; `refusal_chain` plants each, the ground truth applies SPEC §6.5
 _CREDIT_FATES = ["redeemed"] * 4 + ["redeemed_after_error", "rejected", "rejected", "unconfirmed", "forfeited"]
 _CREDIT_FATES += ["forfeited_failed", "expired", "expired", "expired_late", "no_token", "loop"]
+# server-side fallback (SPEC §3.7): the declined hops (model, trigger type) before the serving one, weighted
+_SERVER_PLANS: list[tuple[list[tuple[str, str]], float]] = [
+    ([], 0.80),  # answered by the first model although the request carried `fallbacks`
+    ([(FABLE, "refusal")], 0.10),
+    ([(FABLE, "overloaded_error")], 0.06),
+    ([(FABLE, "refusal"), (OPUS, "overloaded_error")], 0.04),
+]
 _NOT_APPLIED = ("prompt_mismatch", "model_not_eligible", "token_expired")
 
 
@@ -181,6 +188,12 @@ def _week(ms: int) -> str:
 def _chunks(text: str, rng: random.Random) -> list[str]:
     n = rng.randint(40, 120)
     return [text[i : i + n] for i in range(0, len(text), n)] or [""]
+
+
+def _iteration(kind: str, model: str, usage: dict[str, Any]) -> dict[str, Any]:
+    """One `usage.iterations` entry: a hop's token counts (SPEC §3.7)."""
+    tokens = {k: v for k, v in usage.items() if k.endswith("tokens") or k == "cache_creation"}
+    return {"type": kind, "model": model, **tokens}
 
 
 class _Gen:
@@ -337,19 +350,21 @@ class _Gen:
         usage: dict[str, Any],
         stop_details: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        msg = {
-            "id": self.uid("msg_01"),
-            "type": "message",
-            "role": "assistant",
-            "model": model,
-            "content": content,
-            "stop_reason": stop,
-            "stop_sequence": None,
-        }
+        msg = dict(id=self.uid("msg_01"), type="message", role="assistant", model=model, content=content)
+        msg.update(stop_reason=stop, stop_sequence=None)
         if stop_details:
             msg["stop_details"] = stop_details
         msg["usage"] = usage
         return msg
+
+    def refusal_details(self, hop: _Hop, mint: bool, prefill_claim: bool) -> dict[str, Any]:
+        """Return `stop_details` for a refusal; a minted credit token is recorded on the hop."""
+        details = {"type": "refusal", "category": hop.category, "explanation": self.text(12, 30)}
+        details["recommended_model"] = OPUS
+        if mint:
+            hop.minted = details["fallback_credit_token"] = self.uid("fct_", 32)
+            details["fallback_has_prefill_claim"] = prefill_claim
+        return details
 
     def events(self, msg: dict[str, Any], error: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Render a Message as the SSE data objects of a stream; usage in message_delta is cumulative."""
@@ -454,15 +469,7 @@ class _Gen:
             content = [{"type": "text", "text": self.text(10, 60)}] if partial else []
             out = sum(len(b["text"]) // 4 for b in content) + rng.randint(0, 3)
             usage, hop.cache_total = self.usage(c, out)
-            details = {
-                "type": "refusal",
-                "category": hop.category,
-                "explanation": self.text(12, 30),
-                "recommended_model": OPUS,
-            }
-            if mint:
-                hop.minted = details["fallback_credit_token"] = self.uid("fct_", 32)
-                details["fallback_has_prefill_claim"] = partial
+            details = self.refusal_details(hop, mint, partial)
             hop.partial = content[0]["text"] if partial else None
             msg = self.message(served, content, "refusal", usage, details)
             latency = rng.randint(250, 1_500) + out * 20
@@ -489,16 +496,8 @@ class _Gen:
     def server_call(self, c: _Ctx) -> None:
         """Plant one request with `fallbacks` answered by one response holding its hops (SPEC §3.7)."""
         rng, ts = self.rng, c.t
-        r = rng.random() * (1 + 0.2 * (c.boost - 1))  # the refusal drift shifts r up
-        plan: list[tuple[str, str]] = (
-            []
-            if r < 0.8
-            else [(FABLE, "overloaded_error")]
-            if r < 0.86
-            else [(FABLE, "refusal"), (OPUS, "overloaded_error")]
-            if r < 0.9
-            else [(FABLE, "refusal")]
-        )
+        weights = [w * (c.boost if any(t == "refusal" for _, t in plan) else 1) for plan, w in _SERVER_PLANS]
+        plan = rng.choices([p for p, _ in _SERVER_PLANS], weights)[0]
         serving = [FABLE, OPUS, SONNET][len(plan)]
         content: list[dict[str, Any]] = []
         iterations: list[dict[str, Any]] = []
@@ -522,13 +521,7 @@ class _Gen:
             )
             hops.append(hop)
             usage, _ = self.usage(c, rng.randint(0, 40) if trigger_type == "refusal" else 0)
-            iterations.append(
-                {
-                    "type": "message",
-                    "model": model,
-                    **{k: v for k, v in usage.items() if k.endswith("tokens") or k == "cache_creation"},
-                }
-            )
+            iterations.append(_iteration("message", model, usage))
         web = rng.choice([0, 1, 1, 2, 3])
         for _ in range(web):
             tid = self.uid("srvtoolu_")
@@ -553,13 +546,7 @@ class _Gen:
         usage, _ = self.usage(c, out, web=web)
         hops.append(_Hop(ts, serving, http_2xx=True))
         if plan and rng.random() < 0.75:
-            iterations.append(
-                {
-                    "type": "fallback_message",
-                    "model": serving,
-                    **{k: v for k, v in usage.items() if k.endswith("tokens") or k == "cache_creation"},
-                }
-            )
+            iterations.append(_iteration("fallback_message", serving, usage))
             for key in ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"):
                 usage[key] = sum(it[key] for it in iterations)
             usage["iterations"] = iterations
@@ -724,15 +711,7 @@ class _Gen:
             result: dict[str, Any] = {"type": kind.split("+")[0]}
             if kind.startswith("refusal"):
                 hop.outcome, hop.category = "refusal", self.category(wl)
-                details = {
-                    "type": "refusal",
-                    "category": hop.category,
-                    "explanation": self.text(12, 30),
-                    "recommended_model": OPUS,
-                }
-                if kind == "refusal+credit":
-                    hop.minted = details["fallback_credit_token"] = self.uid("fct_", 32)
-                    details["fallback_has_prefill_claim"] = False
+                details = self.refusal_details(hop, kind == "refusal+credit", False)
                 usage, _ = self.usage(c, 0, tier="batch")
                 result = {"type": "succeeded", "message": self.message(FABLE, [], "refusal", usage, details)}
             elif kind == "succeeded":
@@ -867,13 +846,13 @@ def generate(out_dir: Path, spec: SampleSpec = SampleSpec()) -> dict:  # noqa: B
     for day_str, rows in sorted(by_day.items()):
         _write_lines(out_dir / f"exchange-{day_str}.jsonl", rows)
         files[f"exchange-{day_str}.jsonl"] = {"lines": len(rows)}
-    truth: dict[str, Any] = {"seed": spec.seed, "batch_id": None}
+    truth: dict[str, Any] = {"seed": spec.seed, "batch_id": None, "batch_ts": None, "batch_workload": None}
     if spec.with_batch:
         batch_ts = int((epoch + dt.timedelta(days=spec.days // 2, hours=2)).timestamp() * 1000)
         bid, rows = g.batch(batch_ts, max(12, spec.chains_per_day // 2))
         _write_lines(out_dir / "batch-results.jsonl", [orjson.dumps(r) for r in rows])
         files["batch-results.jsonl"] = {"lines": len(rows)}
-        truth["batch_id"] = bid
+        truth.update(batch_id=bid, batch_ts=_iso(batch_ts), batch_workload=BATCH_WORKLOAD)
         truth["ingest_options"] = {"--batch-id": bid, "--workload": BATCH_WORKLOAD, "--default-ts": _iso(batch_ts)}
     if spec.with_sse:
         streams = [line["events"] for _, _, line in g.lines if "events" in line]
@@ -994,7 +973,8 @@ def generate_lines(n_lines: int, path: Path, seed: int = 7) -> dict:
         "refused_attempts": refusals,
         "refused_chains": refusals,
         "refusals_by_category": dict.fromkeys((c or "unspecified" for c in CATEGORIES), 0) | {"cyber": refusals},
-        "credits": dict.fromkeys(("unredeemable", *CREDIT_OUTCOMES), 0) | {"minted": refusals, "redeemed": refusals},
+        "credits": dict.fromkeys(("minted", "unredeemable", *CREDIT_OUTCOMES), 0)
+        | {"minted": refusals, "redeemed": refusals},
         "errors_by_class": {"rate_limit": limited} if limited else {},
         "outcomes": dict.fromkeys(OUTCOMES, 0) | {"ok": counts["ok"], "refusal": refusals, "error": limited},
     }
