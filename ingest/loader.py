@@ -203,6 +203,7 @@ class Loader:
                 start_byte, start_line = bytes_read, lines_read  # a grown log: only its new lines
 
         reader = HashingReader(source)
+        _trace("parse start")
         fmt = self.options.format or (detect_format(reader.head()) if not source.is_stdin else None)
         if source.splittable and source.size is not None and source.size - start_byte > POOL_THRESHOLD:
             reader.finish()  # the hash is computed beside the workers instead
@@ -212,6 +213,7 @@ class Loader:
                 reader = HashingReader(source, start=start_byte)
             result = self._parse_stream(source, reader, fmt, start_byte)
         fmt, parts, rejects, records, lines, end, sha = result
+        _trace("parse done")
         if known_sha is None and start_byte == 0 and self._sha_loaded(sha):
             return self._skipped(source, started, sha)
         return self._commit(source, started, fmt, parts, rejects, records, start_line, lines,
@@ -289,17 +291,16 @@ class Loader:
                 rejects: list[tuple[int, int, str]], records: int, start_line: int, lines: int,
                 start_byte: int, end: int, sha: str) -> FileReport:
         con = self.con
-        table = pa.concat_tables(parts) if parts else None
+        fresh = self._fresh(pa.concat_tables(parts), start_line) if parts else None
+        _trace("staged")
         con.execute("BEGIN TRANSACTION")
         load_id = con.execute("SELECT nextval('load_id_seq')").fetchone()[0]
         attempts_loaded = loaded_records = 0
-        if table is not None and table.num_rows:
-            self._stage(table, start_line)
-            attempts_loaded, loaded_records = con.execute(
-                "SELECT count(*), count(DISTINCT record_no) FROM fresh").fetchone()
-            if attempts_loaded:
-                self._link_and_insert(load_id)
-            con.execute("DROP TABLE IF EXISTS fresh")
+        if fresh is not None and fresh.num_rows:
+            attempts_loaded = fresh.num_rows
+            loaded_records = pc.count_distinct(fresh.column("record_no")).as_py()
+            self._insert(self._linked(fresh), load_id)
+            _trace("inserted")
         if rejects:
             reject_table = pa.table({
                 "line_no": pa.array([r[0] + start_line for r in rejects], pa.int64()),
@@ -320,99 +321,90 @@ class Loader:
         )
         _fault_point(source)
         con.execute("COMMIT")
+        _trace("committed")
         reasons: dict[str, int] = {}
         for _, _, reason in rejects:
             reasons[reason] = reasons.get(reason, 0) + 1
         return FileReport(source.display, "ok", fmt, load_id, records, attempts_loaded, duplicates,
                           len(rejects), reasons=reasons)
 
-    def _stage(self, table: pa.Table, start_line: int) -> None:
-        """Create TEMP table `fresh`: the file's attempts not stored yet, `rid` numbering time order."""
-        con = self.con
+    def _fresh(self, table: pa.Table, start_line: int) -> pa.Table:
+        """Return the file's attempts not stored yet, with their final ids, sorted in time order."""
         if start_line:
             for name in ("line_no", "record_no"):
                 i = table.schema.get_field_index(name)
                 table = table.set_column(i, name, pc.add(table.column(name), start_line))
+        if table.column("attempt_id").null_count:
+            table = _fill_content_ids(table)
         ids = table.column("attempt_id")
-        if ids.null_count:
-            # records without any id: a keyed hash of their content plus their ordinal among
-            # identical records of the file (so a renamed or gzipped copy keeps the same ids)
-            content = table.column("content_fp").to_pylist()
-            hops = table.column("hop").to_pylist()
-            seen: dict[str, int] = {}
-            last_record: dict[str, int] = {}
-            filled = ids.to_pylist()
-            for i, (aid, fp, record, hop) in enumerate(zip(filled, content, table.column("record_no").to_pylist(),
-                                                           hops, strict=True)):
-                if aid is None:
-                    if last_record.get(fp) != record:
-                        seen[fp] = seen.get(fp, 0) + 1
-                        last_record[fp] = record
-                    filled[i] = f"h:{fp}:{seen[fp]}" + (f"#{hop}" if hop else "")
-            table = table.set_column(table.schema.get_field_index("attempt_id"), "attempt_id",
-                                     pa.array(filled, pa.string()))
-            ids = table.column("attempt_id")
-        unique_in_file = pc.count_distinct(ids).as_py() == table.num_rows
-        _register(con, "staged_arrow", table)
-        first_only = "" if unique_in_file else (
-            " QUALIFY row_number() OVER (PARTITION BY attempt_id ORDER BY record_no, hop) = 1")
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE fresh AS SELECT *, row_number() OVER"
-            " (ORDER BY ts, given_attempt NULLS FIRST, record_no, hop) AS rid FROM ("
-            "  SELECT * FROM staged_arrow s"
-            "  WHERE NOT EXISTS (SELECT 1 FROM attempts a WHERE a.attempt_id = s.attempt_id)"
-            f" {first_only})"
-        )
-        con.unregister("staged_arrow")
+        if pc.count_distinct(ids).as_py() != table.num_rows:
+            # the same id twice in one file: the first (by record, then hop) is kept
+            order = pc.sort_indices(table, [("record_no", "ascending"), ("hop", "ascending")])
+            table = table.take(order)
+            seen: set[str] = set()
+            keep = []
+            for aid in table.column("attempt_id").to_pylist():
+                keep.append(aid not in seen)
+                seen.add(aid)
+            table = table.filter(pa.array(keep))
+        if self.con.execute("SELECT EXISTS (SELECT 1 FROM attempts)").fetchone()[0]:
+            _register(self.con, "new_ids", table.select(["attempt_id"]))
+            self.con.complete()
+            stored = self.con.sql("SELECT attempt_id FROM attempts"
+                                  " WHERE attempt_id IN (SELECT attempt_id FROM new_ids)").to_arrow_table()
+            self.con.unregister("new_ids")
+            if stored.num_rows:
+                table = table.filter(pc.invert(pc.is_in(table.column("attempt_id"), stored.column(0))))
+        order_key = pc.fill_null(table.column("given_attempt"), 0)
+        table = table.append_column("order_key", order_key)
+        table = table.sort_by([("ts", "ascending"), ("order_key", "ascending"), ("record_no", "ascending"),
+                               ("hop", "ascending")])
+        return table.drop_columns(["order_key"])
 
-    def _link_and_insert(self, load_id: int) -> None:
-        con = self.con
-        linker = self._preload_context()
-        con.complete()
-        arrow = con.sql(
-            "SELECT attempt_id, epoch_us(ts) AS ts_us,"
-            " CASE WHEN session_id IS NOT NULL THEN 's:' || session_id ELSE 'w:' || workload END AS scope,"
-            " prompt_fp, given_chain_id, credit_presented_fp, credit_minted_fp, record_no, hop,"
-            " outcome = 'ok' AND accepted IS DISTINCT FROM false AS succeeded"
-            " FROM fresh ORDER BY rid"
-        ).to_arrow_table()
-        columns = [arrow.column(i).to_pylist() for i in range(arrow.num_columns)]
-        chains = linker.assign(zip(*columns, strict=True))
+    def _linked(self, fresh: pa.Table) -> pa.Table:
+        """Return `fresh` with chain_id, attempt_index, trigger and fallback_mode appended."""
+        linker = self._preload_context(fresh)
+        sessions = fresh.column("session_id")
+        scope = pc.if_else(pc.is_null(sessions), pc.binary_join_element_wise("w:", fresh.column("workload"), ""),
+                           pc.binary_join_element_wise("s:", sessions, ""))
+        ts_us = pc.cast(fresh.column("ts"), pa.int64())
+        columns = []
+        for name in linking.LINK_COLUMNS:
+            column = ts_us if name == "ts_us" else scope if name == "scope" else fresh.column(name)
+            columns.append(column.to_pylist())
+        chain_ids, indexes, triggers, modes = linker.link(zip(*columns, strict=True))
         del columns
-        link_table = pa.table({
-            "rid": pa.array(range(1, len(chains) + 1), pa.int64()),
-            "chain_id": pa.array(chains, pa.string()),
-        })
-        _register(con, "link_arrow", link_table)
-        con.execute(linking.LINK_SQL)
-        con.unregister("link_arrow")
+        _trace("linked")
+        return (fresh.append_column("chain_id", pa.array(chain_ids, pa.string()))
+                .append_column("attempt_index", pa.array(indexes, pa.int32()))
+                .append_column("trigger", pa.array(triggers, pa.string()))
+                .append_column("fallback_mode", pa.array(modes, pa.string())))
+
+    def _insert(self, linked: pa.Table, load_id: int) -> None:
+        con = self.con
+        _register(con, "linked_arrow", linked)
         picked = []
         for name in self._columns:
             if name == "load_id":
                 picked.append(f"{int(load_id)} AS load_id")
-            elif name in ("chain_id", "attempt_index", "trigger", "fallback_mode"):
-                picked.append(f'l."{name}"')
             elif name == "cost_usd":
                 picked.append(prices.attempt_cost_sql("f", "p", web_search_usd=self.web_search_usd) + " AS cost_usd")
             else:
                 picked.append(f'f."{name}"')
         con.execute(
-            f"INSERT INTO attempts SELECT {', '.join(picked)} FROM fresh f JOIN linked l ON f.rid = l.rid"
+            f"INSERT INTO attempts SELECT {', '.join(picked)} FROM linked_arrow f"
             " ASOF LEFT JOIN price_rows p ON f.model = p.model AND f.ts >= p.valid_from"
         )
-        con.execute("DROP TABLE linked")
-        con.execute("DROP TABLE IF EXISTS ctx_chain")
+        con.unregister("linked_arrow")
 
-    def _preload_context(self) -> linking.Linker:
-        """Return a linker holding the stored chains new attempts could join; creates `ctx_chain`."""
+    def _preload_context(self, fresh: pa.Table) -> linking.Linker:
+        """Return a linker holding the stored chains that new attempts could join."""
         con = self.con
         linker = linking.Linker()
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE ctx_chain (chain_id VARCHAR, attempts BIGINT, last_ts BIGINT,"
-            " model VARCHAR, outcome VARCHAR, accepted BOOLEAN, error_class VARCHAR)"
-        )
         if not con.execute("SELECT EXISTS (SELECT 1 FROM attempts)").fetchone()[0]:
             return linker
+        _register(con, "fresh", fresh.select(["ts", "session_id", "workload", "prompt_fp", "given_chain_id",
+                                              "credit_presented_fp"]))
         con.execute(
             "CREATE OR REPLACE TEMP TABLE ctx_prompt AS"
             " SELECT CASE WHEN a.session_id IS NOT NULL THEN 's:' || a.session_id ELSE 'w:' || a.workload END"
@@ -425,25 +417,54 @@ class Loader:
             "CREATE OR REPLACE TEMP TABLE ctx_minted AS SELECT credit_minted_fp, chain_id FROM attempts"
             " WHERE credit_minted_fp IN (SELECT credit_presented_fp FROM fresh WHERE credit_presented_fp IS NOT NULL)"
         )
-        con.execute(
-            "INSERT INTO ctx_chain WITH wanted AS ("
+        states = con.execute(
+            "WITH wanted AS ("
             "  SELECT chain_id FROM ctx_prompt UNION SELECT chain_id FROM ctx_minted"
             "  UNION SELECT given_chain_id FROM fresh WHERE given_chain_id IS NOT NULL)"
             " SELECT a.chain_id, count(*), epoch_us(max(a.ts)),"
             "  arg_max(a.model, (a.ts, a.attempt_index)), arg_max(a.outcome, (a.ts, a.attempt_index)),"
             "  arg_max(a.accepted, (a.ts, a.attempt_index)), arg_max(a.error_class, (a.ts, a.attempt_index))"
             " FROM attempts a WHERE a.chain_id IN (SELECT chain_id FROM wanted) GROUP BY a.chain_id"
-        )
-        for chain_id, last_ts, outcome, accepted in con.execute(
-                "SELECT chain_id, last_ts, outcome, accepted FROM ctx_chain").fetchall():
-            linker.last[chain_id] = (last_ts, outcome == "ok" and accepted is not False)
+        ).fetchall()
+        for chain_id, count, last_ts, model, outcome, accepted, error_class in states:
+            linker.chains[chain_id] = linking.ChainState(count, last_ts, model, outcome, accepted, error_class)
         for scope, prompt_fp, chain_id in con.execute("SELECT * FROM ctx_prompt").fetchall():
             linker.by_prompt[(scope, prompt_fp)] = chain_id
         for fp, chain_id in con.execute("SELECT * FROM ctx_minted").fetchall():
             linker.minted[fp] = chain_id
         con.execute("DROP TABLE ctx_prompt")
         con.execute("DROP TABLE ctx_minted")
+        con.unregister("fresh")
         return linker
+
+
+def _fill_content_ids(table: pa.Table) -> pa.Table:
+    """Give records without any id a keyed hash of their content plus their ordinal among identical
+    records of the file, so a renamed, gzipped or piped copy keeps the same ids."""
+    filled = table.column("attempt_id").to_pylist()
+    seen: dict[str, int] = {}
+    last_record: dict[str, int] = {}
+    for i, (fp, record, hop) in enumerate(zip(table.column("content_fp").to_pylist(),
+                                              table.column("record_no").to_pylist(),
+                                              table.column("hop").to_pylist(), strict=True)):
+        if filled[i] is None:
+            if last_record.get(fp) != record:
+                seen[fp] = seen.get(fp, 0) + 1
+                last_record[fp] = record
+            filled[i] = f"h:{fp}:{seen[fp]}" + (f"#{hop}" if hop else "")
+    return table.set_column(table.schema.get_field_index("attempt_id"), "attempt_id", pa.array(filled, pa.string()))
+
+
+_TRACE = bool(os.environ.get("FALLBACKSCOPE_TRACE"))
+_T0 = time.perf_counter()
+
+
+def _trace(what: str) -> None:
+    """With FALLBACKSCOPE_TRACE set, print phase timings to stderr (for profiling loads)."""
+    if _TRACE:
+        import sys
+
+        print(f"trace {time.perf_counter() - _T0:8.3f}s {what}", file=sys.stderr, flush=True)
 
 
 def _fault_point(source: Source) -> None:
