@@ -68,8 +68,10 @@ _DEFAULTS = {
 }
 
 
+_TEMPLATE = dict.fromkeys(FIELD_NAMES)
+_TEMPLATE.update(_DEFAULTS)
+
+
 def blank_attempt() -> dict:
     """Return an attempt dict with every extracted field at its default."""
-    row = dict.fromkeys(FIELD_NAMES)
-    row.update(_DEFAULTS)
-    return row
+    return _TEMPLATE.copy()

@@ -5,6 +5,7 @@ Runs in worker processes for large files, so it imports only what parsing needs.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
 
 import orjson
@@ -44,8 +45,9 @@ def _decode_reason(raw: bytes) -> str:
 def extract_lines(fmt: str, data: bytes, start_offset: int, ctx: Context) -> Extracted:
     """Parse the complete lines of `data` (which starts at byte `start_offset` of the stream)."""
     parse = LINE_FORMATS[fmt].parse
-    columns: dict[str, list] = {name: [] for name in FIELD_NAMES}
-    appenders = [(name, columns[name].append) for name in FIELD_NAMES]
+    rows: list[tuple] = []
+    add_row = rows.append
+    as_row = operator.itemgetter(*FIELD_NAMES)
     rejects: list[tuple[int, int, str]] = []
     records = 0
     offset = start_offset
@@ -90,9 +92,17 @@ def extract_lines(fmt: str, data: bytes, start_offset: int, ctx: Context) -> Ext
                 attempt["content_fp"] = content_fp
             attempt["line_no"] = line_no
             attempt["record_no"] = line_no
-            for name, append in appenders:
-                append(attempt[name])
-    return Extracted(to_ipc(columns), len(columns["ts"]), rejects, records, line_no)
+            add_row(as_row(attempt))
+    return Extracted(rows_to_ipc(rows), len(rows), rejects, records, line_no)
+
+
+def rows_to_ipc(rows: list[tuple]) -> bytes:
+    """Return attempt rows (tuples in FIELD_NAMES order) as Arrow IPC bytes."""
+    if rows:
+        columns = dict(zip(FIELD_NAMES, map(list, zip(*rows, strict=True)), strict=True))
+    else:
+        columns = {name: [] for name in FIELD_NAMES}
+    return to_ipc(columns)
 
 
 def to_ipc(columns: dict[str, list]) -> bytes:

@@ -168,7 +168,7 @@ def message_attempts(msg: dict, path: str, ctx: Context, base: dict, *, hop_mode
     response_model = get_str(msg, "model", f"{path}.model")
     stop_reason = get_str(msg, "stop_reason", f"{path}.stop_reason")
 
-    serving = dict(base)
+    serving = base  # a single attempt fills the request's row; hops copy it below
     serving["attempt_id"] = message_id or base.get("attempt_id")
     serving["stop_reason"] = stop_reason
     serving["outcome"] = "refusal" if stop_reason == "refusal" else "ok"

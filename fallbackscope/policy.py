@@ -1,0 +1,144 @@
+"""The fallback policy (SPEC §5): per-workload tier chain, allowed fallback triggers, disclosure and SLO.
+
+A policy file is TOML:
+
+```toml
+[workloads.support-chat]
+chain = ["claude-haiku-4-5", "claude-sonnet-4-5", "claude-opus-4-8"]   # tier order
+fallback_on = ["refusal", "quality", "server_error", "overloaded", "timeout"]
+require_disclosure = true
+refusal_slo = 0.05          # target for session_refusal_rate
+```
+
+A workload without a section (or a key left out) gets the defaults: no declared chain, `fallback_on` =
+the "yes" rows of SPEC §5, `require_disclosure = false`, `refusal_slo = 0.05`.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated
+
+import duckdb
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
+
+from fallbackscope.errors import UsageError
+
+#: Triggers that may fall back by default: the "yes" rows of SPEC §5.
+DEFAULT_FALLBACK_ON: tuple[str, ...] = (
+    "refusal", "quality", "rate_limit", "server_error", "timeout", "overloaded", "connection",
+)
+DEFAULT_REFUSAL_SLO = 0.05
+
+_TRIGGER = re.compile(r"^[a-z][a-z0-9_]*$")
+
+ModelName = Annotated[str, Field(min_length=1)]
+
+
+class WorkloadPolicy(BaseModel):
+    """The rules of one workload; every key optional."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    chain: tuple[ModelName, ...] | None = None
+    fallback_on: tuple[str, ...] = DEFAULT_FALLBACK_ON
+    require_disclosure: StrictBool = False
+    refusal_slo: float = Field(default=DEFAULT_REFUSAL_SLO, ge=0.0, le=1.0)
+
+    @field_validator("chain")
+    @classmethod
+    def _chain_not_empty(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None:
+            if not value:
+                raise ValueError("a declared chain needs at least one model")
+            lowered = [m.strip().lower() for m in value]
+            if len(set(lowered)) != len(lowered):
+                raise ValueError("a model appears twice in the chain")
+            return tuple(lowered)
+        return value
+
+    @field_validator("fallback_on")
+    @classmethod
+    def _known_shape(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for trigger in value:
+            if not _TRIGGER.match(trigger):
+                raise ValueError(f"`{trigger}` is not a trigger name (refusal, quality or an error class)")
+        return value
+
+
+class Policy(BaseModel):
+    """A whole policy: rules per workload, defaults for the rest."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    workloads: dict[str, WorkloadPolicy] = Field(default_factory=dict)
+
+    def for_workload(self, workload: str) -> WorkloadPolicy:
+        """Return the rules of `workload`, the defaults when the policy has no section for it."""
+        return self.workloads.get(workload) or _DEFAULT_WORKLOAD
+
+
+_DEFAULT_WORKLOAD = WorkloadPolicy()
+
+
+def default_policy() -> Policy:
+    """Return the policy in force when none is given: every workload gets the SPEC §5 defaults."""
+    return Policy()
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def parse_policy_toml(text: str, source: str = "policy") -> Policy:
+    """Parse and validate policy TOML.
+
+    Returns the Policy; a bad file raises UsageError in one line naming the source and the key.
+    """
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{source}: not valid TOML ({_one_line(exc)}).") from None
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        raise UsageError(f"{source}: bad policy at `{where}`: {_one_line(first['msg'])}.") from None
+
+
+def read_policy_file(path: str | Path) -> tuple[str, Policy]:
+    """Read a policy file given on the command line.
+
+    Returns (its text, the parsed Policy); raises UsageError in one line when unreadable or invalid.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read the policy file ({type(exc).__name__}).") from None
+    return text, parse_policy_toml(text, str(path))
+
+
+def policy_in_force(con: duckdb.DuckDBPyConnection) -> Policy:
+    """Return the policy stored by the last `ingest --policy` (the last row of `policy`), else the default."""
+    row = con.execute("SELECT toml, source FROM policy ORDER BY set_at DESC LIMIT 1").fetchone()
+    if row is None:
+        return default_policy()
+    return parse_policy_toml(row[0], f"stored policy ({row[1] or 'no source'})")
+
+
+def resolve_policy(
+    con: duckdb.DuckDBPyConnection, policy: Policy | str | Path | None = None
+) -> Policy:
+    """Return the policy for one analysis: `policy` when given (a Policy or a file path), else the stored one.
+
+    A policy given for a run replaces the stored one whole; it is not merged (SPEC §5).
+    """
+    if isinstance(policy, Policy):
+        return policy
+    if policy is not None:
+        return read_policy_file(policy)[1]
+    return policy_in_force(con)

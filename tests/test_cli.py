@@ -1,0 +1,123 @@
+"""The command line: help texts, exit codes, one-sentence errors, prices, key file, import hygiene."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+from builders import exchange, message, request, write_jsonl
+
+COMMANDS = ["ingest", "sample", "prices", "demo"]
+
+
+def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "fallbackscope.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, "COLUMNS": "200", **(env or {})})
+
+
+def test_help_lists_every_command():
+    proc = cli("--help")
+    assert proc.returncode == 0
+    for command in COMMANDS:
+        assert command in proc.stdout
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_a_description(command):
+    proc = cli(command, "--help")
+    assert proc.returncode == 0
+    usage_line, _, rest = proc.stdout.partition("\n")
+    assert len(rest.strip().splitlines()[0].strip()) > 20, proc.stdout
+
+
+def test_usage_error_exits_2():
+    assert cli("ingest", "--no-such-option").returncode == 2
+
+
+def test_bad_default_ts_is_one_sentence_and_exit_2(tmp_path):
+    path = write_jsonl(tmp_path / "a.jsonl", [])
+    proc = cli("ingest", str(path), "--db", str(tmp_path / "d.duckdb"), "--default-ts", "not-a-time")
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "fallbackscope: --default-ts: not an RFC 3339 time: 'not-a-time'."
+
+
+def test_bad_price_file_names_the_key(tmp_path):
+    prices = tmp_path / "p.toml"
+    prices.write_text('[[price]]\nmodel = "m"\nvalid_from = 2026-01-01\ninput = -1\ncache_write_5m = 1\n'
+                      'cache_write_1h = 1\ncache_read = 1\noutput = 1\n')
+    proc = cli("ingest", str(write_jsonl(tmp_path / "a.jsonl", [])), "--db", str(tmp_path / "d.duckdb"),
+               "--prices", str(prices))
+    assert proc.returncode == 2
+    assert "price.0.input" in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_prices_prints_the_table_in_force_and_a_stored_replacement(tmp_path):
+    proc = cli("prices")
+    assert proc.returncode == 0
+    for model in ["claude-fable-5", "claude-fable-5-1", "claude-opus-4-5", "claude-opus-4-6", "claude-opus-4-7",
+                  "claude-opus-4-8", "claude-opus-5", "claude-opus-5-5", "claude-sonnet-4-5", "claude-sonnet-4-6",
+                  "claude-sonnet-5", "claude-sonnet-5-5", "claude-haiku-4-5", "claude-haiku-5-5",
+                  "claude-haiku-3-5"]:
+        assert model in proc.stdout
+    assert ">100,000" in proc.stdout  # the Haiku 5.5 band
+    db = tmp_path / "d.duckdb"
+    prices = tmp_path / "p.toml"
+    prices.write_text('[[price]]\nmodel = "claude-haiku-4-5"\nvalid_from = 2020-01-01\ninput = 2\n'
+                      'cache_write_5m = 2.5\ncache_write_1h = 4\ncache_read = 0.2\noutput = 10\n')
+    log = write_jsonl(tmp_path / "a.jsonl", [exchange("2026-11-02T00:00:00Z", request("claude-haiku-4-5"),
+                                                      message("m1", "claude-haiku-4-5"))])
+    assert cli("ingest", str(log), "--db", str(db)).returncode == 0
+    from builders import query
+
+    assert query(db, "SELECT cost_usd FROM attempts") == [(pytest.approx((10 * 1 + 5 * 5) / 1e6),)]
+    assert cli("ingest", "--db", str(db), "--prices", str(prices), str(log)).returncode == 0
+    assert query(db, "SELECT cost_usd FROM attempts") == [(pytest.approx((10 * 2 + 5 * 10) / 1e6),)]  # repriced
+    proc = cli("prices", "--db", str(db))
+    assert "p.toml" in proc.stdout and "claude-fable-5" not in proc.stdout
+
+
+def test_key_file_is_created_once_with_mode_0600_and_never_stored(tmp_path):
+    db = tmp_path / "d.duckdb"
+    env = {k: v for k, v in os.environ.items() if k != "FALLBACKSCOPE_KEY"}
+    log = write_jsonl(tmp_path / "a.jsonl", [exchange("2026-11-02T00:00:00Z", request("claude-haiku-4-5"),
+                                                      message("m1", "claude-haiku-4-5"))])
+    proc = subprocess.run([sys.executable, "-m", "fallbackscope.cli", "ingest", str(log), "--db", str(db)],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    key_file = tmp_path / "d.duckdb.key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    key = key_file.read_text().strip()
+    assert len(key) == 64 and all(c in "0123456789abcdef" for c in key)
+    assert key.encode() not in db.read_bytes()
+
+
+def test_ingest_prints_a_per_file_summary(tmp_path):
+    log = write_jsonl(tmp_path / "a.jsonl", [exchange("2026-11-02T00:00:00Z", request("claude-haiku-4-5"),
+                                                      message("m1", "claude-haiku-4-5")), b"{bad"])
+    proc = cli("ingest", str(log), "--db", str(tmp_path / "d.duckdb"))
+    assert proc.returncode == 0
+    assert f"{log}: 1 loaded (1 attempts), 0 duplicate, 1 rejected [exchange]" in proc.stdout
+    assert "rejected 1: invalid JSON" in proc.stdout
+
+
+def test_stdin_is_read_with_dash(tmp_path):
+    record = exchange("2026-11-02T00:00:00Z", request("claude-haiku-4-5"), message("m_stdin", "claude-haiku-4-5"))
+    proc = subprocess.run([sys.executable, "-m", "fallbackscope.cli", "ingest", "-", "--db", str(tmp_path / "d.duckdb")],
+                          input=json.dumps(record) + "\n", capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "-: 1 loaded" in proc.stdout
+
+
+def test_engine_packages_never_import_dash_or_plotly():
+    code = ("import sys, ingest.loader, ingest.formats, fallbackscope.store, fallbackscope.prices; "
+            "import importlib, pkgutil, analytics\n"
+            "for m in pkgutil.iter_modules(analytics.__path__): importlib.import_module('analytics.' + m.name)\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dash', 'plotly')))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
