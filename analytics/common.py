@@ -28,7 +28,12 @@ US_PER_DAY = 86_400_000_000
 
 TimeKey = Literal["day", "week"]
 
-#: SQL for the day number of a timestamp column (days since 1970-01-01 UTC).
+#: SQL: the attempt succeeded (SPEC §1, "resolved"): outcome ok and not rejected by the app.
+SUCCESS = "(outcome = 'ok' AND accepted IS DISTINCT FROM false)"
+#: SQL: an attempt "got a 2xx"; an attempt that returned a message without a recorded status counts too.
+GOT_2XX = "(http_status BETWEEN 200 AND 299 OR (http_status IS NULL AND outcome IN ('ok', 'refusal')))"
+
+
 def day_sql(ts: str) -> str:
     """Return SQL for the UTC day number (days since 1970-01-01) of TIMESTAMPTZ expression `ts`."""
     return f"CAST(floor(epoch_us({ts}) / {US_PER_DAY}) AS INTEGER)"
