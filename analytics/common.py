@@ -100,6 +100,19 @@ def add_rate(df: pd.DataFrame, name: str, numerator: str, denominator: str) -> p
     return df
 
 
+RATE_COLUMNS = ["value", "numerator", "denominator", "ci95_low", "ci95_high"]
+
+
+def rate_frame(table: pd.DataFrame, keys: list[str], numerator: str, denominator: str) -> pd.DataFrame:
+    """Return `keys` + value, numerator, denominator, ci95_low, ci95_high of a rate over `table`'s rows."""
+    out = table[keys].copy()
+    tmp = add_rate(pd.DataFrame({"_n": table[numerator].values, "_d": table[denominator].values}), "r", "_n", "_d")
+    for col, src in zip(RATE_COLUMNS, ["r", "r_numerator", "r_denominator", "r_ci95_low", "r_ci95_high"],
+                        strict=True):
+        out[col] = tmp[src].values
+    return out.reset_index(drop=True)
+
+
 def rate_from_row(row: pd.Series | dict[str, Any], name: str) -> Rate:
     """Return the Rate stored in the `name*` columns of a row made by `add_rate`."""
     return Rate.of(row[f"{name}_numerator"], row[f"{name}_denominator"])

@@ -24,7 +24,8 @@ from analytics.common import SUCCESS, Period, TimeKey, day_sql, day_to_date, fet
 from analytics.credits import credit_rows
 from analytics.policy import refusal_loop_rows
 from fallbackscope.policy import Policy, resolve_policy
-from fallbackscope.prices import PriceTable, install_price_rows, normalise_model, token_cost_sql
+from fallbackscope.modelnames import normalise_model
+from fallbackscope.prices import PriceTable, install_price_rows, token_cost_sql
 
 
 # Columns kept for the attempts of multi-attempt chains.
@@ -164,7 +165,8 @@ def collect(
                 coalesce(bool_or(m.model <> m.first_model), false) AS escalated,
                 arg_min(m."trigger", m.attempt_index) FILTER (WHERE m.model <> m.first_model) AS esc_trigger,
                 coalesce(bool_or(m.attempt_index >= 2 AND m.model = m.prev_model), false) AS retried,
-                sum(m.cost_usd) FILTER (WHERE m.rk IS NULL OR m.attempt_index < m.rk) AS pre_cost,
+                coalesce(sum(m.cost_usd) FILTER (WHERE m.rk IS NULL OR m.attempt_index < m.rk), 0) AS pre_cost,
+                count(*) FILTER (WHERE m.rk IS NULL OR m.attempt_index < m.rk) AS pre_n,
                 count(*) FILTER (WHERE (m.rk IS NULL OR m.attempt_index < m.rk) AND m.cost_usd IS NULL)
                     AS pre_unpriced,
                 max(tr.tier) FILTER (WHERE m.attempt_index >= 2) AS max_later_tier
@@ -179,8 +181,9 @@ def collect(
                 c.resolver_model, c.escalated, c.esc_trigger, c.retried,
                 coalesce(c.max_later_tier > ft.tier, false) AS higher,
                 count(*) AS n,
-                sum(c.pre_cost) FILTER (WHERE c.escalated) AS overhead,
-                sum(c.pre_unpriced) FILTER (WHERE c.escalated) AS overhead_unpriced
+                coalesce(sum(c.pre_cost) FILTER (WHERE c.escalated), 0) AS overhead,
+                coalesce(sum(c.pre_n) FILTER (WHERE c.escalated), 0) AS overhead_attempts,
+                coalesce(sum(c.pre_unpriced) FILTER (WHERE c.escalated), 0) AS overhead_unpriced
             FROM {t['mchain']} c LEFT JOIN {t['tier']} ft ON ft.workload = c.workload AND ft.model = c.first_model
             GROUP BY ALL
         """)
@@ -236,7 +239,7 @@ def collect(
 
         # 5. cache credits and refusal loops
         credits = credit_rows(con, t["multi"], p_first, p_params)
-        loops = refusal_loop_rows(con, p_first, p_params)
+        loops = refusal_loop_rows(con, period)
 
     return Facts(
         period=period, policy=policy, session_key=session_key, chains_of=chains_of, top_tier=top_tier,

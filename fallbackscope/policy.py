@@ -109,17 +109,23 @@ def parse_policy_toml(text: str, source: str = "policy") -> Policy:
         raise UsageError(f"{source}: bad policy at `{where}`: {_one_line(first['msg'])}.") from None
 
 
-def read_policy_file(path: str | Path) -> tuple[str, Policy]:
-    """Read a policy file given on the command line.
+def read_policy_file(path: str | Path) -> str:
+    """Return the text of a policy file given on the command line, validated (like `read_price_file`).
 
-    Returns (its text, the parsed Policy); raises UsageError in one line when unreadable or invalid.
+    Raises UsageError in one line when the file cannot be read or is not a valid policy.
     """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: cannot read the policy file ({type(exc).__name__}).") from None
-    return text, parse_policy_toml(text, str(path))
+    parse_policy_toml(text, str(path))
+    return text
+
+
+def load_policy_file(path: str | Path) -> Policy:
+    """Return the Policy of a policy file; raises UsageError in one line naming the file and key."""
+    return parse_policy_toml(read_policy_file(path), str(path))
 
 
 def policy_in_force(con: duckdb.DuckDBPyConnection) -> Policy:
@@ -140,5 +146,5 @@ def resolve_policy(
     if isinstance(policy, Policy):
         return policy
     if policy is not None:
-        return read_policy_file(policy)[1]
+        return load_policy_file(policy)
     return policy_in_force(con)

@@ -111,7 +111,8 @@ PRICE_COLUMNS = (
 def install_price_rows(con: duckdb.DuckDBPyConnection, table: PriceTable | None = None) -> PriceTable:
     """Create (or replace) the TEMP table `price_rows` of this connection from a price table.
 
-    Columns: model, valid_from (TIMESTAMPTZ, UTC midnight) and PRICE_COLUMNS. Defaults to the
+    Columns: model, valid_from (TIMESTAMPTZ, UTC midnight), PRICE_COLUMNS and valid_until (the next
+    row's valid_from, else infinity; join with `PRICE_JOIN`). Defaults to the
     table in force for the database. Returns the table used.
     """
     table = table or table_in_force(con)
@@ -124,7 +125,15 @@ def install_price_rows(con: duckdb.DuckDBPyConnection, table: PriceTable | None 
     if rows:
         marks = ", ".join("?" for _ in range(len(PRICE_COLUMNS) + 2))
         con.executemany(f"INSERT INTO price_rows VALUES ({marks})", rows)
+    # valid_until: the next row's valid_from, so a plain equi-join with a range finds the row in force
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE price_rows AS SELECT *, coalesce(lead(valid_from) OVER"
+        " (PARTITION BY model ORDER BY valid_from), 'infinity'::TIMESTAMPTZ) AS valid_until FROM price_rows"
+    )
     return table
+
+
+PRICE_JOIN = "LEFT JOIN price_rows p ON {a}.model = p.model AND {a}.ts >= p.valid_from AND {a}.ts < p.valid_until"
 
 
 def token_cost_sql(a: str, p: str, *, web_search_usd: float = 0.01) -> str:
@@ -178,10 +187,7 @@ def priced_select_sql(source: str, columns: list[str], web_search_usd: float) ->
     picked = ", ".join(f"a.{c}" if c != "cost_usd" else
                        f"{attempt_cost_sql('a', 'p', web_search_usd=web_search_usd)} AS cost_usd"
                        for c in columns)
-    return (
-        f"SELECT {picked} FROM {source} a"
-        " ASOF LEFT JOIN price_rows p ON a.model = p.model AND a.ts >= p.valid_from"
-    )
+    return f"SELECT {picked} FROM {source} a {PRICE_JOIN.format(a='a')}"
 
 
 def reprice(con: duckdb.DuckDBPyConnection) -> None:
@@ -190,8 +196,7 @@ def reprice(con: duckdb.DuckDBPyConnection) -> None:
     cost = attempt_cost_sql("a", "p", web_search_usd=table.web_search_usd)
     con.execute(
         "CREATE OR REPLACE TEMP TABLE repriced AS SELECT a.attempt_id, "
-        f"{cost} AS cost_usd FROM attempts a"
-        " ASOF LEFT JOIN price_rows p ON a.model = p.model AND a.ts >= p.valid_from"
+        f"{cost} AS cost_usd FROM attempts a {PRICE_JOIN.format(a='a')}"
     )
     con.execute("UPDATE attempts SET cost_usd = r.cost_usd FROM repriced r WHERE attempts.attempt_id = r.attempt_id")
     con.execute("DROP TABLE repriced")

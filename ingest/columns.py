@@ -54,10 +54,14 @@ EXTRACTED: list[tuple[str, pa.DataType]] = [
     ("line_no", pa.int64()),
     ("hop", pa.int32()),
     ("batch_id", pa.string()),
-    ("record_no", pa.int64()),
     ("content_fp", pa.string()),
 ]
 
+DICTIONARY_COLUMNS = frozenset({
+    "surface", "workload", "given_trigger", "requested_model", "model", "error_class", "outcome", "stop_reason",
+    "refusal_category", "recommended_model", "intended_model", "hop_mode", "service_tier", "inference_geo",
+    "speed", "credit_status", "credit_reason", "batch_id",
+})
 FIELD_NAMES = [name for name, _ in EXTRACTED]
 SCHEMA = pa.schema(EXTRACTED)
 

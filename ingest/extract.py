@@ -12,7 +12,7 @@ import orjson
 import pyarrow as pa
 
 from fallbackscope.fingerprint import hmac_hex
-from ingest.columns import FIELD_NAMES, SCHEMA, TS_TYPE
+from ingest.columns import DICTIONARY_COLUMNS, FIELD_NAMES, SCHEMA, TS_TYPE
 from ingest.fields import Reject
 from ingest.formats import LINE_FORMATS
 from ingest.message import Context
@@ -91,7 +91,6 @@ def extract_lines(fmt: str, data: bytes, start_offset: int, ctx: Context) -> Ext
                     content_fp = hmac_hex(key, raw)[:32]
                 attempt["content_fp"] = content_fp
             attempt["line_no"] = line_no
-            attempt["record_no"] = line_no
             add_row(as_row(attempt))
     return Extracted(rows_to_ipc(rows), len(rows), rejects, records, line_no)
 
@@ -109,9 +108,11 @@ def to_ipc(columns: dict[str, list]) -> bytes:
     """Return attempt columns as Arrow IPC stream bytes (cheap to send between processes)."""
     arrays = []
     for name, kind in zip(FIELD_NAMES, SCHEMA.types, strict=True):
-        values = columns[name]
-        arrays.append(pa.array(values, type=TS_TYPE if name == "ts" else kind))
-    schema = SCHEMA.set(FIELD_NAMES.index("ts"), pa.field("ts", TS_TYPE))
+        array = pa.array(columns[name], type=TS_TYPE if name == "ts" else kind)
+        if name in DICTIONARY_COLUMNS:
+            array = array.dictionary_encode()  # few distinct values: much less memory per row
+        arrays.append(array)
+    schema = pa.schema([pa.field(name, array.type) for name, array in zip(FIELD_NAMES, arrays, strict=True)])
     batch = pa.RecordBatch.from_arrays(arrays, schema=schema)
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, schema) as writer:

@@ -18,7 +18,7 @@ LINK_WINDOW_US = 10 * 60 * 1_000_000
 # The columns `Linker.link` reads, in this order.
 LINK_COLUMNS = (
     "attempt_id", "ts_us", "scope", "prompt_fp", "given_chain_id", "credit_presented_fp", "credit_minted_fp",
-    "record_no", "hop", "hop_mode", "outcome", "accepted", "model", "error_class", "given_trigger",
+    "line_no", "hop", "hop_mode", "outcome", "accepted", "model", "error_class", "given_trigger",
     "intended_model",
 )
 
@@ -57,6 +57,10 @@ class Linker:
         self.chains: dict[str, ChainState] = {}
         self.minted: dict[str, str] = {}  # credit fingerprint → chain of the minting refusal
         self.by_prompt: dict[tuple[str, str], str] = {}  # (scope, prompt_fp) → most recent chain
+        self.record_chain: dict[int, str] = {}  # record → chain of its first hop (this file)
+        # When set, only chains that a later attempt could join keep state (memory on large files):
+        # those whose chain id, prompt or minted credit appears again. None keeps every chain.
+        self.rejoinable: tuple[set, set, set] | None = None
 
     def link(self, rows: Iterable[tuple]) -> tuple[list[str], list[int], list[str | None], list[str]]:
         """Return chain_id, attempt_index, trigger and fallback_mode for rows of LINK_COLUMNS in time order."""
@@ -65,7 +69,8 @@ class Linker:
         triggers: list[str | None] = []
         modes: list[str] = []
         chains, minted, by_prompt = self.chains, self.minted, self.by_prompt
-        record_chain: dict[int, str] = {}
+        record_chain = self.record_chain
+        rejoinable = self.rejoinable
         for (attempt_id, ts, scope, prompt_fp, chain, presented, minted_fp, record_no, hop, hop_mode, outcome,
              accepted, model, error_class, given_trigger, intended_model) in rows:
             if chain is None:
@@ -88,7 +93,9 @@ class Linker:
                 index = 1
                 trigger = "pinned" if intended_model is not None and intended_model != model else None
                 mode = hop_mode or "none"
-                chains[chain] = ChainState(1, ts, model, outcome, accepted, error_class)
+                if (rejoinable is None or hop or chain in rejoinable[0] or prompt_fp in rejoinable[1]
+                        or minted_fp in rejoinable[2]):
+                    chains[chain] = ChainState(1, ts, model, outcome, accepted, error_class)
             else:
                 index = state.attempts + 1
                 trigger = given_trigger or state.trigger_after()
@@ -96,9 +103,9 @@ class Linker:
                 state.attempts = index
                 state.last_ts, state.model, state.outcome = ts, model, outcome
                 state.accepted, state.error_class = accepted, error_class
-            if minted_fp is not None:
+            if minted_fp is not None and (rejoinable is None or minted_fp in rejoinable[2]):
                 minted[minted_fp] = chain
-            if prompt_fp is not None:
+            if prompt_fp is not None and (rejoinable is None or prompt_fp in rejoinable[1]):
                 by_prompt[(scope, prompt_fp)] = chain
             chain_ids.append(chain)
             indexes.append(index)

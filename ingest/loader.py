@@ -34,6 +34,8 @@ from ingest.sources import HashingReader, Source, expand, file_sha256, line_rang
 from ingest.sources import cpu_workers as _cpu_workers
 
 POOL_THRESHOLD = 24 * 1024 * 1024  # smaller files parse in this process: no pool start-up cost
+LINK_SLICE = 100_000
+DUCKDB_MEMORY = os.environ.get("FALLBACKSCOPE_DUCKDB_MEMORY", "512MB")
 ProgressFn = Callable[[str, int, int | None], None]
 
 
@@ -115,6 +117,9 @@ class Loader:
         self.progress = progress
         default_ts = parse_default_ts(options.default_ts)
         self.con = store.connect(db_path, wait_seconds=30.0)
+        # a bounded buffer pool: large loads spill to DuckDB's temp files instead of growing RSS
+        self.con.execute(f"SET memory_limit = '{DUCKDB_MEMORY}'")
+        self.con.execute("SET preserve_insertion_order = false")
         self._apply_settings()
         table = prices.install_price_rows(self.con)
         self.web_search_usd = table.web_search_usd
@@ -291,14 +296,15 @@ class Loader:
                 rejects: list[tuple[int, int, str]], records: int, start_line: int, lines: int,
                 start_byte: int, end: int, sha: str) -> FileReport:
         con = self.con
-        fresh = self._fresh(pa.concat_tables(parts), start_line) if parts else None
+        fresh = self._fresh(pa.concat_tables(parts).unify_dictionaries(), start_line) if parts else None
+        parts.clear()
         _trace("staged")
         con.execute("BEGIN TRANSACTION")
         load_id = con.execute("SELECT nextval('load_id_seq')").fetchone()[0]
         attempts_loaded = loaded_records = 0
         if fresh is not None and fresh.num_rows:
             attempts_loaded = fresh.num_rows
-            loaded_records = pc.count_distinct(fresh.column("record_no")).as_py()
+            loaded_records = pc.count_distinct(fresh.column("line_no")).as_py()
             self._insert(self._linked(fresh), load_id)
             _trace("inserted")
         if rejects:
@@ -331,7 +337,7 @@ class Loader:
     def _fresh(self, table: pa.Table, start_line: int) -> pa.Table:
         """Return the file's attempts not stored yet, with their final ids, sorted in time order."""
         if start_line:
-            for name in ("line_no", "record_no"):
+            for name in ("line_no",):
                 i = table.schema.get_field_index(name)
                 table = table.set_column(i, name, pc.add(table.column(name), start_line))
         if table.column("attempt_id").null_count:
@@ -339,7 +345,7 @@ class Loader:
         ids = table.column("attempt_id")
         if pc.count_distinct(ids).as_py() != table.num_rows:
             # the same id twice in one file: the first (by record, then hop) is kept
-            order = pc.sort_indices(table, [("record_no", "ascending"), ("hop", "ascending")])
+            order = pc.sort_indices(table, [("line_no", "ascending"), ("hop", "ascending")])
             table = table.take(order)
             seen: set[str] = set()
             keep = []
@@ -355,30 +361,39 @@ class Loader:
             self.con.unregister("new_ids")
             if stored.num_rows:
                 table = table.filter(pc.invert(pc.is_in(table.column("attempt_id"), stored.column(0))))
-        order_key = pc.fill_null(table.column("given_attempt"), 0)
-        table = table.append_column("order_key", order_key)
-        table = table.sort_by([("ts", "ascending"), ("order_key", "ascending"), ("record_no", "ascending"),
-                               ("hop", "ascending")])
-        return table.drop_columns(["order_key"])
+        keys = pa.table({"ts": table.column("ts"), "order": pc.fill_null(table.column("given_attempt"), 0),
+                         "line_no": table.column("line_no"), "hop": table.column("hop")})
+        order = pc.sort_indices(keys, [("ts", "ascending"), ("order", "ascending"), ("line_no", "ascending"),
+                                       ("hop", "ascending")])
+        if not pc.all(pc.equal(order, pa.array(range(len(order)), order.type))).as_py():
+            table = table.take(order)  # logs are usually in time order already: then no copy
+        return table
 
     def _linked(self, fresh: pa.Table) -> pa.Table:
         """Return `fresh` with chain_id, attempt_index, trigger and fallback_mode appended."""
         linker = self._preload_context(fresh)
+        linker.rejoinable = (_repeated(fresh.column("given_chain_id")) | set(linker.chains),
+                             _repeated(fresh.column("prompt_fp")) | {fp for _, fp in linker.by_prompt},
+                             set(pc.unique(fresh.column("credit_presented_fp")).drop_null().to_pylist()))
         sessions = fresh.column("session_id")
-        scope = pc.if_else(pc.is_null(sessions), pc.binary_join_element_wise("w:", fresh.column("workload"), ""),
+        scope = pc.if_else(pc.is_null(sessions), pc.binary_join_element_wise("w:", pc.cast(fresh.column("workload"), pa.string()), ""),
                            pc.binary_join_element_wise("s:", sessions, ""))
-        ts_us = pc.cast(fresh.column("ts"), pa.int64())
-        columns = []
-        for name in linking.LINK_COLUMNS:
-            column = ts_us if name == "ts_us" else scope if name == "scope" else fresh.column(name)
-            columns.append(column.to_pylist())
-        chain_ids, indexes, triggers, modes = linker.link(zip(*columns, strict=True))
-        del columns
+        inputs = fresh.select([c for c in linking.LINK_COLUMNS if c not in ("ts_us", "scope")])
+        inputs = inputs.append_column("ts_us", pc.cast(fresh.column("ts"), pa.int64())).append_column("scope", scope)
+        inputs = inputs.select(list(linking.LINK_COLUMNS))
+        outputs: list[list[pa.Array]] = [[], [], [], []]
+        types = (pa.string(), pa.int32(), pa.string(), pa.string())
+        for offset in range(0, inputs.num_rows, LINK_SLICE):
+            # in slices, so the Python objects of a large file never all exist at once
+            part = inputs.slice(offset, LINK_SLICE)
+            columns = [column.to_pylist() for column in part.columns]
+            for out, values, kind in zip(outputs, linker.link(zip(*columns, strict=True)), types, strict=True):
+                out.append(pa.array(values, kind))
+            del columns
         _trace("linked")
-        return (fresh.append_column("chain_id", pa.array(chain_ids, pa.string()))
-                .append_column("attempt_index", pa.array(indexes, pa.int32()))
-                .append_column("trigger", pa.array(triggers, pa.string()))
-                .append_column("fallback_mode", pa.array(modes, pa.string())))
+        for name, arrays in zip(("chain_id", "attempt_index", "trigger", "fallback_mode"), outputs, strict=True):
+            fresh = fresh.append_column(name, pa.chunked_array(arrays, arrays[0].type))
+        return fresh
 
     def _insert(self, linked: pa.Table, load_id: int) -> None:
         con = self.con
@@ -392,8 +407,7 @@ class Loader:
             else:
                 picked.append(f'f."{name}"')
         con.execute(
-            f"INSERT INTO attempts SELECT {', '.join(picked)} FROM linked_arrow f"
-            " ASOF LEFT JOIN price_rows p ON f.model = p.model AND f.ts >= p.valid_from"
+            f"INSERT INTO attempts SELECT {', '.join(picked)} FROM linked_arrow f {prices.PRICE_JOIN.format(a='f')}"
         )
         con.unregister("linked_arrow")
 
@@ -438,6 +452,15 @@ class Loader:
         return linker
 
 
+def _repeated(column: pa.ChunkedArray) -> set:
+    """Return the non-null values that occur more than once in a column."""
+    counts = pc.value_counts(column.drop_null())
+    if not len(counts):
+        return set()
+    values, freq = counts.field("values"), counts.field("counts")
+    return set(pc.filter(values, pc.greater(freq, 1)).to_pylist())
+
+
 def _fill_content_ids(table: pa.Table) -> pa.Table:
     """Give records without any id a keyed hash of their content plus their ordinal among identical
     records of the file, so a renamed, gzipped or piped copy keeps the same ids."""
@@ -445,7 +468,7 @@ def _fill_content_ids(table: pa.Table) -> pa.Table:
     seen: dict[str, int] = {}
     last_record: dict[str, int] = {}
     for i, (fp, record, hop) in enumerate(zip(table.column("content_fp").to_pylist(),
-                                              table.column("record_no").to_pylist(),
+                                              table.column("line_no").to_pylist(),
                                               table.column("hop").to_pylist(), strict=True)):
         if filled[i] is None:
             if last_record.get(fp) != record:
@@ -464,7 +487,9 @@ def _trace(what: str) -> None:
     if _TRACE:
         import sys
 
-        print(f"trace {time.perf_counter() - _T0:8.3f}s {what}", file=sys.stderr, flush=True)
+        rss = next((line.split()[1] for line in open("/proc/self/status") if line.startswith("VmRSS")), "?")
+        print(f"trace {time.perf_counter() - _T0:8.3f}s rss {int(rss) // 1024} MiB {what}", file=sys.stderr,
+              flush=True)
 
 
 def _fault_point(source: Source) -> None:
@@ -500,7 +525,7 @@ def _gather(outputs: list[Extracted]) -> tuple[list[pa.Table], list[tuple[int, i
         if out.rows:
             table = from_ipc(out.ipc)
             if lines:
-                for name in ("line_no", "record_no"):
+                for name in ("line_no",):
                     i = table.schema.get_field_index(name)
                     table = table.set_column(i, name, pc.add(table.column(name), lines))
             parts.append(table)
@@ -547,7 +572,6 @@ def _extract_sse(data: bytes, start: int, ctx: Context) -> Extracted:
             if attempt["attempt_id"] is None:
                 attempt["content_fp"] = content_fp
             attempt["line_no"] = stream.line_no
-            attempt["record_no"] = stream.line_no
             for name in FIELD_NAMES:
                 columns[name].append(attempt[name])
     return Extracted(to_ipc(columns), len(columns["ts"]), rejects, records, line_count)

@@ -1,0 +1,138 @@
+"""The weekly report (SPEC §7.1) as a plain dict with exactly the stable keys; renderers only format it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import duckdb
+
+from analytics import costs, refusals, reliability, tiers
+from analytics.common import UTC, Period, Rate, clean, day_to_date, money, parse_week, week_label, week_start_day
+from analytics.credits import credit_summary
+from analytics.facts import Facts, collect
+from analytics.policy import violations
+from analytics.summary import chain_table, present
+from fallbackscope.policy import Policy, resolve_policy
+
+
+def default_week(con: duckdb.DuckDBPyConnection, today: dt.date | None = None) -> dt.date:
+    """Return the Monday of the week a report covers by default: the last ISO week that ended before
+    the latest attempt; if no attempt is that old, the latest attempt's week; with no attempt at all,
+    the current week."""
+    latest, earliest = con.execute(
+        "SELECT max(epoch_us(ts)), min(epoch_us(ts)) FROM attempts").fetchone()
+    if latest is None:
+        today = today or dt.datetime.now(UTC).date()
+        return day_to_date(week_start_day((today - dt.date(1970, 1, 1)).days))
+    latest_week = week_start_day(int(latest // 86_400_000_000))
+    if int(earliest // 86_400_000_000) < latest_week:
+        return day_to_date(latest_week - 7)
+    return day_to_date(latest_week)
+
+
+def _iso(day: dt.date) -> str:
+    return dt.datetime.combine(day, dt.time(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def weekly_report(
+    con: duckdb.DuckDBPyConnection,
+    week: str | dt.date | None = None,
+    policy: Policy | str | None = None,
+) -> dict[str, Any]:
+    """Return the weekly report of ISO week `week` (`2026-W47`, or its Monday; default: `default_week`)
+    as a JSON-ready dict with the keys of SPEC §7.1."""
+    policy = resolve_policy(con, policy)
+    if week is None:
+        monday = default_week(con)
+    elif isinstance(week, dt.date):
+        monday = week - dt.timedelta(days=week.weekday())
+    else:
+        monday = parse_week(week)
+    facts = collect(con, Period.week(monday), policy)
+    previous = refusals.period_refusal_rate(con, Period.week(monday - dt.timedelta(days=7)))
+    return build_report(facts, monday, previous)
+
+
+def build_report(facts: Facts, monday: dt.date, previous: Rate) -> dict[str, Any]:
+    """Return the report dict of the facts of one week, given the previous week's chain refusal rate."""
+    total = present(chain_table(facts, None, False), None).iloc[0].to_dict()
+    current = Rate.of(total["refused_chains"], total["chains"])
+    sessions = Rate.of(total["refused_sessions"], total["sessions"])
+    drift = refusals.drift(current, previous)
+    credit = credit_summary(facts)
+    return {
+        "week": week_label(monday),
+        "start": _iso(monday),
+        "end": _iso(monday + dt.timedelta(days=7)),
+        "totals": {
+            "attempts": int(total["attempts"]),
+            "chains": int(total["chains"]),
+            "sessions": int(total["sessions"]),
+            "cost_usd": money(total["cost_usd"]),
+            "unpriced_attempts": int(total["unpriced_attempts"]),
+        },
+        "refusal_rate": current.as_dict(),
+        "session_refusal_rate": sessions.as_dict(),
+        "previous_week": {"refusal_rate": previous.as_dict()} if previous.denominator else None,
+        "drift": drift.as_dict() if drift else None,
+        "refusals_by_category": [
+            {"category": r["category"], "refused_attempts": int(r["refused_attempts"]), "share": clean(r["value"])}
+            for r in refusals.refusals_by_category(facts).to_dict("records")
+        ],
+        "refusals_by_model": [
+            {"model": r["model"], "attempts": int(r["attempts"]), "refused_attempts": int(r["refused_attempts"]),
+             "attempt_refusal_rate": clean(r["value"])}
+            for r in refusals.attempt_refusal_rate(facts).to_dict("records")
+        ],
+        "workloads": _workloads(facts),
+        "errors": [
+            {"error_class": r["error_class"], "attempts": int(r["attempts"])}
+            for r in reliability.errors(facts).to_dict("records")
+        ],
+        "cache_credit": credit.report_dict(),
+        "policy_violations": [
+            {"kind": r["kind"], "workload": r["workload"], "count": int(r["count"])}
+            for r in violations(facts).to_dict("records")
+        ],
+    }
+
+
+def _workloads(facts: Facts) -> list[dict[str, Any]]:
+    table = present(chain_table(facts, None, True), None)
+    resolution = tiers.resolution(facts, by_workload=True)
+    advice = costs.start_tier_advice(facts)
+    out = []
+    for row in table.sort_values("workload").to_dict("records"):
+        name = str(row["workload"])
+        rules = facts.policy.for_workload(name)
+        session_rate = Rate.of(row["refused_sessions"], row["sessions"])
+        cost = clean(row["cost_usd"])
+        chains = int(row["chains"])
+        out.append({
+            "workload": name,
+            "chains": chains,
+            "sessions": int(row["sessions"]),
+            "refusal_rate": Rate.of(row["refused_chains"], chains).value,
+            "session_refusal_rate": session_rate.value,
+            "slo": rules.refusal_slo,
+            "slo_met": None if session_rate.value is None else session_rate.value <= rules.refusal_slo,
+            "fallback_rate": Rate.of(row["fallback_chains"], chains).value,
+            "escalation_rate": Rate.of(row["escalated_chains"], chains).value,
+            "unresolved_rate": Rate.of(row["unresolved_chains"], chains).value,
+            "resolution": [
+                {"model": r["model"], "share": clean(r["value"])}
+                for r in resolution[resolution["workload"] == name].to_dict("records")
+            ],
+            "cost_usd": money(cost),
+            "blended_cost_per_request": money(cost / chains) if cost is not None and chains else None,
+            "escalation_overhead_usd": money(row["escalation_overhead_usd"]),
+            "top_tier_counterfactual_usd": money(row["top_tier_counterfactual_usd"]),
+            "start_tier_advice": [
+                {"from_model": a["from_model"], "to_model": a["to_model"],
+                 "escalation_rate": clean(a["escalation_rate"]), "break_even": clean(a["break_even"]),
+                 "advice": a["advice"]}
+                for a in advice[advice["workload"] == name].to_dict("records")
+            ],
+        })
+    return out
