@@ -96,7 +96,8 @@ def connect(
         if (version or 0) < LATEST_VERSION:
             con.close()
             raise FallbackscopeError(
-                f"{path}: the database schema is older than this fallbackscope; run `fallbackscope ingest` to upgrade it."
+                f"{path}: the database schema is older than this fallbackscope; "
+                "run `fallbackscope ingest` to upgrade it."
             )
     else:
         migrate(con)

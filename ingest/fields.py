@@ -19,66 +19,73 @@ def wrong_type(path: str, expected: str) -> Reject:
     return Reject(f"field `{path}` has the wrong type (expected {expected})")
 
 
-def get_obj(obj: dict, key: str, path: str) -> dict | None:
+def _path(parent: str, key: str) -> str:
+    return f"{parent}.{key}" if parent else key
+
+
+def get_obj(obj: dict, key: str, parent: str = "") -> dict | None:
     value = obj.get(key)
-    if value is None or isinstance(value, dict):
+    if value is None or type(value) is dict:
         return value
-    raise wrong_type(path, "an object")
+    raise wrong_type(_path(parent, key), "an object")
 
 
-def get_list(obj: dict, key: str, path: str) -> list | None:
+def get_list(obj: dict, key: str, parent: str = "") -> list | None:
     value = obj.get(key)
-    if value is None or isinstance(value, list):
+    if value is None or type(value) is list:
         return value
-    raise wrong_type(path, "an array")
+    raise wrong_type(_path(parent, key), "an array")
 
 
-def get_str(obj: dict, key: str, path: str) -> str | None:
+def get_str(obj: dict, key: str, parent: str = "") -> str | None:
     value = obj.get(key)
-    if value is None or isinstance(value, str):
+    if value is None or type(value) is str:
         return value
-    raise wrong_type(path, "a string")
+    raise wrong_type(_path(parent, key), "a string")
 
 
-def get_bool(obj: dict, key: str, path: str) -> bool | None:
+def get_bool(obj: dict, key: str, parent: str = "") -> bool | None:
     value = obj.get(key)
-    if value is None or isinstance(value, bool):
+    if value is None or type(value) is bool:
         return value
-    raise wrong_type(path, "true or false")
+    raise wrong_type(_path(parent, key), "true or false")
 
 
-def get_int(obj: dict, key: str, path: str) -> int | None:
+def get_int(obj: dict, key: str, parent: str = "") -> int | None:
     value = obj.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, float) and value.is_integer():
+    if type(value) is not int:
+        if type(value) is float and value.is_integer():
             value = int(value)
         else:
-            raise wrong_type(path, "an integer")
-    if abs(value) >= _INT_LIMIT:
-        raise Reject(f"field `{path}` is out of range")
+            raise wrong_type(_path(parent, key), "an integer")
+    if not -_INT_LIMIT < value < _INT_LIMIT:
+        raise Reject(f"field `{_path(parent, key)}` is out of range")
     return value
 
 
-def get_tokens(obj: dict | None, key: str, path: str) -> int:
+def get_tokens(obj: dict | None, key: str, parent: str = "") -> int:
     """Return a token count (0 when absent); a negative count rejects the record."""
     if obj is None:
         return 0
-    value = get_int(obj, key, path)
+    value = obj.get(key)
+    if type(value) is int and 0 <= value < _INT_LIMIT:
+        return value  # the common case, checked first
+    value = get_int(obj, key, parent)
     if value is None:
         return 0
     if value < 0:
-        raise Reject(f"negative token count in `{path}`")
+        raise Reject(f"negative token count in `{_path(parent, key)}`")
     return value
 
 
-def get_number(obj: dict, key: str, path: str) -> float | None:
+def get_number(obj: dict, key: str, parent: str = "") -> float | None:
     value = obj.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise wrong_type(path, "a number")
+    if type(value) is bool or not isinstance(value, int | float):
+        raise wrong_type(_path(parent, key), "a number")
     return float(value)
 
 

@@ -165,7 +165,8 @@ class Loader:
             self._record_failure(source, started, str(exc))
             raise
         except (OSError, EOFError) as exc:
-            message = f"{source.display}: cannot read the file ({getattr(exc, 'strerror', None) or type(exc).__name__})."
+            why = getattr(exc, "strerror", None) or type(exc).__name__
+            message = f"{source.display}: cannot read the file ({why})."
             self._record_failure(source, started, message)
             raise FallbackscopeError(message) from None
 
@@ -376,7 +377,8 @@ class Loader:
                              _repeated(fresh.column("prompt_fp")) | {fp for _, fp in linker.by_prompt},
                              set(pc.unique(fresh.column("credit_presented_fp")).drop_null().to_pylist()))
         sessions = fresh.column("session_id")
-        scope = pc.if_else(pc.is_null(sessions), pc.binary_join_element_wise("w:", pc.cast(fresh.column("workload"), pa.string()), ""),
+        workloads = pc.cast(fresh.column("workload"), pa.string())
+        scope = pc.if_else(pc.is_null(sessions), pc.binary_join_element_wise("w:", workloads, ""),
                            pc.binary_join_element_wise("s:", sessions, ""))
         inputs = fresh.select([c for c in linking.LINK_COLUMNS if c not in ("ts_us", "scope")])
         inputs = inputs.append_column("ts_us", pc.cast(fresh.column("ts"), pa.int64())).append_column("scope", scope)

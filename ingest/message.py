@@ -93,27 +93,27 @@ def read_usage(usage: dict | None, path: str) -> dict[str, int]:
     """Return the token counts of a usage object; cache-write breakdown is part of the total."""
     if usage is None:
         return dict(ZERO_USAGE)
-    breakdown = get_obj(usage, "cache_creation", f"{path}.cache_creation")
+    breakdown = get_obj(usage, "cache_creation", path)
     if breakdown is not None and (
         "ephemeral_5m_input_tokens" in breakdown or "ephemeral_1h_input_tokens" in breakdown
     ):
         write_5m = get_tokens(breakdown, "ephemeral_5m_input_tokens",
-                              f"{path}.cache_creation.ephemeral_5m_input_tokens")
+                              f"{path}.cache_creation")
         write_1h = get_tokens(breakdown, "ephemeral_1h_input_tokens",
-                              f"{path}.cache_creation.ephemeral_1h_input_tokens")
-        get_tokens(usage, "cache_creation_input_tokens", f"{path}.cache_creation_input_tokens")
+                              f"{path}.cache_creation")
+        get_tokens(usage, "cache_creation_input_tokens", path)
     else:
-        write_5m = get_tokens(usage, "cache_creation_input_tokens", f"{path}.cache_creation_input_tokens")
+        write_5m = get_tokens(usage, "cache_creation_input_tokens", path)
         write_1h = 0
-    server_tools = get_obj(usage, "server_tool_use", f"{path}.server_tool_use")
+    server_tools = get_obj(usage, "server_tool_use", path)
     return {
-        "input_tokens": get_tokens(usage, "input_tokens", f"{path}.input_tokens"),
-        "output_tokens": get_tokens(usage, "output_tokens", f"{path}.output_tokens"),
-        "cache_read_tokens": get_tokens(usage, "cache_read_input_tokens", f"{path}.cache_read_input_tokens"),
+        "input_tokens": get_tokens(usage, "input_tokens", path),
+        "output_tokens": get_tokens(usage, "output_tokens", path),
+        "cache_read_tokens": get_tokens(usage, "cache_read_input_tokens", path),
         "cache_write_5m_tokens": write_5m,
         "cache_write_1h_tokens": write_1h,
         "web_search_requests": get_tokens(server_tools, "web_search_requests",
-                                          f"{path}.server_tool_use.web_search_requests"),
+                                          f"{path}.server_tool_use"),
     }
 
 
@@ -131,7 +131,7 @@ def read_category(value: Any, path: str) -> str | None:
 def _credit_status(usage: dict | None, path: str) -> tuple[str | None, str | None]:
     if usage is None:
         return None, None
-    credit = get_obj(usage, "fallback_credit", f"{path}.fallback_credit")
+    credit = get_obj(usage, "fallback_credit", path)
     if credit is None:
         return None, None
     status = credit.get("status")
@@ -141,13 +141,13 @@ def _credit_status(usage: dict | None, path: str) -> tuple[str | None, str | Non
         return status, None
     if not isinstance(status, dict):
         raise Reject(f"field `{path}.fallback_credit.status` has the wrong type (expected an object)")
-    return (get_str(status, "type", f"{path}.fallback_credit.status.type"),
-            get_str(status, "reason", f"{path}.fallback_credit.status.reason"))
+    return (get_str(status, "type", f"{path}.fallback_credit.status"),
+            get_str(status, "reason", f"{path}.fallback_credit.status"))
 
 
 def _hop_error(trigger: dict, path: str) -> tuple[str, str | None, str | None]:
     """Return (outcome, error_class, category) of a declined hop from its `fallback` block trigger."""
-    kind = get_str(trigger, "type", f"{path}.type")
+    kind = get_str(trigger, "type", path)
     if kind == "refusal":
         return "refusal", None, read_category(trigger.get("category"), f"{path}.category")
     error_class = ERROR_TYPES.get(kind or "", "server_error")
@@ -161,12 +161,12 @@ def message_attempts(msg: dict, path: str, ctx: Context, base: dict, *, hop_mode
     `base` holds the request-side fields shared by every hop; `hop_mode` is the `fallback_mode` of
     hops (`server_side` or `unknown`).
     """
-    content = get_list(msg, "content", f"{path}.content") or []
-    usage = get_obj(msg, "usage", f"{path}.usage")
-    stop_details = get_obj(msg, "stop_details", f"{path}.stop_details")
-    message_id = get_str(msg, "id", f"{path}.id")
-    response_model = get_str(msg, "model", f"{path}.model")
-    stop_reason = get_str(msg, "stop_reason", f"{path}.stop_reason")
+    content = get_list(msg, "content", path) or []
+    usage = get_obj(msg, "usage", path)
+    stop_details = get_obj(msg, "stop_details", path)
+    message_id = get_str(msg, "id", path)
+    response_model = get_str(msg, "model", path)
+    stop_reason = get_str(msg, "stop_reason", path)
 
     serving = base  # a single attempt fills the request's row; hops copy it below
     serving["attempt_id"] = message_id or base.get("attempt_id")
@@ -177,17 +177,18 @@ def message_attempts(msg: dict, path: str, ctx: Context, base: dict, *, hop_mode
         if stop_reason == "refusal":
             serving["refusal_category"] = read_category(stop_details.get("category"), f"{sd}.category")
         serving["recommended_model"] = ctx.model(get_str(stop_details, "recommended_model",
-                                                         f"{sd}.recommended_model"))
-        token = get_str(stop_details, "fallback_credit_token", f"{sd}.fallback_credit_token")
+                                                         sd))
+        token = get_str(stop_details, "fallback_credit_token", sd)
         if token:
             serving["credit_minted_fp"] = token_fingerprint(ctx.key, token)
         serving["prefill_claim"] = get_bool(stop_details, "fallback_has_prefill_claim",
-                                            f"{sd}.fallback_has_prefill_claim")
+                                            sd)
+    upath = f"{path}.usage" if path else "usage"
     if usage is not None:
-        serving["service_tier"] = get_str(usage, "service_tier", f"{path}.usage.service_tier")
-        serving["inference_geo"] = get_str(usage, "inference_geo", f"{path}.usage.inference_geo")
-        serving["speed"] = get_str(usage, "speed", f"{path}.usage.speed")
-        serving["credit_status"], serving["credit_reason"] = _credit_status(usage, f"{path}.usage")
+        serving["service_tier"] = get_str(usage, "service_tier", upath)
+        serving["inference_geo"] = get_str(usage, "inference_geo", upath)
+        serving["speed"] = get_str(usage, "speed", upath)
+        serving["credit_status"], serving["credit_reason"] = _credit_status(usage, upath)
     if serving.get("service_tier") == "batch":
         serving["is_batch"] = True
 
@@ -197,16 +198,16 @@ def message_attempts(msg: dict, path: str, ctx: Context, base: dict, *, hop_mode
             raise Reject(f"field `{path}.content[{i}]` has the wrong type (expected an object)")
         if block.get("type") == "fallback":
             fallback_at.append(i)
-    iterations = get_list(usage, "iterations", f"{path}.usage.iterations") if usage else None
+    iterations = get_list(usage, "iterations", upath) if usage else None
     kinds = []
     for i, entry in enumerate(iterations or []):
         if not isinstance(entry, dict):
             raise Reject(f"field `{path}.usage.iterations[{i}]` has the wrong type (expected an object)")
-        kinds.append(get_str(entry, "type", f"{path}.usage.iterations[{i}].type"))
+        kinds.append(get_str(entry, "type", f"{path}.usage.iterations[{i}]"))
     has_fallback_message = "fallback_message" in kinds
 
     if not fallback_at and not has_fallback_message:
-        serving.update(read_usage(usage, f"{path}.usage"))
+        serving.update(read_usage(usage, upath))
         serving["model"] = ctx.model(response_model) or base.get("model")
         serving["had_output"] = bool(content)
         return [serving]
@@ -222,22 +223,22 @@ def _split_hops(msg: dict, path: str, ctx: Context, base: dict, serving: dict, c
     hops: list[dict] = []
     previous = -1
     serving_model = None
-    for n, at in enumerate(fallback_at):
+    for at in fallback_at:
         block = content[at]
         bpath = f"{path}.content[{at}]"
-        source = get_obj(block, "from", f"{bpath}.from") or {}
-        target = get_obj(block, "to", f"{bpath}.to") or {}
-        trigger = get_obj(block, "trigger", f"{bpath}.trigger") or {}
+        source = get_obj(block, "from", bpath) or {}
+        target = get_obj(block, "to", bpath) or {}
+        trigger = get_obj(block, "trigger", bpath) or {}
         outcome, error_class, category = _hop_error(trigger, f"{bpath}.trigger")
         hop = dict(base)
         hop.update(ZERO_USAGE)
         hop.update(
-            model=ctx.model(get_str(source, "model", f"{bpath}.from.model")) or base.get("model"),
+            model=ctx.model(get_str(source, "model", f"{bpath}.from")) or base.get("model"),
             outcome=outcome, error_class=error_class, refusal_category=category,
             stop_reason="refusal" if outcome == "refusal" else None,
             had_output=at - previous > 1, http_status=None, latency_ms=None,
         )
-        serving_model = get_str(target, "model", f"{bpath}.to.model") or serving_model
+        serving_model = get_str(target, "model", f"{bpath}.to") or serving_model
         previous = at
         hops.append(hop)
 
@@ -250,7 +251,7 @@ def _split_hops(msg: dict, path: str, ctx: Context, base: dict, serving: dict, c
             for i in before:
                 hop = dict(base)
                 hop.update(ZERO_USAGE)
-                entry_model = get_str(iterations[i], "model", f"{path}.usage.iterations[{i}].model")
+                entry_model = get_str(iterations[i], "model", f"{path}.usage.iterations[{i}]")
                 hop.update(model=ctx.model(entry_model) or base.get("model"), outcome="refusal",
                            stop_reason="refusal", had_output=False, http_status=None, latency_ms=None)
                 hops.append(hop)
@@ -261,7 +262,7 @@ def _split_hops(msg: dict, path: str, ctx: Context, base: dict, serving: dict, c
             if (i >= cut and kind in ("fallback_message", "message")) or kind in ("compaction", "advisor_message"):
                 served = _add_usage(served, read_usage(iterations[i], f"{path}.usage.iterations[{i}]"))
         fallback_entry = iterations[cut]
-        serving_model = get_str(fallback_entry, "model", f"{path}.usage.iterations[{cut}].model") or serving_model
+        serving_model = get_str(fallback_entry, "model", f"{path}.usage.iterations[{cut}]") or serving_model
         web = read_usage(usage, f"{path}.usage")["web_search_requests"]
         served["web_search_requests"] = max(served["web_search_requests"], web)
         serving.update(served)
@@ -298,10 +299,10 @@ def error_attempt(base: dict, ctx: Context, *, status: int | None, body: dict | 
                   usage: dict | None = None) -> dict:
     """Return the attempt row of a failed call: an HTTP error, an error body, or an SSE error event."""
     attempt = dict(base)
-    error = get_obj(body, "error", f"{path}.error") if body else None
-    error_type = get_str(error, "type", f"{path}.error.type") if error else None
+    error = get_obj(body, "error", path) if body else None
+    error_type = get_str(error, "type", f"{path}.error") if error else None
     if body is not None and not attempt.get("request_id"):
-        attempt["request_id"] = get_str(body, "request_id", f"{path}.request_id")
+        attempt["request_id"] = get_str(body, "request_id", path)
     error_class = error_class_for(status, error_type)
     attempt["attempt_id"] = attempt.get("attempt_id") or attempt.get("request_id")
     attempt.update(read_usage(usage, f"{path}.usage"))
@@ -323,17 +324,17 @@ def rebuild_stream(events: list, path: str) -> tuple[dict | None, dict | None, b
             raise Reject(f"field `{epath}` has the wrong type (expected an object)")
         kind = event.get("type")
         if kind == "message_start":
-            start = get_obj(event, "message", f"{epath}.message") or {}
+            start = get_obj(event, "message", epath) or {}
             message = dict(start)
-            message["content"] = list(get_list(start, "content", f"{epath}.message.content") or [])
-            message["usage"] = dict(get_obj(start, "usage", f"{epath}.message.usage") or {})
+            message["content"] = list(get_list(start, "content", f"{epath}.message") or [])
+            message["usage"] = dict(get_obj(start, "usage", f"{epath}.message") or {})
         elif kind == "content_block_start" and message is not None:
-            block = get_obj(event, "content_block", f"{epath}.content_block") or {}
+            block = get_obj(event, "content_block", epath) or {}
             message["content"].append(block)
         elif kind == "message_delta" and message is not None:
-            delta = get_obj(event, "delta", f"{epath}.delta") or {}
+            delta = get_obj(event, "delta", epath) or {}
             message.update(delta)
-            delta_usage = get_obj(event, "usage", f"{epath}.usage")
+            delta_usage = get_obj(event, "usage", epath)
             if delta_usage:
                 message["usage"].update(delta_usage)
         elif kind == "error":
@@ -346,9 +347,9 @@ def request_fields(request: dict | None, path: str, ctx: Context) -> dict:
     if request is None:
         return {"requested_model": None, "model": None, "prompt_fp": None, "credit_presented_fp": None,
                 "is_stream": False}
-    requested = get_str(request, "model", f"{path}.model")
+    requested = get_str(request, "model", path)
     for key in ("messages", "tools"):
-        get_list(request, key, f"{path}.{key}")
+        get_list(request, key, path)
     token = request.get("fallback_credit_token")
     if isinstance(token, dict):
         token = token.get("token")
@@ -359,7 +360,7 @@ def request_fields(request: dict | None, path: str, ctx: Context) -> dict:
         "model": ctx.model(requested),
         "prompt_fp": prompt_fingerprint(ctx.key, request),
         "credit_presented_fp": token_fingerprint(ctx.key, token) if token else None,
-        "is_stream": bool(get_bool(request, "stream", f"{path}.stream")),
+        "is_stream": bool(get_bool(request, "stream", path)),
     }
 
 

@@ -18,17 +18,17 @@ def parse(obj: dict, ctx: Context) -> list[dict]:
     """Return the attempt row of one batch result."""
     if ctx.default_ts is None:
         raise Reject("no timestamp")
-    custom_id = get_str(obj, "custom_id", "custom_id")
-    result = get_obj(obj, "result", "result")
+    custom_id = get_str(obj, "custom_id")
+    result = get_obj(obj, "result")
     if result is None:
         raise Reject("no `result`")
-    kind = get_str(result, "type", "result.type")
+    kind = get_str(result, "type", "result")
     base = blank_attempt()
     base.update(ts=ctx.default_ts, workload=ctx.workload or "default", is_batch=True, batch_id=ctx.batch_id)
     if ctx.batch_id and custom_id is not None:
         base["attempt_id"] = f"{ctx.batch_id}:{custom_id}"
     if kind == "succeeded":
-        message = get_obj(result, "message", "result.message")
+        message = get_obj(result, "message", "result")
         if message is None:
             raise Reject("a succeeded batch result without `result.message`")
         base["http_status"] = 200
@@ -37,7 +37,7 @@ def parse(obj: dict, ctx: Context) -> list[dict]:
             attempt["is_batch"] = True
         return attempts
     if kind == "errored":
-        error = get_obj(result, "error", "result.error")
+        error = get_obj(result, "error", "result")
         # the error may be wrapped as {"type": "error", "error": {...}} or given bare
         body = error if error is not None and "error" in error else {"error": error}
         return [error_attempt(base, ctx, status=None, body=body, path="result.error")]

@@ -36,24 +36,24 @@ def parse(obj: dict, ctx: Context) -> list[dict]:
     """Return the attempt rows of one exchange record."""
     base = blank_attempt()
     base["ts"] = record_ts(obj, ctx)
-    base["workload"] = get_str(obj, "workload", "workload") or ctx.workload or "default"
+    base["workload"] = get_str(obj, "workload") or ctx.workload or "default"
     base["session_id"] = optional_id(obj, "session_id", "session_id")
     base["given_chain_id"] = optional_id(obj, "chain_id", "chain_id")
-    base["given_attempt"] = get_int(obj, "attempt", "attempt")
-    base["given_trigger"] = get_str(obj, "trigger", "trigger")
-    base["accepted"] = get_bool(obj, "accepted", "accepted")
-    base["disclosed"] = get_bool(obj, "disclosed", "disclosed")
-    base["surface"] = get_str(obj, "surface", "surface") or "anthropic"
-    base["request_id"] = base["attempt_id"] = get_str(obj, "request_id", "request_id")
-    base["latency_ms"] = get_number(obj, "latency_ms", "latency_ms")
-    status = get_int(obj, "http_status", "http_status")
+    base["given_attempt"] = get_int(obj, "attempt")
+    base["given_trigger"] = get_str(obj, "trigger")
+    base["accepted"] = get_bool(obj, "accepted")
+    base["disclosed"] = get_bool(obj, "disclosed")
+    base["surface"] = get_str(obj, "surface") or "anthropic"
+    base["request_id"] = base["attempt_id"] = get_str(obj, "request_id")
+    base["latency_ms"] = get_number(obj, "latency_ms")
+    status = get_int(obj, "http_status")
     base["http_status"] = status
-    transport = get_str(obj, "transport_error", "transport_error")
-    request = get_obj(obj, "request", "request")
-    response = get_obj(obj, "response", "response")
-    events = get_list(obj, "events", "events")
+    transport = get_str(obj, "transport_error")
+    request = get_obj(obj, "request")
+    response = get_obj(obj, "response")
+    events = get_list(obj, "events")
     base.update(request_fields(request, "request", ctx))
-    base["intended_model"] = ctx.model(get_str(obj, "intended_model", "intended_model"))
+    base["intended_model"] = ctx.model(get_str(obj, "intended_model"))
     if events is not None:
         base["is_stream"] = True
 
@@ -71,7 +71,7 @@ def parse(obj: dict, ctx: Context) -> list[dict]:
         if error is not None:
             usage = message.get("usage") if message else None
             if message and not base["requested_model"]:
-                base["model"] = ctx.model(get_str(message, "model", "events.message.model"))
+                base["model"] = ctx.model(get_str(message, "model", "events.message"))
             return [error_attempt(base, ctx, status=None, body=error, path="events", usage=usage)]
         if message is None:
             raise Reject("a streamed call without a `message_start` event")

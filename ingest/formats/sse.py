@@ -91,12 +91,12 @@ def parse_stream(stream: Stream, ctx: Context) -> list[dict]:
     base.update(ts=ctx.default_ts, workload=ctx.workload or "default", is_stream=True, http_status=200)
     message, error, _ = rebuild_stream(events, "data")
     if message is not None:
-        base["requested_model"] = get_str(message, "model", "message_start.message.model")
+        base["requested_model"] = get_str(message, "model", "message_start.message")
         base["model"] = ctx.model(base["requested_model"])
     if error is not None:
-        usage = get_obj(message, "usage", "message.usage") if message else None
+        usage = get_obj(message, "usage", "message") if message else None
         if message is not None:
-            base["attempt_id"] = get_str(message, "id", "message_start.message.id")
+            base["attempt_id"] = get_str(message, "id", "message_start.message")
         return [error_attempt(base, ctx, status=None, body=error, path="error", usage=usage)]
     if message is None:
         raise Reject("a stream without a `message_start` event")
