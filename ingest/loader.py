@@ -9,12 +9,13 @@ is ever written to the database file.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import datetime as dt
 import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from ingest.sources import cpu_workers as _cpu_workers
 
 POOL_THRESHOLD = 24 * 1024 * 1024  # smaller files parse in this process: no pool start-up cost
 LINK_SLICE = 100_000
+WRITE_WAIT_SECONDS = 300.0  # how long a write window waits for readers to let go of the file
 DUCKDB_MEMORY = os.environ.get("FALLBACKSCOPE_DUCKDB_MEMORY", "512MB")
 ProgressFn = Callable[[str, int, int | None], None]
 
@@ -107,7 +109,12 @@ def detect_format(head: bytes) -> str:
 
 
 class Loader:
-    """Loads sources into one database; holds the write connection and the worker pool."""
+    """Loads sources into one database with a pool of parsing processes.
+
+    The database is opened only for short windows — the checks before a file and its write after it
+    is parsed — so a dashboard reading the same file can open it between them (DuckDB lets no reader in
+    while a writer has the file open).
+    """
 
     def __init__(self, db_path: Path, options: LoadOptions, progress: ProgressFn | None = None) -> None:
         if options.format is not None and options.format not in ALL_FORMATS:
@@ -115,18 +122,34 @@ class Loader:
         self.db_path = db_path
         self.options = options
         self.progress = progress
+        self.con: duckdb.DuckDBPyConnection | None = None
         default_ts = parse_default_ts(options.default_ts)
-        self.con = store.connect(db_path, wait_seconds=30.0)
-        # a bounded buffer pool: large loads spill to DuckDB's temp files instead of growing RSS
-        self.con.execute(f"SET memory_limit = '{DUCKDB_MEMORY}'")
-        self.con.execute("SET preserve_insertion_order = false")
-        self._apply_settings()
-        table = prices.install_price_rows(self.con)
+        self.price_table: prices.PriceTable | None = None
+        with self._connected():
+            self._apply_settings()
+            self.price_table = prices.install_price_rows(self.con)
+            self._columns = store.attempt_columns(self.con)
+        table = self.price_table
         self.web_search_usd = table.web_search_usd
         self.ctx = Context(load_key(db_path), dict(table.aliases), options.workload, default_ts, options.batch_id)
         self._pool: cf.ProcessPoolExecutor | None = None
         self.workers = options.workers or _cpu_workers()
-        self._columns = store.attempt_columns(self.con)
+
+    @contextlib.contextmanager
+    def _connected(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Open the database for one write window (waiting while readers hold it), then close it."""
+        con = store.connect(self.db_path, wait_seconds=WRITE_WAIT_SECONDS)
+        try:
+            # a bounded buffer pool: large loads spill to DuckDB's temp files instead of growing RSS
+            con.execute(f"SET memory_limit = '{DUCKDB_MEMORY}'")
+            con.execute("SET preserve_insertion_order = false")
+            if self.price_table is not None:
+                prices.install_price_rows(con, self.price_table)
+            self.con = con
+            yield con
+        finally:
+            self.con = None
+            con.close()
 
     def _apply_settings(self) -> None:
         opts = self.options
@@ -146,7 +169,6 @@ class Loader:
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
-        self.con.close()
 
     def __enter__(self) -> Loader:
         return self
@@ -171,15 +193,12 @@ class Loader:
             raise FallbackscopeError(message) from None
 
     def _record_failure(self, source: Source, started: dt.datetime, message: str) -> None:
-        try:
-            self.con.execute("ROLLBACK")
-        except duckdb.Error:
-            pass
-        self.con.execute(
-            "INSERT INTO loads (load_id, path, started_at, finished_at, records, attempts_loaded, duplicates,"
-            " rejected, status, error) VALUES (nextval('load_id_seq'), ?, ?, now(), 0, 0, 0, 0, 'failed', ?)",
-            [source.display, started, message],
-        )
+        with self._connected() as con:
+            con.execute(
+                "INSERT INTO loads (load_id, path, started_at, finished_at, records, attempts_loaded, duplicates,"
+                " rejected, status, error) VALUES (nextval('load_id_seq'), ?, ?, now(), 0, 0, 0, 0, 'failed', ?)",
+                [source.display, started, message],
+            )
 
     def _previous_loads(self, source: Source) -> list[tuple]:
         if source.path is None:
@@ -196,14 +215,16 @@ class Loader:
 
     def _load(self, source: Source, started: dt.datetime) -> FileReport:
         start_byte, start_line = 0, 0
-        previous = self._previous_loads(source)
+        with self._connected():
+            previous = self._previous_loads(source)
         known_sha: str | None = None
         if previous and source.path is not None:
             sha, size, mtime, bytes_read, lines_read = previous[0]
             if size == source.size and mtime == source.mtime_ns:
                 known_sha = file_sha256(source.path)
-                if self._sha_loaded(known_sha):
-                    return self._skipped(source, started, known_sha)
+                with self._connected():
+                    if self._sha_loaded(known_sha):
+                        return self._skipped(source, started, known_sha)
             elif (not source.compressed and size is not None and source.size is not None
                   and source.size > size and file_sha256(source.path, size) == sha):
                 start_byte, start_line = bytes_read, lines_read  # a grown log: only its new lines
@@ -220,10 +241,11 @@ class Loader:
             result = self._parse_stream(source, reader, fmt, start_byte)
         fmt, parts, rejects, records, lines, end, sha = result
         _trace("parse done")
-        if known_sha is None and start_byte == 0 and self._sha_loaded(sha):
-            return self._skipped(source, started, sha)
-        return self._commit(source, started, fmt, parts, rejects, records, start_line, lines,
-                            start_byte, end, sha)
+        with self._connected():
+            if known_sha is None and start_byte == 0 and self._sha_loaded(sha):
+                return self._skipped(source, started, sha)
+            return self._commit(source, started, fmt, parts, rejects, records, start_line, lines,
+                                start_byte, end, sha)
 
     def _skipped(self, source: Source, started: dt.datetime, sha: str) -> FileReport:
         load_id = self.con.execute("SELECT nextval('load_id_seq')").fetchone()[0]
