@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from fallbackscope.errors import ExitCode, FallbackscopeError
+from fallbackscope.errors import ExitCode, FallbackscopeError, UsageError
 
 app = typer.Typer(
     name="fallbackscope",
@@ -185,6 +185,29 @@ def prices_command(db: DbOption = None) -> None:
         out.print("aliases: " + ", ".join(f"{k} → {v}" for k, v in sorted(table.aliases.items())), markup=False)
     out.print(f"web search: ${table.web_search_usd:g} per request; batch ×0.5, inference_geo us ×1.1",
               markup=False)
+
+
+@app.command()
+def metrics(
+    db: DbOption = None,
+    since: Annotated[str | None, typer.Option(help="First day (inclusive): a date, time or ISO week.")] = None,
+    until: Annotated[str | None, typer.Option(help="Last bound (exclusive): a date, time or ISO week.")] = None,
+    by: Annotated[str, typer.Option(help="day, week, workload, model or category.")] = "week",
+    format: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+    policy: PolicyOption = None,
+) -> None:
+    """Print every metric of a period, one row per day, week, workload, model or refusal category."""
+    from analytics.metrics import FORMATS, compute_metrics, format_metrics
+    from fallbackscope import store
+
+    if format not in FORMATS:
+        raise UsageError(f"--format `{format}` is not one of {', '.join(FORMATS)}.")
+    con = store.connect(_db(db), read_only=True, wait_seconds=60)
+    try:
+        frame = compute_metrics(con, since=since, until=until, by=by, policy=str(policy) if policy else None)
+    finally:
+        con.close()
+    out.print(format_metrics(frame, format), markup=False, highlight=False)
 
 
 @app.command()
