@@ -280,6 +280,13 @@ def test_html_takes_the_analytics_day_rate_frame_too():
     assert figures["w0-daily"]["data"][0]["y"][:2] == [70, 72]
 
 
+def test_html_takes_a_daily_list_carried_in_the_report_itself():
+    daily = [{"day": "2026-10-27", "chains": 10, "refused_chains": 1, "refusal_rate": 0.1}]
+    page = without_plotlyjs(render_html(make_report(daily=daily)))
+    figures = json.loads(re.search(r"var figs=(\{.*?\}),config=", page).group(1))
+    assert figures["w0-daily"]["data"][1]["y"] == [0.1]
+
+
 def test_html_shows_slo_drift_cost_and_credit_tables():
     page = without_plotlyjs(render_html(make_report(), make_daily()))
     for title in ("Workloads and SLO", "Drift", "Cost", "Cache credits", "Refusals by category", "Errors",

@@ -24,8 +24,11 @@ def chromium_paths() -> tuple[Path, Path]:
         if shutil.which("apt-get") is None:
             pytest.skip("chromium/chromedriver missing and apt-get not available to install them")
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        result = subprocess.run(["apt-get", "install", "-y", "chromium", "chromium-driver"], env=env,
-                                capture_output=True, text=True, timeout=900)
+        install = ["apt-get", "install", "-y", "chromium", "chromium-driver"]
+        result = subprocess.run(install, env=env, capture_output=True, text=True, timeout=900)
+        if result.returncode != 0:  # stale package lists: refresh them once and retry
+            subprocess.run(["apt-get", "update"], env=env, capture_output=True, text=True, timeout=600)
+            result = subprocess.run(install, env=env, capture_output=True, text=True, timeout=900)
         if result.returncode != 0 or not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
             tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
             pytest.skip(f"could not install chromium and chromium-driver with apt-get: {tail[0]}")

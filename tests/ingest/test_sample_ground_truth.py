@@ -78,3 +78,14 @@ def test_committed_sample_matches_its_ground_truth(tmp_path):
     truth = load_sample(folder, db)
     assert query(db, "SELECT count(*), count(DISTINCT chain_id) FROM attempts") == [
         (truth["attempts"], truth["chains"])]
+
+
+def test_credits_by_outcome_match(sample_db):
+    import fallbackscope
+
+    db, truth = sample_db
+    summary = fallbackscope.open(db).credits()
+    got = {"minted": summary.credits_minted, "unredeemable": summary.credits_unredeemable,
+           "redeemed": summary.redeemed, "rejected": summary.rejected, "unconfirmed": summary.unconfirmed,
+           "forfeited": summary.forfeited, "expired": summary.expired}
+    assert got == truth["credits"]
