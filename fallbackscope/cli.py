@@ -70,6 +70,8 @@ def ingest(
         def show(report) -> None:
             progress.finish_file()
             _print_file_report(report)
+            if not err.is_terminal:
+                _log_file_report(report)
 
         ingest_paths(_db(db), paths, options, progress=progress.update, on_file=show)
 
@@ -83,6 +85,25 @@ def _print_file_report(report) -> None:
     out.print(line, markup=False)
     for reason, count in sorted(report.reasons.items(), key=lambda item: -item[1])[:5]:
         out.print(f"  rejected {count}: {reason}", markup=False)
+
+
+def _log_file_report(report) -> None:
+    """One logfmt line per file on stderr (when it is not a terminal), for schedulers and log shippers."""
+    import datetime as dt
+
+    fields = {
+        "ts": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "level": "info", "event": "file", "path": report.path, "status": report.status,
+        "format": report.format or "", "records": report.records, "loaded": report.loaded,
+        "attempts": report.attempts_loaded, "duplicates": report.duplicates, "rejected": report.rejected,
+    }
+    parts = []
+    for key, value in fields.items():
+        text = str(value)
+        if not text or any(c in text for c in ' "=\\'):
+            text = '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        parts.append(f"{key}={text}")
+    print(" ".join(parts), file=sys.stderr, flush=True)
 
 
 class _progress:

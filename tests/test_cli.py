@@ -121,3 +121,15 @@ def test_engine_packages_never_import_dash_or_plotly():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_ingest_logs_one_logfmt_line_per_file_to_stderr_when_not_a_terminal(tmp_path):
+    a = write_jsonl(tmp_path / "a b.jsonl", [exchange("2026-11-02T00:00:00Z", request("claude-haiku-4-5"),
+                                                      message("m1", "claude-haiku-4-5")), b"{bad"])
+    proc = cli("ingest", str(a), "--db", str(tmp_path / "d.duckdb"))
+    [line] = proc.stderr.strip().splitlines()
+    import shlex
+
+    fields = dict(part.split("=", 1) for part in shlex.split(line))
+    assert fields["event"] == "file" and fields["path"] == str(a) and fields["status"] == "ok"
+    assert (fields["records"], fields["loaded"], fields["rejected"]) == ("2", "1", "1")
