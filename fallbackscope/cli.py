@@ -231,6 +231,37 @@ def metrics(
     out.print(format_metrics(frame, format), markup=False, highlight=False)
 
 
+@report_app.command()
+def weekly(
+    db: DbOption = None,
+    week: Annotated[str | None, typer.Option(help="ISO week, e.g. 2026-W47 (default: the last complete "
+                                             "week before the latest attempt).")] = None,
+    format: Annotated[str, typer.Option("--format", help="html, json, csv or md.")] = "json",
+    out: Annotated[Path | None, typer.Option(help="File to write (default: stdout); with --all-weeks, a "
+                                             "folder gets one file per week.")] = None,
+    policy: PolicyOption = None,
+    fail_on_slo: Annotated[bool, typer.Option("--fail-on-slo", help="Exit 3 when a workload misses its "
+                                              "refusal SLO.")] = False,
+    all_weeks: Annotated[bool, typer.Option("--all-weeks", help="Backfill: a report for every week "
+                                            "present.")] = False,
+    by_category: Annotated[bool, typer.Option("--by-category", help="csv: the refusals-by-category table "
+                                              "instead of the workloads.")] = False,
+) -> None:
+    """Write the weekly refusal-rate report: json (stable keys), csv, md or self-contained html."""
+    from fallbackscope.weekly import write_weekly
+
+    missed = write_weekly(_db(db), week=week, fmt=format, out=out, policy=policy, all_weeks=all_weeks,
+                          by_category=by_category, console=out_console())
+    if fail_on_slo and missed:
+        err.print("fallbackscope: refusal SLO missed by " + ", ".join(sorted(set(missed))) + ".", markup=False)
+        sys.exit(int(ExitCode.SLO_NOT_MET))
+
+
+def out_console() -> Console:
+    """Return the stdout console (reports print raw, never as rich markup)."""
+    return out
+
+
 @app.command()
 def demo(
     db: Annotated[Path, typer.Option("--db", help="Database to create (replaced if it exists).")] = Path(

@@ -19,9 +19,10 @@ import json
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas only for the hint: rendering needs no pandas import
+    import pandas as pd
 
 Format = Literal["json", "csv", "md", "html"]
 FORMATS: tuple[str, ...] = ("json", "csv", "md", "html")
@@ -63,7 +64,7 @@ def _plain(value: Any, schema: Any = None) -> Any:
     if isinstance(value, (list, tuple)):
         item = schema[0] if isinstance(schema, list) and schema else None
         return [_plain(v, item) for v in value]
-    if value is None or value is pd.NA or value is pd.NaT:
+    if value is None or type(value).__name__ in ("NAType", "NaTType"):  # pandas' missing values
         return None
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalars
         value = value.item()
@@ -119,10 +120,6 @@ def _count(value: Any) -> str:
 def _num(value: Any, spec: str = ".3g") -> str:
     value = _plain(value)
     return format(value, spec) if isinstance(value, (int, float)) and not isinstance(value, bool) else "—"
-
-
-def _yes_no(value: Any) -> str:
-    return "yes" if value is True else "no" if value is False else "—"
 
 
 def _date(value: Any) -> str:
@@ -441,14 +438,15 @@ def _html_table(header: Sequence[str], rows: Sequence[Sequence[Any]], numeric_fr
 
 def _daily_points(daily: pd.DataFrame | None, report: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Return the daily series as [{day, chains, refused_chains, refusal_rate}] within the report's week."""
-    if daily is None and isinstance(report.get("daily"), list):
-        daily = pd.DataFrame(report["daily"])
-    if daily is None or len(daily) == 0 or "day" not in daily.columns:
+    rows = daily.to_dict("records") if daily is not None else report.get("daily")
+    if not isinstance(rows, list):
         return []
     start, end = _date(report.get("start")), _date(report.get("end"))
     bounded = all(re.fullmatch(r"\d{4}-\d{2}-\d{2}", d) for d in (start, end))
     points = []
-    for row in daily.to_dict("records"):
+    for row in rows:
+        if not isinstance(row, Mapping) or "day" not in row:
+            continue
         day = _plain(row.get("day"))
         if isinstance(day, int) and not isinstance(day, bool):  # a day number since 1970-01-01
             day = (dt.date(1970, 1, 1) + dt.timedelta(days=day)).isoformat()
@@ -497,7 +495,7 @@ def _figures(report: Mapping[str, Any], daily: pd.DataFrame | None) -> dict[str,
             "y": [_rate_value(c.get("refused_attempts")) for c in categories], "marker": {"color": _BLUE},
             "customdata": [_rate_value(c.get("share")) for c in categories],
             "hovertemplate": "%{x}: %{y} refused attempts (%{customdata:.1%})<extra></extra>"}],
-            "layout": _layout(xaxis={"type": "category", "automargin": True},
+            "layout": _layout(xaxis={"type": "category", "automargin": True, "tickangle": -30},
                               yaxis={"title": {"text": "refused attempts"}, "rangemode": "tozero"})}
     workloads = _items(report, "workloads")
     if workloads:
@@ -514,7 +512,7 @@ def _figures(report: Mapping[str, Any], daily: pd.DataFrame | None) -> dict[str,
              "y": [_rate_value(w.get("slo")) for w in workloads],
              "marker": {"symbol": "line-ew-open", "size": 36, "color": "#1f2933", "line": {"width": 3}},
              "hovertemplate": "%{x}: SLO %{y:.1%}<extra></extra>"}],
-            "layout": _layout(barmode="group", xaxis={"type": "category", "automargin": True},
+            "layout": _layout(barmode="group", xaxis={"type": "category", "automargin": True, "tickangle": -30},
                               yaxis={"tickformat": ".1%", "rangemode": "tozero"})}
     return figures
 

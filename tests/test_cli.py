@@ -11,7 +11,7 @@ import sys
 import pytest
 from builders import exchange, message, request, write_jsonl
 
-COMMANDS = ["ingest", "sample", "prices", "demo"]
+COMMANDS = ["ingest", "sample", "prices", "demo", "metrics", "report"]
 
 
 def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -133,3 +133,27 @@ def test_ingest_logs_one_logfmt_line_per_file_to_stderr_when_not_a_terminal(tmp_
     fields = dict(part.split("=", 1) for part in shlex.split(line))
     assert fields["event"] == "file" and fields["path"] == str(a) and fields["status"] == "ok"
     assert (fields["records"], fields["loaded"], fields["rejected"]) == ("2", "1", "1")
+
+
+def test_report_weekly_formats_backfill_and_fail_on_slo(tmp_path):
+    from builders import exchange as ex
+
+    db = tmp_path / "d.duckdb"
+    records = []
+    for day in range(9):  # two ISO weeks; every chain of workload w refused, so its SLO is missed
+        ts = f"2026-11-{2 + day:02d}T10:00:00Z"
+        records.append(ex(ts, request("claude-fable-5", f"q{day}"),
+                          message(f"r{day}", "claude-fable-5", stop_reason="refusal", content=[]), session_id=f"s{day}"))
+    log = write_jsonl(tmp_path / "a.jsonl", records)
+    assert cli("ingest", str(log), "--db", str(db)).returncode == 0
+    proc = cli("report", "weekly", "--db", str(db), "--week", "2026-W45")
+    assert proc.returncode == 0
+    report = json.loads(proc.stdout)
+    assert report["week"] == "2026-W45" and report["refusal_rate"]["value"] == 1.0
+    assert report["totals"]["chains"] == 7
+    failed = cli("report", "weekly", "--db", str(db), "--week", "2026-W45", "--fail-on-slo")
+    assert failed.returncode == 3 and "wl" in failed.stderr
+    folder = tmp_path / "weeks"
+    assert cli("report", "weekly", "--db", str(db), "--all-weeks", "--format", "md", "--out", str(folder)).returncode == 0
+    assert sorted(p.name for p in folder.iterdir()) == ["weekly-2026-W45.md", "weekly-2026-W46.md"]
+    assert cli("report", "weekly", "--db", str(db), "--format", "pdf").returncode == 2
