@@ -5,7 +5,7 @@ Kept free of heavy imports: ingest worker processes and the SDK recorder import 
 
 from __future__ import annotations
 
-import hmac
+import hashlib
 import json
 from typing import Any
 
@@ -26,9 +26,39 @@ def canonical_json(value: Any) -> bytes:
         return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
+class _Keyed:
+    """HMAC-SHA256 with the key's inner and outer states computed once (RFC 2104).
+
+    `hmac.digest` sets up an OpenSSL context per call, which costs more than hashing a whole prompt;
+    copying two prepared hashlib states does not.
+    """
+
+    __slots__ = ("inner", "outer")
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) > 64:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(64, b"\0")
+        self.inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+        self.outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+
+    def hexdigest(self, data: bytes) -> str:
+        inner = self.inner.copy()
+        inner.update(data)
+        outer = self.outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()
+
+
+_KEYED: dict[bytes, _Keyed] = {}
+
+
 def hmac_hex(key: bytes, data: bytes) -> str:
     """Return HMAC-SHA256(key, data) as lower-case hex."""
-    return hmac.digest(key, data, "sha256").hex()
+    keyed = _KEYED.get(key)
+    if keyed is None:
+        keyed = _KEYED[key] = _Keyed(key)
+    return keyed.hexdigest(data)
 
 
 def normalise_messages(messages: Any) -> Any:
