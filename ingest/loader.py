@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -393,31 +394,63 @@ class Loader:
         return table
 
     def _linked(self, fresh: pa.Table) -> pa.Table:
-        """Return `fresh` with chain_id, attempt_index, trigger and fallback_mode appended."""
+        """Return `fresh` with chain_id, attempt_index, trigger and fallback_mode appended.
+
+        Attempts that no rule can tie to another — their chain id, prompt and credit occur nowhere
+        else, stored or new, and they are no server-side hop — are chains of one and are linked with
+        column operations. The rest go through the sequential linker, in time order.
+        """
         linker = self._preload_context(fresh)
-        linker.rejoinable = (_repeated(fresh.column("given_chain_id")) | set(linker.chains),
-                             _repeated(fresh.column("prompt_fp")) | {fp for _, fp in linker.by_prompt},
-                             set(pc.unique(fresh.column("credit_presented_fp")).drop_null().to_pylist()))
-        sessions = fresh.column("session_id")
-        workloads = pc.cast(fresh.column("workload"), pa.string())
+        repeated_chains = _repeated(fresh.column("given_chain_id")) | set(linker.chains)
+        repeated_prompts = _repeated(fresh.column("prompt_fp")) | {fp for _, fp in linker.by_prompt}
+        presented = set(pc.unique(fresh.column("credit_presented_fp")).drop_null().to_pylist())
+        linker.rejoinable = (repeated_chains, repeated_prompts, presented)
+        linked_mask = _any_true(
+            pc.is_in(fresh.column("given_chain_id"), pa.array(list(repeated_chains), pa.string())),
+            pc.is_in(fresh.column("prompt_fp"), pa.array(list(repeated_prompts), pa.string())),
+            pc.is_valid(fresh.column("credit_presented_fp")),
+            pc.is_in(fresh.column("credit_minted_fp"), pa.array(list(presented), pa.string())),
+            pc.not_equal(fresh.column("hop"), 0),
+        )
+        intended = pc.cast(fresh.column("intended_model"), pa.string())
+        model = pc.cast(fresh.column("model"), pa.string())
+        pinned = pc.and_kleene(pc.is_valid(intended), pc.fill_null(pc.not_equal(intended, model), True))
+        columns = {
+            "chain_id": pc.coalesce(fresh.column("given_chain_id"), fresh.column("attempt_id")),
+            "attempt_index": pa.chunked_array([pa.array(np.ones(fresh.num_rows, np.int32))]),
+            "trigger": pc.if_else(pinned, "pinned", pa.scalar(None, pa.string())),
+            "fallback_mode": pa.chunked_array([pa.array(np.full(fresh.num_rows, "none", object), pa.string())]),
+        }
+        linked_rows = fresh.filter(linked_mask)
+        if linked_rows.num_rows:
+            results = self._link_sequentially(linker, linked_rows)
+            for name, values in zip(columns, results, strict=True):
+                columns[name] = pc.replace_with_mask(columns[name].combine_chunks(), linked_mask.combine_chunks(),
+                                                     values)
+        _trace(f"linked ({linked_rows.num_rows} rows sequentially)")
+        for name, values in columns.items():
+            fresh = fresh.append_column(name, values)
+        return fresh
+
+    def _link_sequentially(self, linker: linking.Linker, rows: pa.Table) -> list[pa.Array]:
+        """Return chain_id, attempt_index, trigger and fallback_mode of rows (in time order) from the linker."""
+        sessions = rows.column("session_id")
+        workloads = pc.cast(rows.column("workload"), pa.string())
         scope = pc.if_else(pc.is_null(sessions), pc.binary_join_element_wise("w:", workloads, ""),
                            pc.binary_join_element_wise("s:", sessions, ""))
-        inputs = fresh.select([c for c in linking.LINK_COLUMNS if c not in ("ts_us", "scope")])
-        inputs = inputs.append_column("ts_us", pc.cast(fresh.column("ts"), pa.int64())).append_column("scope", scope)
+        inputs = rows.select([c for c in linking.LINK_COLUMNS if c not in ("ts_us", "scope")])
+        inputs = inputs.append_column("ts_us", pc.cast(rows.column("ts"), pa.int64())).append_column("scope", scope)
         inputs = inputs.select(list(linking.LINK_COLUMNS))
         outputs: list[list[pa.Array]] = [[], [], [], []]
         types = (pa.string(), pa.int32(), pa.string(), pa.string())
         for offset in range(0, inputs.num_rows, LINK_SLICE):
             # in slices, so the Python objects of a large file never all exist at once
             part = inputs.slice(offset, LINK_SLICE)
-            columns = [column.to_pylist() for column in part.columns]
-            for out, values, kind in zip(outputs, linker.link(zip(*columns, strict=True)), types, strict=True):
-                out.append(pa.array(values, kind))
-            del columns
-        _trace("linked")
-        for name, arrays in zip(("chain_id", "attempt_index", "trigger", "fallback_mode"), outputs, strict=True):
-            fresh = fresh.append_column(name, pa.chunked_array(arrays, arrays[0].type))
-        return fresh
+            values = [column.to_pylist() for column in part.columns]
+            for out, result, kind in zip(outputs, linker.link(zip(*values, strict=True)), types, strict=True):
+                out.append(pa.array(result, kind))
+            del values
+        return [pa.concat_arrays(arrays) for arrays in outputs]
 
     def _insert(self, linked: pa.Table, load_id: int) -> None:
         con = self.con
@@ -474,6 +507,14 @@ class Loader:
         con.execute("DROP TABLE ctx_minted")
         con.unregister("fresh")
         return linker
+
+
+def _any_true(*masks: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:
+    """Return the element-wise OR of boolean masks, nulls counting as false."""
+    result = pc.fill_null(masks[0], False)
+    for mask in masks[1:]:
+        result = pc.or_(result, pc.fill_null(mask, False))
+    return result if isinstance(result, pa.ChunkedArray) else pa.chunked_array([result])
 
 
 def _repeated(column: pa.ChunkedArray) -> set:
