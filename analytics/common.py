@@ -73,7 +73,9 @@ def wilson(numerator: int, denominator: int, z: float = Z95) -> tuple[float, flo
     z2 = z * z
     centre = (p + z2 / (2 * n)) / (1 + z2 / n)
     half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    low = 0.0 if numerator <= 0 else max(0.0, centre - half)
+    high = 1.0 if numerator >= denominator else min(1.0, centre + half)
+    return low, high
 
 
 def add_rate(df: pd.DataFrame, name: str, numerator: str, denominator: str) -> pd.DataFrame:
@@ -90,8 +92,8 @@ def add_rate(df: pd.DataFrame, name: str, numerator: str, denominator: str) -> p
         safe_n = np.where(den > 0, n, 1.0)
         centre = (p + z2 / (2 * safe_n)) / (1 + z2 / safe_n)
         half = Z95 * np.sqrt(np.clip(p * (1 - p) / safe_n + z2 / (4 * safe_n * safe_n), 0, None)) / (1 + z2 / safe_n)
-        low = np.where(den > 0, np.clip(centre - half, 0.0, 1.0), np.nan)
-        high = np.where(den > 0, np.clip(centre + half, 0.0, 1.0), np.nan)
+        low = np.where(den > 0, np.where(num <= 0, 0.0, np.clip(centre - half, 0.0, 1.0)), np.nan)
+        high = np.where(den > 0, np.where(num >= den, 1.0, np.clip(centre + half, 0.0, 1.0)), np.nan)
     df[name] = p
     df[f"{name}_numerator"] = num
     df[f"{name}_denominator"] = den

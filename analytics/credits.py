@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pandas as pd
 
-from analytics.common import GOT_2XX, Rate, day_sql, fetch_df, money
+from analytics.common import GOT_2XX, Rate, day_sql, day_to_date, fetch_df, money
 
 if TYPE_CHECKING:
     from analytics.facts import Facts
@@ -41,10 +41,8 @@ def write_minus_read_sql(p: str, a: str) -> str:
     return f"({diff} * {scale} * {mult} / 1e6)"
 
 
-def credit_rows(
-    con: duckdb.DuckDBPyConnection, multi: str, p_first: str, p_params: list[Any]
-) -> pd.DataFrame:
-    """Return one row per credit minted in the period's chains.
+def credit_rows_sql(multi: str, p_first: str) -> str:
+    """Return a query (parameters: those of `p_first`) with one row per credit minted in the period's chains.
 
     Columns: attempt_id (the minting refusal), chain_id, day, workload, is_batch, outcome (None for a
     batch-minted credit), reason (of a rejection), presentations, credited_tokens, savings_usd,
@@ -53,7 +51,7 @@ def credit_rows(
     """
     w_redeem = write_minus_read_sql("pr", "r")
     w_next = write_minus_read_sql("pn", "n")
-    return fetch_df(con, f"""
+    return f"""
         WITH minted AS (
             SELECT attempt_id, chain_id, attempt_index AS k, ts, {day_sql('ts')} AS day, workload, is_batch,
                 credit_minted_fp AS fp, {_CACHE} AS refused_cache
@@ -107,10 +105,12 @@ def credit_rows(
             FROM minted m LEFT JOIN pagg pa USING (fp) LEFT JOIN later lt USING (attempt_id)
         ), cr AS (
             SELECT c.*, {w_redeem} AS r_unit, pr.model IS NOT NULL AS r_priced
-            FROM c ASOF LEFT JOIN price_rows pr ON c.r_model = pr.model AND c.r_ts >= pr.valid_from
+            FROM c LEFT JOIN price_rows pr
+                ON c.r_model = pr.model AND c.r_ts >= pr.valid_from AND c.r_ts < pr.valid_until
         ), cn AS (
             SELECT cr.*, {w_next} AS n_unit, pn.model IS NOT NULL AS n_priced
-            FROM cr ASOF LEFT JOIN price_rows pn ON cr.n_model = pn.model AND cr.n_ts >= pn.valid_from
+            FROM cr LEFT JOIN price_rows pn
+                ON cr.n_model = pn.model AND cr.n_ts >= pn.valid_from AND cr.n_ts < pn.valid_until
         )
         SELECT attempt_id, chain_id, day, workload, is_batch, outcome,
             CASE WHEN outcome = 'rejected' THEN reason END AS reason,
@@ -123,18 +123,32 @@ def credit_rows(
                      WHEN n_priced THEN least(n_writes, refused_cache) * n_unit END
             END AS missed_savings_usd
         FROM cn
-        ORDER BY day, workload, attempt_id
-    """, p_params)
+    """
 
 
-def priced_sum(values: pd.Series) -> float | None:
-    """Return the sum of the known amounts; None when there are amounts and none is known; 0 over nothing."""
-    if len(values) == 0:
+def credit_cube(con: duckdb.DuckDBPyConnection, credit_sql: str, params: list[Any]) -> pd.DataFrame:
+    """Return the credits of `credit_rows_sql`'s query, counted by day, workload, is_batch,
+    outcome, reason and presentations: n, credited_tokens, savings_usd (sum of the priced ones),
+    savings_unpriced, missed_savings_usd, missed_unpriced."""
+    return fetch_df(con, f"""
+        SELECT day, workload, is_batch, outcome, reason, presentations, count(*) AS n,
+            coalesce(sum(credited_tokens), 0) AS credited_tokens,
+            sum(savings_usd) AS savings_usd,
+            count(*) FILTER (WHERE outcome = 'redeemed' AND savings_usd IS NULL) AS savings_unpriced,
+            sum(missed_savings_usd) AS missed_savings_usd,
+            count(*) FILTER (WHERE outcome IN ('rejected', 'forfeited') AND missed_savings_usd IS NULL)
+                AS missed_unpriced
+        FROM ({credit_sql}) GROUP BY ALL
+    """, params)
+
+
+def priced_total(known: pd.Series, parts: int, unpriced: int) -> float | None:
+    """Return the sum of the priced amounts; None when there are parts and none is priced; 0 over none."""
+    if parts == 0:
         return 0.0
-    known = values.dropna()
-    if known.empty:
+    if unpriced >= parts:
         return None
-    return float(known.sum())
+    return float(known.fillna(0).sum())
 
 
 @dataclass(frozen=True)
@@ -171,23 +185,23 @@ class CreditSummary:
         }
 
 
-def summarise(credits: pd.DataFrame) -> CreditSummary:
-    """Return the CreditSummary of a frame of credit rows (all of them, or one bucket's)."""
-    outcome = credits["outcome"]
-    counts = {name: int((outcome == name).sum()) for name in OUTCOMES}
-    minted = len(credits)
-    unredeemable = int(credits["is_batch"].astype(bool).sum()) if minted else 0
-    redeemed = credits[outcome == "redeemed"]
-    missed = credits[outcome.isin(["rejected", "forfeited"])]
-    unpriced = int(redeemed["savings_usd"].isna().sum() + missed["missed_savings_usd"].isna().sum())
+def summarise(cube: pd.DataFrame) -> CreditSummary:
+    """Return the CreditSummary of credit-cube rows (all of them, or one group's)."""
+    n = cube["n"].astype("int64")
+    outcome = cube["outcome"]
+    counts = {name: int(n[outcome == name].sum()) for name in OUTCOMES}
+    minted = int(n.sum())
+    unredeemable = int(n[cube["is_batch"].astype(bool)].sum()) if minted else 0
+    missed_rows = outcome.isin(["rejected", "forfeited"])
     return CreditSummary(
         credits_minted=minted,
         credits_unredeemable=unredeemable,
         redemption_rate=Rate.of(counts["redeemed"], minted - unredeemable),
-        credited_tokens=int(redeemed["credited_tokens"].fillna(0).sum()),
-        savings_usd=priced_sum(redeemed["savings_usd"]),
-        missed_savings_usd=priced_sum(missed["missed_savings_usd"]),
-        unpriced_credits=unpriced,
+        credited_tokens=int(cube["credited_tokens"].fillna(0).sum()),
+        savings_usd=priced_total(cube["savings_usd"], counts["redeemed"], int(cube["savings_unpriced"].sum())),
+        missed_savings_usd=priced_total(cube["missed_savings_usd"], int(n[missed_rows].sum()),
+                                        int(cube["missed_unpriced"].sum())),
+        unpriced_credits=int(cube["savings_unpriced"].sum() + cube["missed_unpriced"].sum()),
         **counts,
     )
 
@@ -198,20 +212,25 @@ def credit_summary(facts: Facts) -> CreditSummary:
 
 
 def credit_outcomes(facts: Facts) -> pd.DataFrame:
-    """Return one row per minted credit: day (date), workload, outcome, reason, presentations, savings."""
-    from analytics.common import day_to_date
-
-    df = facts.credits.copy()
-    df["day"] = [day_to_date(d) for d in df["day"]]
+    """Return one row per minted credit (facts collected with `detail=True`): attempt_id of the minting
+    refusal, chain_id, day (a date), workload, is_batch, outcome, reason, presentations, credited_tokens,
+    savings_usd, missed_savings_usd."""
+    if facts.credit_rows is None:
+        raise ValueError("collect the facts with detail=True to list credits one by one")
+    df = facts.credit_rows.copy()
+    df["day"] = [day_to_date(int(d)) for d in df["day"]]
+    for col in ("outcome", "reason"):
+        df[col] = df[col].astype(object).where(df[col].notna(), None)
     return df.reset_index(drop=True)
 
 
 def credit_ladder(facts: Facts) -> pd.DataFrame:
     """Return, per outcome (redeemed, rejected) and number of attempts that presented the credit, how many
     credits: columns outcome, presentations, credits."""
-    df = facts.credits[facts.credits["outcome"].isin(["redeemed", "rejected"])]
-    if df.empty:
+    cube = facts.credits[facts.credits["outcome"].isin(["redeemed", "rejected"])]
+    if cube.empty:
         return pd.DataFrame({"outcome": pd.Series(dtype=object), "presentations": pd.Series(dtype="int64"),
                              "credits": pd.Series(dtype="int64")})
-    out = df.groupby(["outcome", "presentations"]).size().reset_index(name="credits")
+    out = cube.groupby(["outcome", "presentations"])["n"].sum().reset_index(name="credits")
+    out["credits"] = out["credits"].astype("int64")
     return out.sort_values(["outcome", "presentations"]).reset_index(drop=True)

@@ -13,27 +13,59 @@ A chain — with all its attempts, credits and sessions — belongs to the day o
 
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
 import pandas as pd
 
 from analytics.common import SUCCESS, Period, TimeKey, day_sql, day_to_date, fetch_df, temp_names
-from analytics.credits import credit_rows
+from analytics.credits import credit_cube, credit_rows_sql
 from analytics.policy import refusal_loop_rows
-from fallbackscope.policy import Policy, resolve_policy
 from fallbackscope.modelnames import normalise_model
-from fallbackscope.prices import PriceTable, install_price_rows, token_cost_sql
+from fallbackscope.policy import Policy, resolve_policy
+from fallbackscope.prices import PriceRow, PriceTable, install_price_rows
 
+TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens")
+PROMPT = "(input_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens)"
 
-# Columns kept for the attempts of multi-attempt chains.
-_MULTI_COLS = (
-    "attempt_id, chain_id, attempt_index, ts, workload, session_id, model, \"trigger\", outcome, accepted,"
-    " disclosed, refusal_category, error_class, cost_usd, input_tokens, output_tokens, cache_read_tokens,"
-    " cache_write_5m_tokens, cache_write_1h_tokens, is_batch, inference_geo, speed, credit_minted_fp"
+_MULTI_NAMES = (
+    "chain_id", "attempt_index", "ts", "workload", "model", "trigger", "outcome", "disclosed", "refusal_category",
+    "error_class", "cost_usd", *TOKENS, "is_batch", "inference_geo", "speed", "credit_minted_fp",
 )
+
+
+def _multi_cols(a: str) -> str:
+    """Return the select list of a multi-chain attempt row from relation `a` (ids only where needed)."""
+    cols = [f'{a}."{c}"' if c == "trigger" else f"{a}.{c}" for c in _MULTI_NAMES]
+    return ", ".join(cols + [
+        f"CASE WHEN {a}.attempt_index = 1 THEN {a}.session_id END AS session_id",
+        f"CASE WHEN {a}.credit_minted_fp IS NOT NULL THEN {a}.attempt_id END AS attempt_id",
+        f"({a}.outcome = 'ok' AND {a}.accepted IS DISTINCT FROM false) AS success",
+        f"{day_sql(a + '.ts')} AS own_day",
+    ])
+
+
+_MULTI_COLS = _multi_cols("attempts")
+# A chain's first attempt is read again only for what the per-chain summary needs of it; its tokens,
+# credit and error columns are counted from the cube of first attempts instead.
+_FIRST_NEEDS = {"chain_id", "attempt_index", "ts", "workload", "model", "trigger", "outcome", "disclosed", "cost_usd"}
+
+
+def _first_cols() -> str:
+    cols = []
+    for c in _MULTI_NAMES:
+        name = f'"{c}"' if c == "trigger" else c
+        cols.append(name if c in _FIRST_NEEDS else f"NULL::{_TYPES.get(c, 'VARCHAR')} AS {name}")
+    return ", ".join(cols + [
+        "session_id", "NULL::VARCHAR AS attempt_id",
+        "(outcome = 'ok' AND accepted IS DISTINCT FROM false) AS success", f"{day_sql('ts')} AS own_day",
+    ])
+
+
+_TYPES = {"cost_usd": "DOUBLE", "input_tokens": "BIGINT", "output_tokens": "BIGINT", "cache_read_tokens": "BIGINT",
+          "cache_write_5m_tokens": "BIGINT", "cache_write_1h_tokens": "BIGINT", "is_batch": "BOOLEAN",
+          "disclosed": "BOOLEAN"}
 
 
 @dataclass(frozen=True)
@@ -41,15 +73,19 @@ class Facts:
     """The summarised facts of one period; every DataFrame is keyed by the chain's `day` and `workload`.
 
     - `firsts`: first attempts, by day, workload, model, outcome, refusal_category, error_class, success,
-      pinned, disclosed, has_session → n, cost, priced, first_us.
+      pinned, disclosed, has_session (+ batch, geo and prompt band of successes) → n, cost, priced,
+      first_us and token sums.
     - `laters`: attempts k ≥ 2, by the same attempt keys → n, cost, priced, first_us.
-    - `multi`: chains of ≥ 2 attempts, by their chain-level flags → n, pre_resolver_cost, …
+    - `multi`: chains of ≥ 2 attempts, by their chain-level flags → n.
+    - `retries`: chains with a same-model retry → n; `overhead`: cost of the attempts before the resolver
+      of escalated chains (all attempts of unresolved ones) → overhead, overhead_attempts, overhead_unpriced.
     - `transitions`: attempts k ≥ 2 on a different model than attempt k−1, by trigger → n.
-    - `sessions`: sessions and refused sessions by `bucket` (per `session_key`) and workload
-      (`workload` null = all workloads together); session-less chains are counted in `firsts`/`multi`.
-    - `counterfactual`: resolved chains priced at the workload's top tier → cf_usd, cf_unpriced, resolved.
-    - `credits`: one row per minted credit (SPEC §6.5) with its outcome, credited tokens and savings.
+    - `sessions`: sessions with a session id and the refused ones, by `bucket` and workload
+      (`workload` null = all workloads together); session-less chains are counted in the cubes.
+    - `counterfactual`: resolved chains and their resolver tokens priced at the workload's top tier.
+    - `credits`: minted credits by day, workload, batch, outcome, reason and presentations.
     - `loops`: one row per refusal loop (SPEC §5).
+    - `credit_rows`: one row per credit, only when collected with `detail=True`.
     """
 
     period: Period
@@ -60,12 +96,14 @@ class Facts:
     firsts: pd.DataFrame
     laters: pd.DataFrame
     multi: pd.DataFrame
+    retries: pd.DataFrame
+    overhead: pd.DataFrame
     transitions: pd.DataFrame
     sessions: pd.DataFrame
     counterfactual: pd.DataFrame
     credits: pd.DataFrame
     loops: pd.DataFrame
-    extra: dict[str, Any] = field(default_factory=dict)
+    credit_rows: pd.DataFrame | None = None
 
     def workloads(self) -> list[str]:
         """Return the workloads with chains in the period, sorted."""
@@ -94,158 +132,214 @@ def normalised_chains(policy: Policy, table: PriceTable) -> dict[str, tuple[str,
     return out
 
 
+def band_thresholds(table: PriceTable) -> list[int]:
+    """Return the distinct prompt-size band thresholds of the price table, ascending."""
+    return sorted({r.band_threshold for r in table.price if r.band_threshold is not None})
+
+
+def band_code_sql(thresholds: list[int]) -> str:
+    """Return SQL for how many of the thresholds an attempt's prompt exceeds (bound as ? parameters)."""
+    if not thresholds:
+        return "0"
+    return "(" + " + ".join(f"CAST({PROMPT} > ? AS INTEGER)" for _ in thresholds) + ")"
+
+
 def collect(
     con: duckdb.DuckDBPyConnection,
     period: Period | None = None,
     policy: Policy | None = None,
     *,
     session_key: TimeKey | None = None,
+    detail: bool = False,
 ) -> Facts:
     """Compute the Facts of `period` (default: everything) under `policy` (default: the one in force).
 
     `session_key` buckets sessions by day or ISO week (a session counts in every bucket where it has a
-    chain); None counts them over the whole period. Returns a frozen Facts.
+    chain); None counts them over the whole period. `detail` also keeps one row per credit.
+    Returns a frozen Facts.
     """
     period = period or Period()
     policy = resolve_policy(con, policy)
     table = install_price_rows(con)
     chains_of = normalised_chains(policy, table)
+    thresholds = band_thresholds(table)
+    band = band_code_sql(thresholds)
     p_first, p_params = period.where("ts")
     p_since, s_params = period.where_since("ts")
+    l_since, _ = period.where_since("l.ts")
 
-    with temp_names(con, "multi", "mchain", "tier", "top") as t:
+    with temp_names(con, "multi", "mchain", "tier") as t:
         con.execute(f"CREATE TEMP TABLE {t['tier']} (workload VARCHAR, model VARCHAR, tier INTEGER)")
         tier_rows = [[w, m, i] for w, chain in chains_of.items() for i, m in enumerate(chain)]
         if tier_rows:
             con.executemany(f"INSERT INTO {t['tier']} VALUES (?, ?, ?)", tier_rows)
 
-        # 1. every attempt of the period's multi-attempt chains, with its predecessor's model
+        # 1. every attempt of the period's multi-attempt chains, with its chain's first-attempt columns
         con.execute(
             f"""
             CREATE TEMP TABLE {t['multi']} AS
             WITH m2 AS (
                 SELECT chain_id FROM attempts WHERE attempt_index = 2 AND {p_since}
-            ), fm AS (
-                SELECT chain_id FROM attempts
-                WHERE attempt_index = 1 AND {p_first} AND chain_id IN (SELECT chain_id FROM m2)
-            ), rows AS (
-                SELECT {_MULTI_COLS} FROM attempts
-                WHERE attempt_index >= 2 AND {p_since} AND chain_id IN (SELECT chain_id FROM fm)
-                UNION ALL
-                SELECT {_MULTI_COLS} FROM attempts
+            ), f1 AS MATERIALIZED (
+                SELECT {_first_cols()}, {day_sql('ts')} AS chain_day, workload AS chain_workload,
+                    model AS first_model
+                FROM attempts
                 WHERE attempt_index = 1 AND {p_first} AND chain_id IN (SELECT chain_id FROM m2)
             )
-            SELECT r.*, {SUCCESS} AS success,
-                lag(model) OVER w AS prev_model,
-                first_value(model) OVER w AS first_model,
-                first_value({day_sql('ts')}) OVER w AS chain_day,
-                first_value(workload) OVER w AS chain_workload,
-                min(CASE WHEN {SUCCESS} THEN attempt_index END) OVER (
-                    PARTITION BY chain_id ORDER BY attempt_index
-                    ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS rk
-            FROM rows r
-            WINDOW w AS (PARTITION BY chain_id ORDER BY attempt_index
-                         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+            SELECT * FROM f1
+            UNION ALL
+            SELECT {_multi_cols('l')}, f.chain_day, f.chain_workload, f.first_model
+            FROM attempts l JOIN f1 f ON l.chain_id = f.chain_id
+            WHERE l.attempt_index >= 2 AND {l_since}
             """,
-            s_params + p_params + s_params + p_params,
+            s_params + p_params + s_params,
         )
-        con.execute(f"""CREATE TEMP TABLE {t['mchain']} AS
+        # 2. per multi-attempt chain: where it was resolved, whether it escalated and on what trigger
+        tier_join = (f"LEFT JOIN {t['tier']} tr ON tr.workload = m.chain_workload AND tr.model = m.model"
+                     if tier_rows else "LEFT JOIN (SELECT NULL::INTEGER AS tier) tr ON false")
+        con.execute(f"""
+            CREATE TEMP TABLE {t['mchain']} AS
             SELECT m.chain_id,
                 any_value(m.chain_day) AS day, any_value(m.chain_workload) AS workload,
                 any_value(m.first_model) AS first_model,
-                max(m.session_id) FILTER (WHERE m.attempt_index = 1) AS session_id,
+                coalesce(bool_or(m.attempt_index = 1 AND m.session_id IS NOT NULL), false) AS has_session,
                 coalesce(bool_or(m.attempt_index = 1 AND m.success), false) AS first_success,
                 coalesce(bool_or(m.attempt_index = 1 AND m.outcome = 'refusal'), false) AS first_refusal,
                 coalesce(bool_or(m.attempt_index = 1 AND m."trigger" = 'pinned'), false) AS pinned,
                 coalesce(bool_or(m.attempt_index = 1 AND m.disclosed), false) AS first_disclosed,
                 coalesce(bool_or(m.outcome = 'refusal'), false) AS any_refusal,
                 coalesce(bool_or(m.disclosed), false) AS any_disclosed,
-                any_value(m.rk) AS rk,
-                max(m.model) FILTER (WHERE m.attempt_index = m.rk) AS resolver_model,
+                min(m.attempt_index) FILTER (WHERE m.success) AS rk,
+                arg_min(m.model, m.attempt_index) FILTER (WHERE m.success) AS resolver_model,
                 coalesce(bool_or(m.model <> m.first_model), false) AS escalated,
                 arg_min(m."trigger", m.attempt_index) FILTER (WHERE m.model <> m.first_model) AS esc_trigger,
-                coalesce(bool_or(m.attempt_index >= 2 AND m.model = m.prev_model), false) AS retried,
-                coalesce(sum(m.cost_usd) FILTER (WHERE m.rk IS NULL OR m.attempt_index < m.rk), 0) AS pre_cost,
-                count(*) FILTER (WHERE m.rk IS NULL OR m.attempt_index < m.rk) AS pre_n,
-                count(*) FILTER (WHERE (m.rk IS NULL OR m.attempt_index < m.rk) AND m.cost_usd IS NULL)
-                    AS pre_unpriced,
-                max(tr.tier) FILTER (WHERE m.attempt_index >= 2) AS max_later_tier
+                coalesce(max(tr.tier) FILTER (WHERE m.attempt_index >= 2)
+                         > max(tr.tier) FILTER (WHERE m.attempt_index = 1), false) AS higher
             FROM {t['multi']} m
-            LEFT JOIN {t['tier']} tr ON tr.workload = m.chain_workload AND tr.model = m.model
+            {tier_join}
             GROUP BY m.chain_id
         """)
         multi = fetch_df(con, f"""
-            SELECT c.day, c.workload, c.first_model, c.session_id IS NOT NULL AS has_session,
-                c.first_success, c.first_refusal, c.pinned, c.first_disclosed, c.any_refusal, c.any_disclosed,
-                c.rk IS NOT NULL AS resolved, coalesce(c.rk >= 2, false) AS late_resolved,
-                c.resolver_model, c.escalated, c.esc_trigger, c.retried,
-                coalesce(c.max_later_tier > ft.tier, false) AS higher,
-                count(*) AS n,
-                coalesce(sum(c.pre_cost) FILTER (WHERE c.escalated), 0) AS overhead,
-                coalesce(sum(c.pre_n) FILTER (WHERE c.escalated), 0) AS overhead_attempts,
-                coalesce(sum(c.pre_unpriced) FILTER (WHERE c.escalated), 0) AS overhead_unpriced
-            FROM {t['mchain']} c LEFT JOIN {t['tier']} ft ON ft.workload = c.workload AND ft.model = c.first_model
+            SELECT day, workload, first_model, has_session, first_success, first_refusal, pinned,
+                first_disclosed, any_refusal, any_disclosed, rk IS NOT NULL AS resolved,
+                coalesce(rk >= 2, false) AS late_resolved, resolver_model, escalated, esc_trigger, higher,
+                count(*) AS n
+            FROM {t['mchain']} GROUP BY ALL
+        """)
+        overhead = fetch_df(con, f"""
+            SELECT m.chain_day AS day, m.chain_workload AS workload, coalesce(sum(m.cost_usd), 0) AS overhead,
+                count(*) AS overhead_attempts, count(*) FILTER (WHERE m.cost_usd IS NULL) AS overhead_unpriced
+            FROM {t['multi']} m JOIN {t['mchain']} c USING (chain_id)
+            WHERE c.escalated AND (c.rk IS NULL OR m.attempt_index < c.rk)
             GROUP BY ALL
         """)
+        pairs = fetch_df(con, f"""
+            WITH p AS MATERIALIZED (
+                SELECT b.chain_id, b.chain_day, b.chain_workload, b."trigger", b.model <> a.model AS changed,
+                    b.model = a.model AS same
+                FROM {t['multi']} b JOIN {t['multi']} a
+                    ON a.chain_id = b.chain_id AND a.attempt_index = b.attempt_index - 1
+                WHERE b.attempt_index >= 2
+            )
+            SELECT 'fallback' AS kind, chain_day AS day, chain_workload AS workload, "trigger", count(*) AS n
+            FROM p WHERE changed GROUP BY ALL
+            UNION ALL
+            SELECT 'retry', chain_day, chain_workload, NULL, count(DISTINCT chain_id)
+            FROM p WHERE same GROUP BY ALL
+        """)
+        transitions = pairs[pairs["kind"] == "fallback"].drop(columns="kind").reset_index(drop=True)
+        retries = pairs[pairs["kind"] == "retry"][["day", "workload", "n"]].reset_index(drop=True)
 
-        # 2. the cubes of first attempts and of later attempts
+        # 3. the cubes of first attempts and of later attempts
+        token_sums = ", ".join(f"sum(cf_{c}) AS {c}" for c in TOKENS)
+        token_cols = ", ".join(f"CASE WHEN {SUCCESS} THEN {c} END AS cf_{c}" for c in TOKENS)
         firsts = fetch_df(con, f"""
             SELECT day, workload, model, outcome, refusal_category, error_class, success, pinned, disclosed,
-                has_session, count(*) AS n, sum(cost_usd) AS cost, count(cost_usd) AS priced,
-                min(us) AS first_us
+                has_session, cf_batch, cf_geo_us, cf_band,
+                count(*) AS n, sum(cost_usd) AS cost, count(cost_usd) AS priced, min(us) AS first_us,
+                {token_sums}
             FROM (
                 SELECT {day_sql('ts')} AS day, workload, model, outcome, refusal_category, error_class,
                     {SUCCESS} AS success, coalesce("trigger" = 'pinned', false) AS pinned,
                     coalesce(disclosed, false) AS disclosed, session_id IS NOT NULL AS has_session,
-                    cost_usd, epoch_us(ts) AS us
+                    CASE WHEN {SUCCESS} THEN is_batch END AS cf_batch,
+                    CASE WHEN {SUCCESS} THEN coalesce(inference_geo = 'us', false) END AS cf_geo_us,
+                    CASE WHEN {SUCCESS} THEN {band} END AS cf_band,
+                    cost_usd, epoch_us(ts) AS us, {token_cols}
                 FROM attempts WHERE attempt_index = 1 AND {p_first}
             )
             GROUP BY ALL
-        """, p_params)
+        """, thresholds + p_params)
         laters = fetch_df(con, f"""
             SELECT chain_day AS day, chain_workload AS workload, model, outcome, refusal_category, error_class,
                 count(*) AS n, sum(cost_usd) AS cost, count(cost_usd) AS priced, min(epoch_us(ts)) AS first_us
             FROM {t['multi']} WHERE attempt_index >= 2
             GROUP BY ALL
         """)
-        transitions = fetch_df(con, f"""
-            SELECT chain_day AS day, chain_workload AS workload, "trigger", count(*) AS n
-            FROM {t['multi']} WHERE attempt_index >= 2 AND model <> prev_model
+        late_resolvers = fetch_df(con, f"""
+            SELECT m.chain_day AS day, m.own_day, m.chain_workload AS workload, m.is_batch AS cf_batch,
+                coalesce(m.inference_geo = 'us', false) AS cf_geo_us, {band} AS cf_band, count(*) AS n,
+                {", ".join(f"sum(m.{c}) AS {c}" for c in TOKENS)}
+            FROM {t['multi']} m JOIN {t['mchain']} c ON c.chain_id = m.chain_id AND m.attempt_index = c.rk
+            WHERE c.rk >= 2
             GROUP BY ALL
-        """)
+        """, thresholds)
 
         # 3. sessions: a session counts in every bucket (and workload) where it has a chain
-        bucket_f, bucket_m = bucket_sql("day", session_key), bucket_sql("day", session_key)
-        sessions = fetch_df(con, f"""
-            WITH s AS (
-                SELECT {bucket_f} AS bucket, workload, session_id, outcome = 'refusal' AS refused
-                FROM (SELECT {day_sql('ts')} AS day, workload, session_id, outcome FROM attempts
-                      WHERE attempt_index = 1 AND {p_first} AND session_id IS NOT NULL)
-                UNION ALL
-                SELECT {bucket_m}, workload, session_id, true
-                FROM {t['mchain']} WHERE session_id IS NOT NULL AND any_refusal AND NOT first_refusal
-            ), per AS (
-                SELECT bucket, workload, grouping(workload) AS g, bool_or(refused) AS refused
-                FROM s GROUP BY GROUPING SETS ((bucket, workload, session_id), (bucket, session_id))
-            )
-            SELECT bucket, CASE WHEN g = 0 THEN workload END AS workload, count(*) AS sessions,
-                count(*) FILTER (WHERE refused) AS refused_sessions
-            FROM per GROUP BY bucket, g, workload
-        """, p_params)
+        sessions = _sessions(con, t["multi"], t["mchain"], session_key, p_first, p_params)
 
         # 4. the top tier of each workload and the counterfactual cost of resolving there
         top_tier = _top_tiers(firsts, laters, chains_of, table)
-        counterfactual = _counterfactual(con, t, top_tier, p_first, p_params, firsts)
+        counterfactual = _counterfactual(firsts, late_resolvers, top_tier, table, thresholds)
 
         # 5. cache credits and refusal loops
-        credits = credit_rows(con, t["multi"], p_first, p_params)
-        loops = refusal_loop_rows(con, period)
+        credit_sql = credit_rows_sql(t["multi"], p_first)
+        credits = credit_cube(con, credit_sql, p_params)
+        credit_rows = fetch_df(con, f"{credit_sql} ORDER BY day, workload, attempt_id", p_params) if detail \
+            else None
+        loops = refusal_loop_rows(con, t["multi"], period)
 
     return Facts(
         period=period, policy=policy, session_key=session_key, chains_of=chains_of, top_tier=top_tier,
-        firsts=firsts, laters=laters, multi=multi, transitions=transitions, sessions=sessions,
-        counterfactual=counterfactual, credits=credits, loops=loops,
+        firsts=firsts, laters=laters, multi=multi, retries=retries, overhead=overhead, transitions=transitions,
+        sessions=sessions,
+        counterfactual=counterfactual, credits=credits, loops=loops, credit_rows=credit_rows,
     )
+
+
+def _sessions(con: duckdb.DuckDBPyConnection, multi: str, mchain: str, session_key: TimeKey | None,
+              p_first: str, p_params: list[Any]) -> pd.DataFrame:
+    """Return sessions (with a session id) and refused sessions per bucket and workload, and per bucket
+    over all workloads (`workload` null). Sessions are counted per workload first; the all-workload
+    count only regroups the few sessions seen in more than one workload."""
+    bucket = bucket_sql("day", session_key)
+    bucket_m = bucket_sql("m.chain_day", session_key)
+    return fetch_df(con, f"""
+        WITH s AS (
+            SELECT {bucket} AS bucket, workload, session_id, outcome = 'refusal' AS refused
+            FROM (SELECT {day_sql('ts')} AS day, workload, session_id, outcome FROM attempts
+                  WHERE attempt_index = 1 AND {p_first} AND session_id IS NOT NULL)
+            UNION ALL
+            SELECT {bucket_m}, m.chain_workload, m.session_id, true
+            FROM {multi} m JOIN {mchain} c USING (chain_id)
+            WHERE m.attempt_index = 1 AND m.session_id IS NOT NULL AND c.any_refusal AND NOT c.first_refusal
+        ), per AS MATERIALIZED (
+            SELECT bucket, workload, session_id, bool_or(refused) AS refused
+            FROM s GROUP BY bucket, workload, session_id
+        ), spread AS (
+            SELECT bucket, count(*) - 1 AS extra,
+                count(*) FILTER (WHERE refused) - CAST(bool_or(refused) AS INTEGER) AS refused_extra
+            FROM per GROUP BY bucket, session_id HAVING count(*) > 1
+        )
+        SELECT bucket, workload, count(*) AS sessions, count(*) FILTER (WHERE refused) AS refused_sessions
+        FROM per GROUP BY bucket, workload
+        UNION ALL
+        SELECT p.bucket, NULL, p.sessions - coalesce(x.extra, 0), p.refused - coalesce(x.refused_extra, 0)
+        FROM (SELECT bucket, count(*) AS sessions, count(*) FILTER (WHERE refused) AS refused
+              FROM per GROUP BY bucket) p
+        LEFT JOIN (SELECT bucket, sum(extra) AS extra, sum(refused_extra) AS refused_extra
+                   FROM spread GROUP BY bucket) x USING (bucket)
+    """, p_params)
 
 
 def _top_tiers(
@@ -257,7 +351,8 @@ def _top_tiers(
     out: dict[str, str | None] = {}
     if seen.empty:
         return out
-    last_day = day_to_date(int(seen["day"].max()))
+    last_day = int(seen["day"].max())
+    prices = PriceLookup(table)
     for workload, group in seen.groupby("workload", dropna=True):
         workload = str(workload)
         if workload in chains_of:
@@ -265,62 +360,81 @@ def _top_tiers(
             continue
         best: tuple[float, str] | None = None
         for model in sorted({str(m) for m in group["model"].dropna().unique()}):
-            price = _input_price(table, model, last_day)
-            if price is not None and (best is None or (price, model) > best):
-                best = (price, model)
+            row = prices.at(model, last_day) or prices.earliest(model)
+            if row is not None and (best is None or (row.input, model) > best):
+                best = (row.input, model)
         out[workload] = best[1] if best else None
     return out
 
 
-def _input_price(table: PriceTable, model: str, when: dt.date) -> float | None:
-    rows = [r for r in table.price if r.model == model and r.valid_from <= when]
-    if not rows:
-        rows = [r for r in table.price if r.model == model]
-        if not rows:
+class PriceLookup:
+    """The price row of a model on a day (price rows start at UTC midnight), memoised."""
+
+    def __init__(self, table: PriceTable) -> None:
+        self._rows: dict[str, list[PriceRow]] = {}
+        for row in table.price:
+            self._rows.setdefault(row.model, []).append(row)
+        for rows in self._rows.values():
+            rows.sort(key=lambda r: r.valid_from)
+        self._memo: dict[tuple[str, int], PriceRow | None] = {}
+
+    def at(self, model: str | None, day: int) -> PriceRow | None:
+        """Return the row of `model` in force on day number `day`; None when it has no price then."""
+        if model is None:
             return None
-        return min(rows, key=lambda r: r.valid_from).input
-    return max(rows, key=lambda r: r.valid_from).input
+        key = (model, int(day))
+        if key not in self._memo:
+            when = day_to_date(int(day))
+            found = [r for r in self._rows.get(model, []) if r.valid_from <= when]
+            self._memo[key] = found[-1] if found else None
+        return self._memo[key]
+
+    def earliest(self, model: str) -> PriceRow | None:
+        """Return the first row of `model`, None when it is not priced at all."""
+        rows = self._rows.get(model)
+        return rows[0] if rows else None
+
+
+def token_cost(row: PriceRow, tokens: dict[str, float], band_code: int, thresholds: list[int],
+               batch: bool, geo_us: bool) -> float:
+    """Return the USD cost of summed tokens at a price row (standard speed, no web searches), with the
+    prompt-size band the attempts were in and the batch (×0.5) and `us` geo (×1.1) multipliers."""
+    banded = row.band_threshold is not None and band_code > thresholds.index(row.band_threshold)
+
+    def price(name: str) -> float:
+        return float(getattr(row, f"band_{name}") if banded else getattr(row, name))
+
+    usd = (tokens["input_tokens"] * price("input") + tokens["output_tokens"] * price("output")
+           + tokens["cache_read_tokens"] * price("cache_read")
+           + tokens["cache_write_5m_tokens"] * price("cache_write_5m")
+           + tokens["cache_write_1h_tokens"] * price("cache_write_1h")) / 1e6
+    return usd * (0.5 if batch else 1.0) * (1.1 if geo_us else 1.0)
 
 
 def _counterfactual(
-    con: duckdb.DuckDBPyConnection,
-    t: dict[str, str],
-    top_tier: dict[str, str | None],
-    p_first: str,
-    p_params: list[Any],
-    firsts: pd.DataFrame,
+    firsts: pd.DataFrame, late: pd.DataFrame, top_tier: dict[str, str | None], table: PriceTable,
+    thresholds: list[int],
 ) -> pd.DataFrame:
-    """Return, per chain day and workload, the resolvers' tokens priced at the workload's top tier."""
-    con.execute(f"CREATE TEMP TABLE {t['top']} (workload VARCHAR, top_model VARCHAR)")
-    rows = [[w, m] for w, m in top_tier.items()]
-    if rows:
-        con.executemany(f"INSERT INTO {t['top']} VALUES (?, ?)", rows)
-    cost = token_cost_sql("r", "p", web_search_usd=0.0)
-    # Price per resolver day: price rows start at UTC midnight, so one lookup per (workload, day) is exact.
-    return fetch_df(con, f"""
-        WITH r AS (
-            SELECT {day_sql('ts')} AS day, {day_sql('ts')} AS own_day, workload, input_tokens, output_tokens,
-                cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, is_batch, inference_geo
-            FROM attempts WHERE attempt_index = 1 AND {p_first} AND {SUCCESS}
-            UNION ALL
-            SELECT chain_day, {day_sql('ts')}, chain_workload, input_tokens, output_tokens, cache_read_tokens,
-                cache_write_5m_tokens, cache_write_1h_tokens, is_batch, inference_geo
-            FROM {t['multi']} WHERE attempt_index = rk AND rk >= 2
-        ), days AS (
-            SELECT DISTINCT r.workload, r.own_day, t.top_model,
-                to_timestamp(r.own_day * 86400.0) AS at
-            FROM r JOIN {t['top']} t USING (workload)
-        ), price_day AS (
-            SELECT d.workload, d.own_day, p.* EXCLUDE (model, valid_from), p.model AS price_model
-            FROM days d ASOF LEFT JOIN price_rows p ON d.top_model = p.model AND d.at >= p.valid_from
-        )
-        SELECT r.day, r.workload, count(*) AS resolved,
-            sum(cf) AS cf_usd, count(*) FILTER (WHERE cf IS NULL) AS cf_unpriced
-        FROM (
-            SELECT r.day, r.workload,
-                CASE WHEN p.price_model IS NULL THEN NULL ELSE {cost} END AS cf
-            FROM (SELECT *, NULL::VARCHAR AS speed, 0 AS web_search_requests FROM r) r
-            LEFT JOIN price_day p ON p.workload = r.workload AND p.own_day = r.own_day
-        ) r
-        GROUP BY ALL
-    """, p_params)
+    """Return per chain day and workload: resolved chains, their resolver tokens priced at the top tier
+    (`cf_usd`, over the priced ones) and how many could not be priced (`cf_unpriced`)."""
+    early = firsts[firsts["success"].astype(bool)].assign(own_day=lambda d: d["day"])
+    parts = pd.concat([early, late], ignore_index=True)
+    rows: dict[tuple[int, str], list[float]] = {}
+    prices = PriceLookup(table)
+    for rec in parts.to_dict("records"):
+        key = (int(rec["day"]), str(rec["workload"]))
+        acc = rows.setdefault(key, [0, 0.0, 0])
+        n = int(rec["n"])
+        acc[0] += n
+        price = prices.at(top_tier.get(key[1]), int(rec["own_day"]))
+        if price is None:
+            acc[2] += n
+            continue
+        tokens = {c: float(rec[c] or 0) for c in TOKENS}
+        band_code = int(rec["cf_band"]) if pd.notna(rec["cf_band"]) else 0
+        acc[1] += token_cost(price, tokens, band_code, thresholds, bool(rec["cf_batch"]), bool(rec["cf_geo_us"]))
+    return pd.DataFrame(
+        [{"day": d, "workload": w, "resolved": a[0], "cf_usd": a[1], "cf_unpriced": a[2]}
+         for (d, w), a in rows.items()],
+        columns=["day", "workload", "resolved", "cf_usd", "cf_unpriced"],
+    )

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING
 
 import duckdb
@@ -25,40 +26,81 @@ KINDS = ("fallback_on_disallowed_trigger", "model_outside_chain", "undisclosed_f
 LOOP_LENGTH = 3
 
 
-def refusal_loop_rows(con: duckdb.DuckDBPyConnection, period: Period) -> pd.DataFrame:
+def refusal_loop_rows(con: duckdb.DuckDBPyConnection, multi: str, period: Period) -> pd.DataFrame:
     """Return one row per refusal loop whose first refusal's chain started in the period.
 
     Runs are found over all stored attempts (a loop may cross a week boundary) and counted in the day of
-    the chain of their first refusal. Columns: day, workload (of the first refusal), refusals.
+    the chain of their first refusal. `multi` names the temp table of the period's multi-attempt chains
+    (it gives the start day of a chain whose first refusal is not its first attempt, and how late the
+    period's chains run). Only prompts refused near the period are examined, and only the successes
+    between a candidate's first and last refusal, since nothing else can interrupt one of its runs.
+    Columns: day, workload (of the first refusal), refusals.
     """
-    cond, params = period.where("f.ts")
-    return fetch_df(con, f"""
-        WITH cand AS (
-            SELECT coalesce(session_id, 'chain:' || chain_id) AS skey, prompt_fp
-            FROM attempts WHERE outcome = 'refusal' AND prompt_fp IS NOT NULL
-            GROUP BY ALL HAVING count(*) >= {LOOP_LENGTH}
-        ), ev AS (
+    empty = pd.DataFrame({"day": pd.Series(dtype="int64"), "workload": pd.Series(dtype=object),
+                          "refusals": pd.Series(dtype="int64")})
+    keys, key_params = "", []
+    if not period.whole:
+        # a counted run starts with a refusal in one of the period's chains: at or after `since`, and no
+        # later than the last attempt of the period's chains
+        last = con.execute(f"SELECT max(ts) FROM {multi}").fetchone()[0]
+        cond, key_params = period.where_since("ts")
+        if period.until is not None:
+            cond += " AND ts <= ?"
+            key_params = key_params + [max(period.until, last) if last is not None else period.until]
+        keys = (f" AND prompt_fp IN (SELECT prompt_fp FROM attempts WHERE outcome = 'refusal'"
+                f" AND prompt_fp IS NOT NULL AND {cond})")
+    ref = f"fs_loop_ref_{uuid.uuid4().hex[:10]}"
+    con.execute(f"""
+        CREATE TEMP TABLE {ref} AS
+        WITH ref AS (
             SELECT coalesce(session_id, 'chain:' || chain_id) AS skey, prompt_fp, ts, chain_id, attempt_index,
-                workload, outcome = 'refusal' AS refused
-            FROM attempts
-            WHERE prompt_fp IN (SELECT prompt_fp FROM cand) AND (outcome = 'refusal' OR {SUCCESS})
-        ), runs AS (
-            SELECT ev.*, count(*) FILTER (WHERE NOT refused) OVER (
-                PARTITION BY skey, prompt_fp ORDER BY ts, chain_id, attempt_index
-                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS run_no
-            FROM ev SEMI JOIN cand USING (skey, prompt_fp)
-        ), loops AS (
-            SELECT skey, prompt_fp, run_no, count(*) FILTER (WHERE refused) AS refusals,
-                arg_min(struct_pack(chain_id, workload), struct_pack(ts, chain_id, attempt_index))
-                    FILTER (WHERE refused) AS first
-            FROM runs GROUP BY skey, prompt_fp, run_no
-            HAVING count(*) FILTER (WHERE refused) >= {LOOP_LENGTH}
+                workload
+            FROM attempts WHERE outcome = 'refusal' AND prompt_fp IS NOT NULL{keys}
         )
-        SELECT {day_sql('f.ts')} AS day, l.first.workload AS workload, l.refusals
-        FROM loops l JOIN attempts f ON f.chain_id = l.first.chain_id AND f.attempt_index = 1
-        WHERE {cond}
-        ORDER BY day, workload
-    """, params)
+        SELECT * FROM ref WHERE (skey, prompt_fp) IN (
+            SELECT (skey, prompt_fp) FROM ref GROUP BY skey, prompt_fp HAVING count(*) >= {LOOP_LENGTH})
+    """, key_params)
+    lo, hi = con.execute(f"SELECT min(ts), max(ts) FROM {ref}").fetchone()
+    if lo is None:
+        con.execute(f"DROP TABLE IF EXISTS {ref}")
+        return empty
+    cond, params = period.where("l.first.ts")
+    try:
+        return fetch_df(con, f"""
+            WITH cand AS (
+                SELECT skey, prompt_fp, min(ts) AS lo, max(ts) AS hi FROM {ref} GROUP BY skey, prompt_fp
+            ), succ AS (
+                SELECT coalesce(session_id, 'chain:' || chain_id) AS skey, prompt_fp, ts, chain_id, attempt_index
+                FROM attempts
+                WHERE ts >= ? AND ts <= ? AND {SUCCESS} AND prompt_fp IN (SELECT prompt_fp FROM cand)
+            ), ev AS (
+                SELECT skey, prompt_fp, ts, chain_id, attempt_index, workload, true AS refused FROM {ref}
+                UNION ALL
+                SELECT s.skey, s.prompt_fp, s.ts, s.chain_id, s.attempt_index, NULL, false
+                FROM succ s JOIN cand c USING (skey, prompt_fp) WHERE s.ts >= c.lo AND s.ts <= c.hi
+            ), runs AS (
+                SELECT ev.*, count(*) FILTER (WHERE NOT refused) OVER (
+                    PARTITION BY skey, prompt_fp ORDER BY ts, chain_id, attempt_index
+                    ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS run_no
+                FROM ev
+            ), loops AS (
+                SELECT count(*) FILTER (WHERE refused) AS refusals,
+                    arg_min(struct_pack(chain_id, attempt_index, ts, workload),
+                            struct_pack(ts, chain_id, attempt_index)) FILTER (WHERE refused) AS first
+                FROM runs GROUP BY skey, prompt_fp, run_no
+                HAVING count(*) FILTER (WHERE refused) >= {LOOP_LENGTH}
+            ), starts AS (
+                SELECT DISTINCT chain_id, chain_day FROM {multi}
+                WHERE chain_id IN (SELECT first.chain_id FROM loops WHERE first.attempt_index > 1)
+            )
+            SELECT CASE WHEN l.first.attempt_index = 1 THEN {day_sql('l.first.ts')} ELSE st.chain_day END AS day,
+                l.first.workload AS workload, l.refusals
+            FROM loops l LEFT JOIN starts st ON st.chain_id = l.first.chain_id
+            WHERE CASE WHEN l.first.attempt_index = 1 THEN {cond} ELSE st.chain_id IS NOT NULL END
+            ORDER BY day, workload
+        """, [lo, hi] + params)
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {ref}")
 
 
 def violation_rows(facts: Facts) -> pd.DataFrame:

@@ -97,6 +97,7 @@ def chain_table(facts: Facts, time_key: TimeKey | None = None, by_workload: bool
         raise ValueError(f"facts were collected with sessions per {facts.session_key}, not {time_key}")
     keys = keys_for(time_key, by_workload)
     f, lat, m = (with_keys(x, time_key) for x in (facts.firsts, facts.laters, facts.multi))
+    rt, oh = with_keys(facts.retries, time_key), with_keys(facts.overhead, time_key)
     cf = with_keys(facts.counterfactual, time_key)
 
     m_late_refusal = _b(m["any_refusal"]) & ~_b(m["first_refusal"])
@@ -113,16 +114,16 @@ def chain_table(facts: Facts, time_key: TimeKey | None = None, by_workload: bool
         "fallback_first": _total(f, keys, "n", _b(f["pinned"])),
         "fallback_late": _total(m, keys, "n", m_fallback),
         "escalated_chains": _total(m, keys, "n", _b(m["escalated"])),
-        "retried_chains": _total(m, keys, "n", _b(m["retried"])),
+        "retried_chains": _total(rt, keys, "n"),
         "errors_first": _total(f, keys, "n", f["error_class"].notna()),
         "errors_later": _total(lat, keys, "n", lat["error_class"].notna()),
         "cost_first": _total(f, keys, "cost"),
         "cost_later": _total(lat, keys, "cost"),
         "priced_first": _total(f, keys, "priced"),
         "priced_later": _total(lat, keys, "priced"),
-        "escalation_overhead_usd": _total(m, keys, "overhead"),
-        "overhead_attempts": _total(m, keys, "overhead_attempts"),
-        "overhead_unpriced": _total(m, keys, "overhead_unpriced"),
+        "escalation_overhead_usd": _total(oh, keys, "overhead"),
+        "overhead_attempts": _total(oh, keys, "overhead_attempts"),
+        "overhead_unpriced": _total(oh, keys, "overhead_unpriced"),
         "cf_known": _total(cf, keys, "cf_usd"),
         "cf_resolved": _total(cf, keys, "resolved"),
         "counterfactual_unpriced": _total(cf, keys, "cf_unpriced"),
@@ -169,6 +170,10 @@ def chain_table(facts: Facts, time_key: TimeKey | None = None, by_workload: bool
     out["counterfactual_unpriced"] = cf_unpriced
     if fill and time_key:
         out = fill_buckets(out, facts, time_key, by_workload)
+    if keys == [ALL] and out.empty:  # the total of nothing is one row of zeros
+        zero = {c: 0 for c in out.columns}
+        zero.update({ALL: 0, "cost_usd": 0.0, "escalation_overhead_usd": 0.0, "top_tier_counterfactual_usd": 0.0})
+        out = pd.DataFrame([zero], columns=out.columns)
     return out.sort_values(keys).reset_index(drop=True)
 
 

@@ -51,7 +51,7 @@ class Database:
         self.con: duckdb.DuckDBPyConnection = connect(self.path, read_only=True)
         self._policy_arg = policy
         self._policy: Policy | None = None
-        self._facts: dict[tuple[Period, str | None], Facts] = {}
+        self._facts: dict[tuple[Period, str | None, bool], Facts] = {}
 
     # ------------------------------------------------------------ plumbing
 
@@ -75,12 +75,15 @@ class Database:
             self._policy = resolve_policy(self.con, self._policy_arg)
         return self._policy
 
-    def facts(self, since: When = None, until: When = None, sessions_by: str | None = None) -> Facts:
-        """Return (and cache) the Facts of a period, sessions counted per `sessions_by` (day, week or None)."""
+    def facts(self, since: When = None, until: When = None, sessions_by: str | None = None,
+              detail: bool = False) -> Facts:
+        """Return (and cache) the Facts of a period, sessions counted per `sessions_by` (day, week or None);
+        `detail` keeps one row per credit."""
         period = Period.of(since, until)
-        key = (period, sessions_by)
+        key = (period, sessions_by, detail)
         if key not in self._facts:
-            self._facts[key] = collect(self.con, period, self.policy, session_key=sessions_by)  # type: ignore[arg-type]
+            self._facts[key] = collect(self.con, period, self.policy, session_key=sessions_by,  # type: ignore[arg-type]
+                                       detail=detail)
         return self._facts[key]
 
     def _for(self, by: By, since: When, until: When) -> Facts:
@@ -173,7 +176,7 @@ class Database:
 
     def credit_outcomes(self, since: When = None, until: When = None) -> pd.DataFrame:
         """Return one row per minted credit with its outcome, presentations and (missed) savings."""
-        return credits.credit_outcomes(self.facts(since, until))
+        return credits.credit_outcomes(self.facts(since, until, detail=True))
 
     def credit_ladder(self, since: When = None, until: When = None) -> pd.DataFrame:
         """Return how many attempts presented each redeemed or rejected credit, as counts."""

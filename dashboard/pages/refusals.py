@@ -1,0 +1,117 @@
+"""Refusals: chain refusal rate by day and week with intervals, categories, models, workloads, drift."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+from dash import Input, Output, callback, html
+from dash.exceptions import PreventUpdate
+
+from analytics import refusals
+from dashboard import figures
+from dashboard.components import graph, page_header, panel, pct, source, status, table, unavailable
+from dashboard.data import DataUnavailable
+from dashboard.filters import Filters
+from dashboard.frames import (
+    View,
+    drift_table,
+    refusal_series,
+    refusals_by_category,
+    view_for,
+    workload_drift,
+    workload_refusals,
+)
+
+dash.register_page(__name__, path="/refusals", name="Refusals", title="Refusals · fallbackscope", order=1)
+
+OUTPUTS = ("status", "figure", "figure", "figure", "figure", "figure", "children", "children")
+CATEGORY_ORDER = ("cyber", "bio", "frontier_llm", "reasoning_extraction", "general_harms", "unspecified")
+
+
+def layout(**_query: str) -> html.Div:
+    """Return the page layout (filled by `update`)."""
+    return html.Div([
+        page_header("Refusals", "Chains with a refused attempt, with 95% Wilson intervals; refused attempts by "
+                    "category; per model and workload; week-over-week drift (pooled z test, significant at "
+                    "p < 0.01).", "refusals"),
+        html.Div(className="grid", children=[
+            graph("refusals-daily", wide=True),
+            graph("refusals-weekly"),
+            graph("refusals-category"),
+            graph("refusals-model"),
+            graph("refusals-workload"),
+            panel("refusals-drift", "Drift, week over week"),
+            panel("refusals-workload-drift", "Drift per workload (the range's last two weeks)"),
+        ]),
+    ])
+
+
+def _p(value: Any) -> str:
+    return "–" if value is None or value != value else f"{value:.4f}"
+
+
+def _flag(value: Any) -> str:
+    return "▲ significant" if value else ""
+
+
+@callback(
+    Output("refusals-status", "children"), Output("refusals-daily", "figure"),
+    Output("refusals-weekly", "figure"), Output("refusals-category", "figure"),
+    Output("refusals-model", "figure"), Output("refusals-workload", "figure"),
+    Output("refusals-drift", "children"), Output("refusals-workload-drift", "children"),
+    Input("filters", "data"),
+)
+def update(data: dict[str, Any] | None) -> list[Any]:
+    """Fill the page for the filters in the store."""
+    if data is None:
+        raise PreventUpdate
+    try:
+        view = view_for(source(), Filters.from_store(data))
+    except DataUnavailable as exc:
+        return unavailable(str(exc), OUTPUTS)
+    return view.memo(("page", __name__), lambda: _build(view))
+
+
+def _build(view: View) -> list[Any]:
+    """Return the page's outputs for one View (kept by the View, so a repeated request is cheap)."""
+    daily = refusal_series(view, "day")
+    weekly = refusal_series(view, "week")
+    drift = drift_table(view)
+    flagged = weekly.merge(drift[["week", "significant"]].rename(columns={"week": "bucket"}), on="bucket",
+                           how="left").assign(significant=lambda d: d["significant"].fillna(False).astype(bool))
+    facts = view.facts(None)
+    categories = refusals_by_category(facts, view.time_key)
+    order = [c for c in CATEGORY_ORDER if c in set(categories["category"])] + sorted(
+        set(categories["category"]) - set(CATEGORY_ORDER))
+    by_model = refusals.attempt_refusal_rate(facts)
+    by_workload = workload_refusals(view)
+    drift_shown = table(drift, [
+        ("week", "Week", None), ("refusal_rate", "Refusal rate", pct), ("previous", "Week before", pct),
+        ("delta", "Change", lambda v: "–" if v is None or v != v else f"{v * 100:+.1f} pp"),
+        ("p_value", "p", _p), ("significant", "", _flag),
+    ], "Needs two ISO weeks in the range")
+    wl_drift = table(workload_drift(view), [
+        ("workload", "Workload", None), ("week", "Week", None), ("refusal_rate", "Refusal rate", pct),
+        ("previous", "Week before", pct),
+        ("delta", "Change", lambda v: "–" if v is None or v != v else f"{v * 100:+.1f} pp"),
+        ("p_value", "p", _p), ("significant", "", _flag),
+    ], "Needs two ISO weeks in the range")
+    return [
+        status(view),
+        figures.rate_band(daily, "bucket", "Refusal rate by day (chains with a refused attempt)",
+                          name="refusal rate"),
+        figures.rate_band(flagged, "bucket", "Refusal rate by ISO week, drift flagged", name="refusal rate",
+                          flags="significant"),
+        figures.stacked(categories, "bucket", "category", "refused_attempts",
+                        f"Refused attempts by category, per {view.time_key}", y_title="refused attempts",
+                        order=order),
+        figures.rate_bars(by_model, "model", "Attempt refusal rate by model (ok + refusal attempts)"),
+        figures.rate_bars(by_workload.rename(columns={"ci95_low": "s_low", "ci95_high": "s_high"}), "workload",
+                          "Session refusal rate by workload, SLO marked", value="session_refusal_rate",
+                          low="s_low", high="s_high", target="slo", colour="#8a63d2"),
+        drift_shown,
+        wl_drift,
+    ]
+
+

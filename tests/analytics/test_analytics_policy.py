@@ -1,0 +1,152 @@
+"""The policy file (SPEC §5) and the violations counted against it."""
+
+from __future__ import annotations
+
+import pytest
+
+from analytics.facts import collect
+from analytics.policy import violations
+from fallbackscope.errors import ExitCode, UsageError
+from fallbackscope.policy import (
+    DEFAULT_FALLBACK_ON,
+    default_policy,
+    load_policy_file,
+    parse_policy_toml,
+    policy_in_force,
+    read_policy_file,
+    resolve_policy,
+)
+
+H, S, OP = "claude-haiku-4-5", "claude-sonnet-4-5", "claude-opus-4-8"
+
+SPEC_EXAMPLE = """
+[workloads.support-chat]
+chain = ["claude-haiku-4-5", "claude-sonnet-4-5", "claude-opus-4-8"]   # tier order
+fallback_on = ["refusal", "quality", "server_error", "overloaded", "timeout"]
+require_disclosure = true
+refusal_slo = 0.05          # target for session_refusal_rate
+"""
+
+
+def test_the_spec_example_parses():
+    policy = parse_policy_toml(SPEC_EXAMPLE)
+    rules = policy.for_workload("support-chat")
+    assert rules.chain == (H, S, OP)
+    assert rules.fallback_on == ("refusal", "quality", "server_error", "overloaded", "timeout")
+    assert rules.require_disclosure is True and rules.refusal_slo == 0.05
+
+
+def test_a_workload_without_a_section_and_keys_left_out_get_the_defaults():
+    policy = parse_policy_toml("[workloads.chat]\nrequire_disclosure = true\n")
+    chat, other = policy.for_workload("chat"), policy.for_workload("other")
+    assert chat.chain is None and chat.refusal_slo == 0.05 and chat.fallback_on == DEFAULT_FALLBACK_ON
+    assert other.require_disclosure is False and other.chain is None
+    assert set(DEFAULT_FALLBACK_ON) == {"refusal", "quality", "rate_limit", "server_error", "timeout", "overloaded",
+                                        "connection"}
+    assert default_policy().workloads == {}
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    ("[workloads.chat]\nrefusal_slo = 2\n", "workloads.chat.refusal_slo"),
+    ("[workloads.chat]\nrefusal_slo = 'five'\n", "workloads.chat.refusal_slo"),
+    ("[workloads.chat]\nrequire_disclosure = 'yes'\n", "workloads.chat.require_disclosure"),
+    ("[workloads.chat]\nchain = []\n", "workloads.chat.chain"),
+    ("[workloads.chat]\nfallback_on = ['Refusal!']\n", "workloads.chat.fallback_on"),
+    ("[workloads.chat]\nfalback_on = ['refusal']\n", "workloads.chat.falback_on"),
+    ("[workload.chat]\nchain = ['x']\n", "workload"),
+])
+def test_a_bad_policy_is_a_one_line_usage_error_naming_the_key(text, key):
+    with pytest.raises(UsageError) as info:
+        parse_policy_toml(text, "policy.toml")
+    message = str(info.value)
+    assert message.startswith("policy.toml: bad policy at `") and f"`{key}`" in message
+    assert "\n" not in message
+    assert info.value.exit_code == ExitCode.USAGE
+
+
+def test_a_policy_that_is_not_toml_is_a_one_line_usage_error():
+    with pytest.raises(UsageError) as info:
+        parse_policy_toml("[workloads.chat\nchain = 1", "p.toml")
+    assert str(info.value).startswith("p.toml: not valid TOML") and "\n" not in str(info.value)
+
+
+def test_policy_files_are_read_validated_and_missing_ones_named(tmp_path):
+    path = tmp_path / "policy.toml"
+    path.write_text(SPEC_EXAMPLE, encoding="utf-8")
+    assert read_policy_file(path) == SPEC_EXAMPLE  # the text, for `ingest --policy` to store
+    assert load_policy_file(path).for_workload("support-chat").require_disclosure is True
+    with pytest.raises(UsageError, match="missing.toml: cannot read the policy file"):
+        read_policy_file(tmp_path / "missing.toml")
+
+
+def test_the_policy_in_force_is_the_last_stored_one_else_the_default(adb):
+    assert policy_in_force(adb.writer) == default_policy()
+    adb.set_policy("[workloads.a]\nrefusal_slo = 0.1\n")
+    adb.writer.execute("INSERT INTO policy VALUES (now() + INTERVAL 1 SECOND, 'second.toml', ?)",
+                       ["[workloads.b]\nrefusal_slo = 0.2\n"])
+    stored = policy_in_force(adb.writer)
+    assert set(stored.workloads) == {"b"}
+    # a policy given for the run replaces the stored one whole
+    assert set(resolve_policy(adb.writer, parse_policy_toml("[workloads.c]\n")).workloads) == {"c"}
+
+
+def _kinds(frame):
+    return {(r["kind"], r["workload"]): r["count"] for r in frame.to_dict("records")}
+
+
+def test_fallback_on_a_trigger_the_workload_does_not_allow_is_a_violation(adb):
+    adb.chain("a", "2026-03-02 10:00", (H, "error", {"error_class": "rate_limit"}), (S, "ok"), workload="chat")
+    adb.chain("b", "2026-03-02 10:01", (H, "refusal"), (S, "ok"), workload="chat")
+    adb.chain("c", "2026-03-02 10:02", (H, "error", {"error_class": "rate_limit"}), (H, "ok"), workload="chat")
+    policy = parse_policy_toml("[workloads.chat]\nfallback_on = ['refusal']\n")
+    # a: moved haiku → sonnet on rate_limit (not allowed) → 1; b: on refusal (allowed); c: same model, no fallback
+    assert _kinds(violations(collect(adb.writer, policy=policy))) == {("fallback_on_disallowed_trigger", "chat"): 1}
+    # the default policy allows rate_limit
+    assert _kinds(violations(collect(adb.writer))) == {}
+
+
+def test_models_outside_the_declared_chain_count_per_attempt(adb):
+    adb.chain("a", "2026-03-02 10:00", (H, "refusal"), (OP, "ok"), (OP, "ok"), workload="chat")
+    adb.chain("b", "2026-03-02 10:01", (OP, "ok"), workload="free")  # no declared chain: never outside
+    policy = parse_policy_toml(f"[workloads.chat]\nchain = ['{H}', '{S}']\n")
+    assert _kinds(violations(collect(adb.writer, policy=policy))) == {("model_outside_chain", "chat"): 2}
+
+
+def test_undisclosed_fallbacks_count_per_chain_where_disclosure_is_required(adb):
+    adb.chain("a", "2026-03-02 10:00", (H, "refusal"), (S, "ok"), workload="chat")  # fallback, not disclosed
+    adb.chain("b", "2026-03-02 10:01", (H, "refusal"), (S, "ok", {"disclosed": True}), workload="chat")
+    adb.chain("c", "2026-03-02 10:02", (S, "ok", {"trigger": "pinned", "intended_model": H}), workload="chat")
+    adb.chain("d", "2026-03-02 10:03", (S, "ok", {"trigger": "pinned", "disclosed": True}), workload="chat")
+    adb.chain("e", "2026-03-02 10:04", (H, "refusal"), (S, "ok"), workload="quiet")  # disclosure not required
+    policy = parse_policy_toml("[workloads.chat]\nrequire_disclosure = true\n")
+    # a (escalated fallback) and c (pinned) have no disclosed attempt → 2
+    assert _kinds(violations(collect(adb.writer, policy=policy))) == {("undisclosed_fallback", "chat"): 2}
+
+
+def test_refusal_loops_need_three_refusals_of_one_prompt_not_interrupted_by_a_success(adb):
+    # s1: refusal, refusal, error, refusal of prompt P → one loop (errors do not break the run)
+    for i, outcome in enumerate(["refusal", "refusal", "error", "refusal"]):
+        adb.chain(f"s1-{i}", f"2026-03-02 10:0{i}", (S, outcome, {"prompt_fp": "P"}), session_id="s1")
+    # s2: refusal, refusal, ok, refusal → no loop
+    for i, outcome in enumerate(["refusal", "refusal", "ok", "refusal"]):
+        adb.chain(f"s2-{i}", f"2026-03-02 11:0{i}", (S, outcome, {"prompt_fp": "P"}), session_id="s2")
+    # s3: six refusals in a row are one run, one loop; a success of another prompt does not interrupt it
+    for i in range(6):
+        adb.chain(f"s3-{i}", f"2026-03-02 12:0{i}", (S, "refusal", {"prompt_fp": "Q"}), session_id="s3")
+    adb.chain("s3-x", "2026-03-02 12:02:30", (S, "ok", {"prompt_fp": "other"}), session_id="s3")
+    # no session: a chain of three refused attempts of the same prompt is its own session → one loop
+    adb.chain("solo", "2026-03-02 13:00", (H, "refusal", {"prompt_fp": "R"}), (S, "refusal", {"prompt_fp": "R"}),
+              (OP, "refusal", {"prompt_fp": "R"}))
+    found = violations(collect(adb.writer))
+    assert _kinds(found) == {("refusal_loop", "default"): 3}
+
+
+def test_a_refusal_loop_counts_in_the_week_of_its_first_refusal(adb):
+    from analytics.common import Period
+
+    for i, day in enumerate(["2026-03-08 23:57", "2026-03-08 23:59", "2026-03-09 00:01"]):
+        adb.chain(f"l{i}", day, (S, "refusal", {"prompt_fp": "P"}), session_id="s")
+    week10 = violations(collect(adb.writer, Period.of("2026-03-02", "2026-03-09")))
+    week11 = violations(collect(adb.writer, Period.of("2026-03-09", "2026-03-16")))
+    assert _kinds(week10) == {("refusal_loop", "default"): 1}
+    assert _kinds(week11) == {}

@@ -1,0 +1,134 @@
+"""Helpers for the dashboard's browser and HTTP tests: the sample database, a server thread, callback POSTs."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "sample_data"
+SAMPLE_KEY = "sample-key"
+
+
+def load_sample(db: Path, folder: Path = SAMPLE) -> dict[str, Any]:
+    """Load the committed sample logs into a fresh database at `db` (as the ground-truth tests do);
+    return the ground truth."""
+    from ingest.loader import LoadOptions, ingest_paths
+
+    truth = json.loads((folder / "ground_truth.json").read_text())
+    old = os.environ.get("FALLBACKSCOPE_KEY")
+    os.environ["FALLBACKSCOPE_KEY"] = SAMPLE_KEY
+    try:
+        ingest_paths(db, sorted(str(p) for p in folder.iterdir() if p.name.startswith("exchange-")))
+        batch = sorted(str(p) for p in folder.iterdir() if p.name.startswith("batch-"))
+        if batch:
+            opts = truth["ingest_options"]
+            ingest_paths(db, batch, LoadOptions(format="batch", batch_id=opts["--batch-id"],
+                                                workload=opts["--workload"], default_ts=opts["--default-ts"]))
+    finally:
+        if old is None:
+            os.environ.pop("FALLBACKSCOPE_KEY", None)
+        else:
+            os.environ["FALLBACKSCOPE_KEY"] = old
+    return truth
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServerThread:
+    """A waitress server for a WSGI app on 127.0.0.1 in a daemon thread."""
+
+    def __init__(self, wsgi_app: Any, threads: int = 8) -> None:
+        import waitress
+
+        self.server = waitress.create_server(wsgi_app, host="127.0.0.1", port=0, threads=threads)
+        self.port = int(self.server.effective_port)
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.server.run, name="dashboard-test-server", daemon=True)
+
+    def __enter__(self) -> ServerThread:
+        self.thread.start()
+        wait_for(lambda: http_get(self.url + "/_dash-layout")[0] in (200, 401), 30, "the dashboard to answer")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.close()
+        self.thread.join(timeout=10)
+
+
+def wait_for(check: Any, seconds: float, what: str, interval: float = 0.1) -> Any:
+    """Return the first truthy value of `check()` within `seconds`; fail naming `what` otherwise."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            value = check()
+        except (OSError, urllib.error.URLError):
+            value = None
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {seconds} s waiting for {what}")
+        time.sleep(interval)
+
+
+def http_get(url: str, timeout: float = 60) -> tuple[int, bytes]:
+    """Return (status, body) of a GET; HTTP errors are returned, not raised."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback test server
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def http_post_json(url: str, payload: Any, timeout: float = 120) -> tuple[int, bytes]:
+    """Return (status, body) of a JSON POST; HTTP errors are returned, not raised."""
+    req = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - loopback test server
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def callback_payload(dependency: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """Return the `/_dash-update-component` body the browser sends for one callback of
+    `/_dash-dependencies`, with `values` ("id.prop" → value) for its inputs and state."""
+    outputs = []
+    for spec in dependency["output"].strip(".").split("..."):
+        component, prop = spec.rsplit(".", 1)
+        outputs.append({"id": component, "property": prop})
+
+    def props(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{"id": i["id"], "property": i["property"], "value": values.get(f"{i['id']}.{i['property']}")}
+                for i in items]
+
+    return {
+        "output": dependency["output"],
+        "outputs": outputs if len(outputs) > 1 else outputs[0],
+        "inputs": props(dependency["inputs"]),
+        "changedPropIds": [f"{i['id']}.{i['property']}" for i in dependency["inputs"]],
+        "state": props(dependency.get("state", [])),
+    }
+
+
+def page_callbacks(dependencies: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Return the callback of each page (the ones fed by the `filters` store), by output prefix."""
+    out = {}
+    for dep in dependencies:
+        if any(i["id"] == "filters" and i["property"] == "data" for i in dep["inputs"]):
+            prefix = dep["output"].strip(".").split("-", 1)[0]
+            out[prefix] = dep
+    return out
