@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pandas as pd
 
-from analytics.common import GOT_2XX, Rate, day_sql, day_to_date, fetch_df, money
+from analytics.common import GOT_2XX, Period, Rate, day_sql, day_to_date, fetch_df, money
 
 if TYPE_CHECKING:
     from analytics.facts import Facts
@@ -41,8 +41,8 @@ def write_minus_read_sql(p: str, a: str) -> str:
     return f"({diff} * {scale} * {mult} / 1e6)"
 
 
-def credit_rows_sql(multi: str, p_first: str) -> str:
-    """Return a query (parameters: those of `p_first`) with one row per credit minted in the period's chains.
+def credit_rows_sql(multi: str, period: Period) -> tuple[str, list[Any]]:
+    """Return a query and its parameters with one row per credit minted in the period's chains.
 
     Columns: attempt_id (the minting refusal), chain_id, day, workload, is_batch, outcome (None for a
     batch-minted credit), reason (of a rejection), presentations, credited_tokens, savings_usd,
@@ -51,7 +51,10 @@ def credit_rows_sql(multi: str, p_first: str) -> str:
     """
     w_redeem = write_minus_read_sql("pr", "r")
     w_next = write_minus_read_sql("pn", "n")
-    return f"""
+    p_first, p_params = period.where("ts")
+    # a credit is presented after the refusal that minted it, so never before the period starts
+    p_since, s_params = period.where_since("ts")
+    sql = f"""
         WITH minted AS (
             SELECT attempt_id, chain_id, attempt_index AS k, ts, {day_sql('ts')} AS day, workload, is_batch,
                 credit_minted_fp AS fp, {_CACHE} AS refused_cache
@@ -66,7 +69,7 @@ def credit_rows_sql(multi: str, p_first: str) -> str:
             SELECT credit_presented_fp AS fp, attempt_id, ts, model, {GOT_2XX} AS ok2xx, credit_status,
                 credit_reason, cache_read_tokens, is_batch, inference_geo, speed, {_PROMPT} AS prompt
             FROM attempts
-            WHERE credit_presented_fp IS NOT NULL AND credit_presented_fp IN (SELECT fp FROM minted)
+            WHERE credit_presented_fp IS NOT NULL AND {p_since} AND credit_presented_fp IN (SELECT fp FROM minted)
         ), pagg AS (
             SELECT fp, count(*) AS presentations,
                 arg_min(struct_pack(ts, model, cache_read_tokens, is_batch, inference_geo, speed, prompt),
@@ -124,6 +127,7 @@ def credit_rows_sql(multi: str, p_first: str) -> str:
             END AS missed_savings_usd
         FROM cn
     """
+    return sql, p_params + s_params
 
 
 def credit_cube(con: duckdb.DuckDBPyConnection, credit_sql: str, params: list[Any]) -> pd.DataFrame:

@@ -3,9 +3,10 @@
 Most chains have one attempt. Everything a one-attempt chain contributes can be read off its first
 attempt, so the first attempts of the period are summarised straight into a small *cube* (one row per
 day × workload × model × outcome × … combination) without grouping by chain. Only the chains with two
-or more attempts get a per-chain summary (`multi`), built once with one window pass, and their
-contributions are added as corrections. Every chain metric of SPEC §6 is a sum over these cubes, so
-rolling up by day, week, workload or model afterwards works on a few thousand rows.
+or more attempts get a per-chain summary (`multi`): their attempts are read once, each carrying its
+chain's first-attempt columns through one join, and their contributions are added as corrections.
+Every chain metric of SPEC §6 is a sum over these cubes, so rolling up by day, week, workload or model
+afterwards works on a few thousand rows.
 
 A chain — with all its attempts, credits and sessions — belongs to the day of its first attempt
 (`attempt_index = 1`); every attempt of a chain is at or after that time.
@@ -46,13 +47,16 @@ def _multi_cols(a: str) -> str:
     ])
 
 
-_MULTI_COLS = _multi_cols("attempts")
 # A chain's first attempt is read again only for what the per-chain summary needs of it; its tokens,
 # credit and error columns are counted from the cube of first attempts instead.
+_TYPES = {"cost_usd": "DOUBLE", "input_tokens": "BIGINT", "output_tokens": "BIGINT", "cache_read_tokens": "BIGINT",
+          "cache_write_5m_tokens": "BIGINT", "cache_write_1h_tokens": "BIGINT", "is_batch": "BOOLEAN",
+          "disclosed": "BOOLEAN"}
 _FIRST_NEEDS = {"chain_id", "attempt_index", "ts", "workload", "model", "trigger", "outcome", "disclosed", "cost_usd"}
 
 
 def _first_cols() -> str:
+    """Return the select list of a multi-attempt chain's first attempt: the rest of its columns are NULL."""
     cols = []
     for c in _MULTI_NAMES:
         name = f'"{c}"' if c == "trigger" else c
@@ -62,10 +66,6 @@ def _first_cols() -> str:
         "(outcome = 'ok' AND accepted IS DISTINCT FROM false) AS success", f"{day_sql('ts')} AS own_day",
     ])
 
-
-_TYPES = {"cost_usd": "DOUBLE", "input_tokens": "BIGINT", "output_tokens": "BIGINT", "cache_read_tokens": "BIGINT",
-          "cache_write_5m_tokens": "BIGINT", "cache_write_1h_tokens": "BIGINT", "is_batch": "BOOLEAN",
-          "disclosed": "BOOLEAN"}
 
 
 @dataclass(frozen=True)
@@ -293,9 +293,9 @@ def collect(
         counterfactual = _counterfactual(firsts, late_resolvers, top_tier, table, thresholds)
 
         # 5. cache credits and refusal loops
-        credit_sql = credit_rows_sql(t["multi"], p_first)
-        credits = credit_cube(con, credit_sql, p_params)
-        credit_rows = fetch_df(con, f"{credit_sql} ORDER BY day, workload, attempt_id", p_params) if detail \
+        credit_sql, credit_params = credit_rows_sql(t["multi"], period)
+        credits = credit_cube(con, credit_sql, credit_params)
+        credit_rows = fetch_df(con, f"{credit_sql} ORDER BY day, workload, attempt_id", credit_params) if detail \
             else None
         loops = refusal_loop_rows(con, t["multi"], period)
 

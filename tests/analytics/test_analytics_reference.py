@@ -12,7 +12,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
-from conftest import AttemptDB
+from analytics_db import AttemptDB
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
