@@ -263,6 +263,20 @@ def out_console() -> Console:
 
 
 @app.command()
+def dashboard(
+    db: DbOption = None,
+    host: Annotated[str, typer.Option(help="Address to bind; anything but loopback requires "
+                                      "$FALLBACKSCOPE_DASHBOARD_PASSWORD (basic auth).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 8050,
+    policy: PolicyOption = None,
+) -> None:
+    """Serve the dashboard over the database, read-only (it keeps serving while an ingest writes)."""
+    from dashboard.app import serve
+
+    serve(_db(db), host=host, port=port, policy_path=policy)
+
+
+@app.command()
 def demo(
     db: Annotated[Path, typer.Option("--db", help="Database to create (replaced if it exists).")] = Path(
         "fallbackscope-demo.duckdb"),

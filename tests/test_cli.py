@@ -11,7 +11,7 @@ import sys
 import pytest
 from builders import exchange, message, request, write_jsonl
 
-COMMANDS = ["ingest", "sample", "prices", "demo", "metrics", "report"]
+COMMANDS = ["ingest", "sample", "prices", "demo", "metrics", "report", "dashboard"]
 
 
 def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -157,3 +157,10 @@ def test_report_weekly_formats_backfill_and_fail_on_slo(tmp_path):
     assert cli("report", "weekly", "--db", str(db), "--all-weeks", "--format", "md", "--out", str(folder)).returncode == 0
     assert sorted(p.name for p in folder.iterdir()) == ["weekly-2026-W45.md", "weekly-2026-W46.md"]
     assert cli("report", "weekly", "--db", str(db), "--format", "pdf").returncode == 2
+
+
+def test_dashboard_refuses_a_non_local_bind_without_a_password(tmp_path):
+    proc = cli("dashboard", "--host", "0.0.0.0", "--db", str(tmp_path / "none.duckdb"),
+               env={"FALLBACKSCOPE_DASHBOARD_PASSWORD": ""})
+    assert proc.returncode == 2
+    assert "FALLBACKSCOPE_DASHBOARD_PASSWORD" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
