@@ -17,14 +17,13 @@ the "yes" rows of SPEC §5, `require_disclosure = false`, `refusal_slo = 0.05`.
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 from typing import Annotated
 
 import duckdb
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
-from fallbackscope.errors import UsageError
+from fallbackscope.tomlconfig import parse_toml_model, read_text_file
 
 #: Triggers that may fall back by default: the "yes" rows of SPEC §5.
 DEFAULT_FALLBACK_ON: tuple[str, ...] = (
@@ -88,25 +87,12 @@ def default_policy() -> Policy:
     return Policy()
 
 
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
-
-
 def parse_policy_toml(text: str, source: str = "policy") -> Policy:
     """Parse and validate policy TOML.
 
     Returns the Policy; a bad file raises UsageError in one line naming the source and the key.
     """
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{source}: not valid TOML ({_one_line(exc)}).") from None
-    try:
-        return Policy.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        raise UsageError(f"{source}: bad policy at `{where}`: {_one_line(first['msg'])}.") from None
+    return parse_toml_model(text, Policy, source, "policy")
 
 
 def read_policy_file(path: str | Path) -> str:
@@ -114,11 +100,7 @@ def read_policy_file(path: str | Path) -> str:
 
     Raises UsageError in one line when the file cannot be read or is not a valid policy.
     """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: cannot read the policy file ({type(exc).__name__}).") from None
+    text = read_text_file(path, "policy file")
     parse_policy_toml(text, str(path))
     return text
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import tomllib
 from importlib import resources
 from pathlib import Path
 
 import duckdb
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from fallbackscope.errors import UsageError
+from fallbackscope.tomlconfig import parse_toml_model, read_text_file
 
 
 class PriceRow(BaseModel):
@@ -66,26 +65,13 @@ def default_toml() -> str:
 
 def parse_price_toml(text: str, source: str = "price table") -> PriceTable:
     """Parse and validate price-table TOML; a bad file raises UsageError naming the key."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{source}: not valid TOML ({exc}).") from None
-    try:
-        table = PriceTable.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        raise UsageError(f"{source}: bad price table at `{where}`: {first['msg']}.") from None
-    table = table.model_copy(update={"aliases": {k.lower(): v.lower() for k, v in table.aliases.items()}})
-    return table
+    table = parse_toml_model(text, PriceTable, source, "price table")
+    return table.model_copy(update={"aliases": {k.lower(): v.lower() for k, v in table.aliases.items()}})
 
 
 def read_price_file(path: Path) -> str:
     """Return the text of a price file given on the command line, validated."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: cannot read the price file ({type(exc).__name__}).") from None
+    text = read_text_file(path, "price file")
     parse_price_toml(text, str(path))
     return text
 
