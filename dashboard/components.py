@@ -6,19 +6,23 @@ Nothing here reads the database; `source()` returns the app's DataSource inside 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import flask
 import pandas as pd
 import plotly.graph_objects as go
 from dash import dcc, html
+from dash.exceptions import PreventUpdate
 
 from dashboard import figures
-from dashboard.data import DataSource
+from dashboard.data import DataSource, DataUnavailable
 from dashboard.frames import View
 
+LOG = logging.getLogger("fallbackscope.dashboard")
 EXTENSION = "fallbackscope.dashboard"
 GRAPH_CONFIG = {"displaylogo": False, "responsive": True,
                 "modeBarButtonsToRemove": ["lasso2d", "select2d", "autoScale2d"]}
@@ -205,3 +209,26 @@ def unavailable(message: str, outputs: Sequence[str]) -> list[Any]:
 def no_figure() -> go.Figure:
     """Return an empty placeholder figure."""
     return figures.empty(" ")
+
+
+def guarded(outputs: Sequence[str]) -> Callable[[Callable[..., list[Any]]], Callable[..., list[Any]]]:
+    """Wrap a page callback: no update before the filters exist; a database that cannot be read, or any
+    failure while computing, becomes a message in the page (`outputs` as for `unavailable`) instead of a
+    server error, the failure's traceback going to the server log."""
+    def wrap(update: Callable[..., list[Any]]) -> Callable[..., list[Any]]:
+        @functools.wraps(update)
+        def run(data: Any) -> list[Any]:
+            if data is None:
+                raise PreventUpdate
+            try:
+                return update(data)
+            except DataUnavailable as exc:
+                return unavailable(str(exc), outputs)
+            except PreventUpdate:
+                raise
+            except Exception:
+                LOG.exception("computing %s failed", update.__module__)
+                return unavailable("This page could not be computed for these filters; the server log says why.",
+                                   outputs)
+        return run
+    return wrap

@@ -345,7 +345,7 @@ class DataSource:
 
     def __init__(self, db_path: str | Path, policy_path: str | Path | None = None, *,
                  wait_seconds: float = 10.0, settle_seconds: float = 1.0, fresh_wait: float = 0.5,
-                 max_bases: int = 4, max_results: int = 128) -> None:
+                 max_bases: int = 4, max_results: int = 128, max_views: int = 48) -> None:
         self.db_path = Path(db_path)
         self.policy: Policy | None = load_policy_file(policy_path) if policy_path is not None else None
         self.wait_seconds = wait_seconds
@@ -359,7 +359,7 @@ class DataSource:
         self._heavy = threading.Semaphore(1)  # one whole-database pass at a time on a small machine
         self._seen: OrderedDict[Version, float] = OrderedDict()
         self._memo: OrderedDict[Hashable, Any] = OrderedDict()
-        self._max_memo = max_results
+        self._max_memo = max_views
         self._watcher: threading.Thread | None = None
         self._stop = threading.Event()
 
@@ -384,7 +384,7 @@ class DataSource:
 
     def memo(self, key: Hashable, make: Callable[[], T]) -> T:
         """Return the value kept under `key`, made (once) by `make` when missing; least recently used
-        values are dropped beyond `max_results`. For values derived from cached results."""
+        values are dropped beyond `max_views`. For values derived from cached results (views, pages)."""
         with self._lock:
             if key in self._memo:
                 self._memo.move_to_end(key)

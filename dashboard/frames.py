@@ -27,6 +27,7 @@ from analytics.facts import Facts
 from analytics.summary import chain_table, present
 from dashboard.data import Base, DataSource, Dimensions, Ledger, Result, SessionPrefix, session_frame
 from dashboard.filters import Filters
+from fallbackscope.policy import Policy
 
 UNKNOWN = "unknown"
 #: a range longer than this is bucketed by week in the stacked charts
@@ -139,8 +140,10 @@ class View:
         return rate_frame(table, keys, numerator, denominator)
 
     def slo(self) -> pd.DataFrame:
-        """Return `analytics.refusals.slo` of the range."""
-        return self.memo("slo", lambda: refusals.slo(self.facts(None)))
+        """Return what `analytics.refusals.slo` returns for the range, from the (shared) per-workload chain
+        table: workload, sessions, refused_sessions, session_refusal_rate, ci95_low, ci95_high, slo,
+        slo_met, burn_rate."""
+        return self.memo("slo", lambda: slo_table(self.chains(None, True), self.base.value.facts.policy))
 
 
 def view_for(source: DataSource, filters: Filters) -> View:
@@ -154,6 +157,26 @@ def view_for(source: DataSource, filters: Filters) -> View:
     key = ("view", resolved, base.version, base.computed_at, base.stale)
     return source.memo(key, lambda: View(base, resolved, dims,
                                          lambda subset: source.subset_prefix(base.value, subset)))
+
+
+def slo_table(per_workload: pd.DataFrame, policy: Policy) -> pd.DataFrame:
+    """Return the SLO of each workload (SPEC §6.1) from a per-workload chain table: the session refusal
+    rate with its interval, the workload's `refusal_slo`, whether it is met (rate ≤ target; None without
+    sessions) and the burn rate (rate / target) — `analytics.refusals.slo` without a second roll-up."""
+    rows = []
+    for rec in per_workload.to_dict("records"):
+        target = policy.for_workload(str(rec["workload"])).refusal_slo
+        rate = Rate.of(rec["refused_sessions"], rec["sessions"])
+        rows.append({
+            "workload": rec["workload"], "sessions": int(rec["sessions"]),
+            "refused_sessions": int(rec["refused_sessions"]), "session_refusal_rate": rate.value,
+            "ci95_low": rate.ci95_low, "ci95_high": rate.ci95_high, "slo": target,
+            "slo_met": None if rate.value is None else rate.value <= target,
+            "burn_rate": refusals.burn_rate(rate.value, target),
+        })
+    columns = ["workload", "sessions", "refused_sessions", "session_refusal_rate", "ci95_low", "ci95_high",
+               "slo", "slo_met", "burn_rate"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 # ---------------------------------------------------------------------------- overview

@@ -7,12 +7,12 @@ from typing import Any
 
 import dash
 from dash import Input, Output, callback, html
-from dash.exceptions import PreventUpdate
 
 from dashboard import figures
 from dashboard.components import (
     count,
     graph,
+    guarded,
     kpi,
     page_header,
     panel,
@@ -20,10 +20,8 @@ from dashboard.components import (
     source,
     status,
     table,
-    unavailable,
     usd,
 )
-from dashboard.data import DataUnavailable
 from dashboard.filters import Filters
 from dashboard.frames import (
     View,
@@ -67,14 +65,10 @@ def layout(**_query: str) -> html.Div:
     Output("costs-table", "children"),
     Input("filters", "data"),
 )
-def update(data: dict[str, Any] | None) -> list[Any]:
+@guarded(OUTPUTS)
+def update(data: dict[str, Any]) -> list[Any]:
     """Fill the page for the filters in the store."""
-    if data is None:
-        raise PreventUpdate
-    try:
-        view = view_for(source(), Filters.from_store(data))
-    except DataUnavailable as exc:
-        return unavailable(str(exc), OUTPUTS)
+    view = view_for(source(), Filters.from_store(data))
     return view.memo(("page", __name__), lambda: _build(view))
 
 

@@ -7,11 +7,10 @@ from typing import Any
 import dash
 import pandas as pd
 from dash import Input, Output, callback, html
-from dash.exceptions import PreventUpdate
 
 from dashboard import figures
-from dashboard.components import count, graph, kpi, page_header, panel, plain, source, table, unavailable
-from dashboard.data import DataUnavailable, Dimensions, Ledger, Result
+from dashboard.components import count, graph, guarded, kpi, page_header, panel, plain, source, table
+from dashboard.data import Dimensions, Ledger, Result
 from dashboard.frames import latest_run, loads_by_day, rejects_by_reason
 
 dash.register_page(__name__, path="/data", name="Data", title="Data · fallbackscope", order=5)
@@ -42,15 +41,11 @@ def _when(value: Any) -> str:
     Output("data-loads", "figure"), Output("data-rejects", "figure"), Output("data-latest-rejects", "children"),
     Input("filters", "data"),
 )
-def update(data: dict[str, Any] | None) -> list[Any]:
+@guarded(OUTPUTS)
+def update(data: dict[str, Any]) -> list[Any]:
     """Fill the page (the load ledger, whatever the filters)."""
-    if data is None:
-        raise PreventUpdate
-    try:
-        ledger_result = source().ledger()
-        dims = source().dimensions().value
-    except DataUnavailable as exc:
-        return unavailable(str(exc), OUTPUTS)
+    ledger_result = source().ledger()
+    dims = source().dimensions().value
     key = ("page", __name__, ledger_result.version, ledger_result.computed_at, ledger_result.stale, dims)
     return source().memo(key, lambda: _build(ledger_result, dims))
 

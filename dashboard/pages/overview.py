@@ -6,13 +6,13 @@ from typing import Any
 
 import dash
 from dash import Input, Output, callback, html
-from dash.exceptions import PreventUpdate
 
 from analytics.common import Rate
 from dashboard import figures
 from dashboard.components import (
     count,
     graph,
+    guarded,
     kpi,
     page_header,
     panel,
@@ -21,10 +21,8 @@ from dashboard.components import (
     source,
     status,
     table,
-    unavailable,
     usd,
 )
-from dashboard.data import DataUnavailable
 from dashboard.filters import Filters
 from dashboard.frames import RATE_METRICS, View, daily_rates, headline, view_for, week_over_week, weekly
 
@@ -63,14 +61,10 @@ def _rate_card(label: str, rate: Rate, wow: dict[str, Any], note: str = "", stat
     Output("overview-slo", "children"), Output("overview-wow", "children"),
     Input("filters", "data"),
 )
-def update(data: dict[str, Any] | None) -> list[Any]:
+@guarded(OUTPUTS)
+def update(data: dict[str, Any]) -> list[Any]:
     """Fill the page for the filters in the store."""
-    if data is None:
-        raise PreventUpdate
-    try:
-        view = view_for(source(), Filters.from_store(data))
-    except DataUnavailable as exc:
-        return unavailable(str(exc), OUTPUTS)
+    view = view_for(source(), Filters.from_store(data))
     return view.memo(("page", __name__), lambda: _build(view))
 
 

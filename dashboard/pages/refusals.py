@@ -6,12 +6,10 @@ from typing import Any
 
 import dash
 from dash import Input, Output, callback, html
-from dash.exceptions import PreventUpdate
 
 from analytics import refusals
 from dashboard import figures
-from dashboard.components import graph, page_header, panel, pct, source, status, table, unavailable
-from dashboard.data import DataUnavailable
+from dashboard.components import graph, guarded, page_header, panel, pct, source, status, table
 from dashboard.filters import Filters
 from dashboard.frames import (
     View,
@@ -62,14 +60,10 @@ def _flag(value: Any) -> str:
     Output("refusals-drift", "children"), Output("refusals-workload-drift", "children"),
     Input("filters", "data"),
 )
-def update(data: dict[str, Any] | None) -> list[Any]:
+@guarded(OUTPUTS)
+def update(data: dict[str, Any]) -> list[Any]:
     """Fill the page for the filters in the store."""
-    if data is None:
-        raise PreventUpdate
-    try:
-        view = view_for(source(), Filters.from_store(data))
-    except DataUnavailable as exc:
-        return unavailable(str(exc), OUTPUTS)
+    view = view_for(source(), Filters.from_store(data))
     return view.memo(("page", __name__), lambda: _build(view))
 
 
@@ -78,8 +72,8 @@ def _build(view: View) -> list[Any]:
     daily = refusal_series(view, "day")
     weekly = refusal_series(view, "week")
     drift = drift_table(view)
-    flagged = weekly.merge(drift[["week", "significant"]].rename(columns={"week": "bucket"}), on="bucket",
-                           how="left").assign(significant=lambda d: d["significant"].fillna(False).astype(bool))
+    significant = dict(zip(drift["week"], drift["significant"], strict=True))
+    flagged = weekly.assign(significant=[bool(significant.get(w, False)) for w in weekly["bucket"]])
     facts = view.facts(None)
     categories = refusals_by_category(facts, view.time_key)
     order = [c for c in CATEGORY_ORDER if c in set(categories["category"])] + sorted(

@@ -7,12 +7,10 @@ from typing import Any
 
 import dash
 from dash import Input, Output, callback, html
-from dash.exceptions import PreventUpdate
 
 from analytics import reliability, tiers
 from dashboard import figures
-from dashboard.components import count, graph, page_header, panel, pct, source, status, table, unavailable
-from dashboard.data import DataUnavailable
+from dashboard.components import count, graph, guarded, page_header, panel, pct, source, status, table
 from dashboard.filters import Filters
 from dashboard.frames import View, errors_by_class, view_for, violations, violations_by_bucket
 
@@ -46,14 +44,10 @@ def layout(**_query: str) -> html.Div:
     Output("reliability-error-table", "children"), Output("reliability-violation-table", "children"),
     Input("filters", "data"),
 )
-def update(data: dict[str, Any] | None) -> list[Any]:
+@guarded(OUTPUTS)
+def update(data: dict[str, Any]) -> list[Any]:
     """Fill the page for the filters in the store."""
-    if data is None:
-        raise PreventUpdate
-    try:
-        view = view_for(source(), Filters.from_store(data))
-    except DataUnavailable as exc:
-        return unavailable(str(exc), OUTPUTS)
+    view = view_for(source(), Filters.from_store(data))
     return view.memo(("page", __name__), lambda: _build(view))
 
 

@@ -132,3 +132,73 @@ def page_callbacks(dependencies: list[dict[str, Any]]) -> dict[str, dict[str, An
             prefix = dep["output"].strip(".").split("-", 1)[0]
             out[prefix] = dep
     return out
+
+
+# ---------------------------------------------------------------------------- the browser
+
+#: The browser tests' Chromium switches (as in conftest.CHROME_ARGS) except that 127.0.0.1 resolves:
+#: the dashboard is served on loopback, everything else stays unreachable.
+DASHBOARD_CHROME_ARGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                         "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                         "--disable-sync", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+                         "--proxy-server=127.0.0.1:9",
+                         "--window-size=1280,1600")
+
+
+def start_browser(chromium: Path, chromedriver: Path, profile: Path) -> Any:
+    """Return a headless Chromium (selenium) that can reach the loopback dashboard, console logged."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(chromium)
+    for arg in DASHBOARD_CHROME_ARGS:
+        options.add_argument(arg)
+    options.add_argument(f"--user-data-dir={profile}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(str(chromedriver)), options=options)
+    driver.set_page_load_timeout(60)
+    return driver
+
+
+GRAPH_DATA_JS = """
+var out = {};
+document.querySelectorAll('.dash-graph, .js-plotly-plot').forEach(function (node) {
+    var holder = node.closest('[id]');
+    var plot = node.classList.contains('js-plotly-plot') ? node : node.querySelector('.js-plotly-plot');
+    if (!holder || !plot || !plot.data) { return; }
+    out[holder.id] = plot.data.map(function (t) {
+        if (t.type === 'sankey') { return {type: t.type, points: t.link.value.length, name: null}; }
+        return {type: t.type || 'scatter', name: t.name || null, points: (t.y || t.x || []).length,
+                x: t.x || null, y: t.y || null};
+    });
+});
+return out;
+"""
+
+
+def graph_data(driver: Any) -> dict[str, list[dict[str, Any]]]:
+    """Return, per dcc.Graph id on the page, its traces: type, name, number of points, x and y."""
+    return driver.execute_script(GRAPH_DATA_JS)
+
+
+def severe(log: list[dict[str, Any]]) -> list[str]:
+    """Return the browser console messages of level SEVERE (errors)."""
+    return [entry["message"] for entry in log if entry.get("level") == "SEVERE"]
+
+
+def wait_settled(driver: Any, seconds: float = 30, quiet: float = 1.0) -> None:
+    """Wait until no Dash component is loading and the page's height and drawn charts have not changed
+    for `quiet` seconds (plotly finishes laying out after the data arrive)."""
+    probe = ("return [document.querySelectorAll('[data-dash-is-loading]').length, document.body.scrollHeight,"
+             " document.querySelectorAll('.js-plotly-plot .main-svg').length]")
+    deadline = time.monotonic() + seconds
+    last, since = None, time.monotonic()
+    while time.monotonic() < deadline:
+        state = driver.execute_script(probe)
+        if state != last or state[0]:
+            last, since = state, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"the page did not settle within {seconds} s")

@@ -82,8 +82,20 @@ def test_a_workload_filter_changes_what_a_page_shows(client):
     one = Filters.from_store(DEFAULT)
     one = Filters(one.since, one.until, ("code-assist",)).to_store()
     _, narrowed = post(client, dep, {"filters.data": one})
-    assert narrowed["refusals-daily"]["figure"]["data"][1]["y"] != everything["refusals-daily"]["figure"]["data"][1]["y"]
+    daily = "refusals-daily"
+    assert narrowed[daily]["figure"]["data"][1]["y"] != everything[daily]["figure"]["data"][1]["y"]
     assert "workload: code-assist" in " ".join(texts(narrowed["refusals-status"]["children"]))
+
+
+def test_a_failure_while_computing_is_a_message_not_a_server_error(sample, monkeypatch, caplog):
+    import sys
+
+    client = create_app(sample[0]).server.test_client()
+    monkeypatch.setattr(sys.modules["pages.overview"], "daily_rates", lambda view: 1 / 0)
+    status, out = post(client, page_callbacks(dependencies(client))["overview"], {"filters.data": DEFAULT})
+    assert status == 200
+    assert "could not be computed" in json.dumps(out)
+    assert "ZeroDivisionError" in caplog.text
 
 
 def test_no_filters_yet_means_no_update(client):
@@ -158,3 +170,51 @@ def test_two_apps_in_one_process_each_read_their_own_database(sample, tmp_path):
         _, out = post(client, page_callbacks(dependencies(client))["overview"], {"filters.data": DEFAULT})
         assert expect in json.dumps(out)
         assert len(page_callbacks(dependencies(client))) == 6
+
+
+POLICY = """
+[workloads.support-chat]
+chain = ["claude-fable-5", "claude-opus-4-8"]
+refusal_slo = 0.5
+
+[workloads.code-assist]
+chain = ["claude-fable-5", "claude-opus-4-8"]
+"""
+
+
+def test_a_policy_file_replaces_the_stored_policy(sample, tmp_path):
+    policy = tmp_path / "policy.toml"
+    policy.write_text(POLICY)
+    client = create_app(sample[0], policy).server.test_client()
+    deps = page_callbacks(dependencies(client))
+    _, overview = post(client, deps["overview"], {"filters.data": DEFAULT})
+    slo_rows = json.dumps(overview["overview-slo"]["children"])
+    assert "50.0%" in slo_rows  # support-chat's target
+    _, chains = post(client, deps["chains"], {"filters.data": DEFAULT})
+    advice = " ".join(texts(chains["chains-advice"]["children"]))
+    assert "claude-fable-5" in advice and "claude-opus-4-8" in advice
+    assert any(word in advice for word in ("start higher", "keep", "insufficient data"))
+
+
+def test_a_bad_policy_file_is_refused_when_the_app_is_made(sample, tmp_path):
+    from fallbackscope.errors import UsageError
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[workloads.x]\nrefusal_slo = 7\n")
+    with pytest.raises(UsageError, match="bad.toml"):
+        create_app(sample[0], bad)
+
+
+def test_an_empty_database_gives_empty_pages_not_errors(tmp_path):
+    from fallbackscope.store import connect
+
+    db = tmp_path / "empty.duckdb"
+    connect(db).close()
+    client = create_app(db).server.test_client()
+    status, out = post(client, sync(client), {"url.search": ""})
+    assert status == 200
+    store = out["filters"]["data"]
+    for name, dep in page_callbacks(dependencies(client)).items():
+        status, response = post(client, dep, {"filters.data": store})
+        assert status == 200, name
+        assert response and "could not be computed" not in json.dumps(response), name

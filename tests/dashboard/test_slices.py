@@ -80,6 +80,12 @@ def test_sliced_metrics_equal_a_fresh_collect(sample, source, filters):
     assert credits.credit_summary(got) == credits.credit_summary(want)
 
 
+@pytest.mark.parametrize("filters", CASES[:4], ids=lambda f: f.describe())
+def test_the_views_slo_table_is_analytics_slo(source, filters):
+    view = view_for(source, filters)
+    same(view.slo(), refusals.slo(view.facts(None)))
+
+
 def test_headline_matches_the_ground_truth(sample, source):
     db, truth = sample
     head = headline(view_for(source, Filters(D(2026, 10, 19), D(2026, 11, 15))))
