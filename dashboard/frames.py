@@ -60,19 +60,26 @@ def _cut(df: pd.DataFrame, lo: int | None, hi: int | None, workloads: tuple[str,
     return df[mask].reset_index(drop=True)
 
 
-def slice_facts(base: Base, filters: Filters, session_key: str | None,
-                subset_prefix: Callable[[tuple[str, ...]], SessionPrefix] | None = None) -> Facts:
-    """Return the Facts of `base` restricted to the filters' days and workloads, sessions per `session_key`
-    (day, week or None for the whole range). Several workloads taken together need `subset_prefix`
-    (their sessions counted once, see `DataSource.subset_prefix`)."""
+def cut_frames(facts: Facts, filters: Filters) -> dict[str, pd.DataFrame]:
+    """Return every frame of `facts` keyed by day and workload (the documented invariant of Facts; all but
+    `sessions`) restricted to the filters' days and workloads."""
     lo, hi = day_bounds(filters)
-    f = base.facts
-    # every frame of Facts is keyed by the chain's day and workload (its documented invariant): cut them all
     cut = {}
-    for fld in dataclasses.fields(f):
-        value = getattr(f, fld.name)
+    for fld in dataclasses.fields(facts):
+        value = getattr(facts, fld.name)
         if fld.name != "sessions" and isinstance(value, pd.DataFrame) and {"day", "workload"} <= set(value.columns):
             cut[fld.name] = _cut(value, lo, hi, filters.workloads)
+    return cut
+
+
+def slice_facts(base: Base, filters: Filters, session_key: str | None,
+                subset_prefix: Callable[[tuple[str, ...]], SessionPrefix] | None = None,
+                cut: dict[str, pd.DataFrame] | None = None) -> Facts:
+    """Return the Facts of `base` restricted to the filters' days and workloads, sessions per `session_key`
+    (day, week or None for the whole range). Several workloads taken together need `subset_prefix`
+    (their sessions counted once, see `DataSource.subset_prefix`); `cut` reuses `cut_frames`."""
+    lo, hi = day_bounds(filters)
+    cut = cut if cut is not None else cut_frames(base.facts, filters)
 
     def prefixes(key: tuple[str, ...] | None) -> SessionPrefix:
         if key in base.prefixes:
@@ -84,7 +91,8 @@ def slice_facts(base: Base, filters: Filters, session_key: str | None,
         return subset_prefix(key)
 
     sessions = session_frame(prefixes, filters.workloads, base.workloads, lo, hi, session_key)
-    return dataclasses.replace(f, period=filters.period(), session_key=session_key, sessions=sessions, **cut)
+    return dataclasses.replace(base.facts, period=filters.period(), session_key=session_key, sessions=sessions,
+                               **cut)
 
 
 class View:
@@ -123,8 +131,9 @@ class View:
 
     def facts(self, session_key: str | None = None) -> Facts:
         """Return the sliced Facts with sessions per day, week or the whole range (None)."""
-        return self.memo(("facts", session_key), lambda: slice_facts(self.base.value, self.filters, session_key,
-                                                                     self.subset_prefix))
+        return self.memo(("facts", session_key), lambda: slice_facts(
+            self.base.value, self.filters, session_key, self.subset_prefix,
+            self.memo("cut", lambda: cut_frames(self.base.value.facts, self.filters))))
 
     def chains(self, time_key: str | None = None, by_workload: bool = False) -> pd.DataFrame:
         """Return `analytics.summary.chain_table` per day / week / the range (and workload), keys readable."""
