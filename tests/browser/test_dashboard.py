@@ -16,11 +16,17 @@ from dashboard_support import (
     start_browser,
     wait_settled,
 )
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
 from dashboard.app import create_app
+
+
+def waiting(driver, seconds: int) -> WebDriverWait:
+    """A wait that retries when the page re-renders the element it is reading (stale elements)."""
+    return WebDriverWait(driver, seconds, ignored_exceptions=(StaleElementReferenceException,))
 
 pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
@@ -113,7 +119,7 @@ def test_overview_shows_the_sample_headline_and_the_screenshot_is_taken(chrome, 
     assert {t["name"] for t in daily} == {"refusal rate", "session refusal rate", "fallback rate",
                                           "escalation rate"}
     assert all(t["points"] == 28 for t in daily)
-    WebDriverWait(chrome, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#overview-wow table"))
+    waiting(chrome, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#overview-wow table"))
     wait_settled(chrome)
     # the status line's "read at" time would make every run's image differ; the README does not need it
     chrome.execute_script("document.querySelectorAll('.status .muted').forEach(function (e) { e.remove(); });"
@@ -138,12 +144,12 @@ def test_choosing_a_workload_changes_the_charts_and_the_address(chrome, server):
     log = open_page(chrome, server.url + "/refusals", *PAGES["/refusals"])
     before = graph_data(chrome)["refusals-daily"]
     chrome.find_element(By.ID, "f-workload").click()
-    option = WebDriverWait(chrome, 10).until(lambda d: next(
+    option = waiting(chrome, 10).until(lambda d: next(
         (o for o in d.find_elements(By.CSS_SELECTOR, "[role=option]") if o.text.strip() == "code-assist"), None))
     option.click()
     chrome.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
-    WebDriverWait(chrome, 30).until(lambda d: "workload=code-assist" in d.current_url)
-    WebDriverWait(chrome, 30).until(
+    waiting(chrome, 30).until(lambda d: "workload=code-assist" in d.current_url)
+    waiting(chrome, 30).until(
         lambda d: "workload: code-assist" in d.find_element(By.ID, "refusals-status").text)
     wait_drawn(chrome, *PAGES["/refusals"])
     after = graph_data(chrome)["refusals-daily"]
@@ -171,17 +177,18 @@ def test_a_shared_address_opens_the_same_view(chrome, server):
 def test_quick_range_and_navigation_keep_the_filters(chrome, server):
     log = open_page(chrome, server.url + "/refusals", *PAGES["/refusals"])
     chrome.find_element(By.ID, "f-last7").click()
-    WebDriverWait(chrome, 30).until(lambda d: "from=2026-11-09" in d.current_url)
-    WebDriverWait(chrome, 30).until(
+    waiting(chrome, 30).until(lambda d: "from=2026-11-09" in d.current_url)
+    waiting(chrome, 30).until(
         lambda d: "2026-11-09 – 2026-11-15" in d.find_element(By.ID, "refusals-status").text)
     wait_drawn(chrome, *PAGES["/refusals"])
     rate = next(t for t in graph_data(chrome)["refusals-daily"] if t["name"] == "refusal rate")
     assert rate["points"] == 7
     chrome.find_element(By.CSS_SELECTOR, "a[href^='/chains']").click()
-    WebDriverWait(chrome, 30).until(lambda d: urlparse(d.current_url).path == "/chains")
+    waiting(chrome, 30).until(lambda d: urlparse(d.current_url).path == "/chains")
     wait_drawn(chrome, *PAGES["/chains"])
     assert "from=2026-11-09" in chrome.current_url
-    assert "2026-11-09 – 2026-11-15" in chrome.find_element(By.ID, "chains-status").text
+    waiting(chrome, 30).until(
+        lambda d: "2026-11-09 – 2026-11-15" in d.find_element(By.ID, "chains-status").text)
     assert severe(log + chrome.get_log("browser")) == []
 
 
