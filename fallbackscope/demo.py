@@ -8,6 +8,18 @@ from pathlib import Path
 from rich.console import Console
 
 
+# A policy for the sample's workloads, so the demo shows tier advice, disclosure and SLO checks.
+DEMO_POLICY = """\
+[workloads.batch-extract]
+chain = ["claude-haiku-4-5", "claude-sonnet-4-5", "claude-opus-4-8"]
+fallback_on = ["quality", "server_error", "overloaded", "timeout", "rate_limit", "connection"]
+
+[workloads.support-chat]
+require_disclosure = true
+refusal_slo = 0.10
+"""
+
+
 def build_demo_database(db: Path, logs: Path, *, seed: int = 7) -> dict:
     """Write the sample logs into `logs`, load them into a fresh `db`; return the ground truth."""
     from fallbackscope.config import key_path_for
@@ -22,7 +34,9 @@ def build_demo_database(db: Path, logs: Path, *, seed: int = 7) -> dict:
         stale.unlink(missing_ok=True)
     batch_files = sorted(logs.glob("batch-*.jsonl"))
     exchange_files = [str(p) for p in sorted(logs.glob("exchange-*.jsonl"))]
-    ingest_paths(db, exchange_files)
+    policy = logs / "policy.toml"
+    policy.write_text(DEMO_POLICY, encoding="utf-8")
+    ingest_paths(db, exchange_files, LoadOptions(policy_file=policy))
     if batch_files:
         ingest_paths(db, [str(p) for p in batch_files],
                      LoadOptions(format="batch", batch_id=truth.get("batch_id"),
