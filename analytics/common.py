@@ -289,3 +289,9 @@ def temp_names(con: duckdb.DuckDBPyConnection, *stems: str) -> Iterator[dict[str
 def fetch_df(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
     """Run a query and return its result as a DataFrame (strings as Python objects)."""
     return con.execute(sql, list(params)).df()
+
+
+def money_sum_sql(expr: str) -> str:
+    """Return SQL summing a USD expression exactly (as DECIMAL), so totals do not depend on DuckDB's
+    thread count or summation order; the result is DOUBLE again."""
+    return f"sum(({expr})::DECIMAL(38, 12))::DOUBLE"

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pandas as pd
 
-from analytics.common import GOT_2XX, Period, Rate, day_sql, day_to_date, fetch_df, money
+from analytics.common import GOT_2XX, Period, Rate, day_sql, day_to_date, fetch_df, money, money_sum_sql
 
 if TYPE_CHECKING:
     from analytics.facts import Facts
@@ -137,9 +137,9 @@ def credit_cube(con: duckdb.DuckDBPyConnection, credit_sql: str, params: list[An
     return fetch_df(con, f"""
         SELECT day, workload, is_batch, outcome, reason, presentations, count(*) AS n,
             coalesce(sum(credited_tokens), 0) AS credited_tokens,
-            sum(savings_usd::DECIMAL(38, 12))::DOUBLE AS savings_usd,
+            {money_sum_sql('savings_usd')} AS savings_usd,
             count(*) FILTER (WHERE outcome = 'redeemed' AND savings_usd IS NULL) AS savings_unpriced,
-            sum(missed_savings_usd::DECIMAL(38, 12))::DOUBLE AS missed_savings_usd,
+            {money_sum_sql('missed_savings_usd')} AS missed_savings_usd,
             count(*) FILTER (WHERE outcome IN ('rejected', 'forfeited') AND missed_savings_usd IS NULL)
                 AS missed_unpriced
         FROM ({credit_sql}) GROUP BY ALL

@@ -20,7 +20,16 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from analytics.common import SUCCESS, Period, TimeKey, day_sql, day_to_date, fetch_df, temp_names
+from analytics.common import (
+    SUCCESS,
+    Period,
+    TimeKey,
+    day_sql,
+    day_to_date,
+    fetch_df,
+    money_sum_sql,
+    temp_names,
+)
 from analytics.credits import credit_cube, credit_rows_sql
 from analytics.policy import refusal_loop_rows
 from fallbackscope.modelnames import normalise_model
@@ -227,7 +236,8 @@ def collect(
             FROM {t['mchain']} GROUP BY ALL
         """)
         overhead = fetch_df(con, f"""
-            SELECT m.chain_day AS day, m.chain_workload AS workload, coalesce(sum(m.cost_usd::DECIMAL(38, 12))::DOUBLE, 0) AS overhead,
+            SELECT m.chain_day AS day, m.chain_workload AS workload,
+                coalesce({money_sum_sql('m.cost_usd')}, 0) AS overhead,
                 count(*) AS overhead_attempts, count(*) FILTER (WHERE m.cost_usd IS NULL) AS overhead_unpriced
             FROM {t['multi']} m JOIN {t['mchain']} c USING (chain_id)
             WHERE c.escalated AND (c.rk IS NULL OR m.attempt_index < c.rk)
@@ -256,7 +266,8 @@ def collect(
         firsts = fetch_df(con, f"""
             SELECT day, workload, model, outcome, refusal_category, error_class, success, pinned, disclosed,
                 has_session, cf_batch, cf_geo_us, cf_band,
-                count(*) AS n, sum(cost_usd::DECIMAL(38, 12))::DOUBLE AS cost, count(cost_usd) AS priced, min(us) AS first_us,
+                count(*) AS n, {money_sum_sql('cost_usd')} AS cost, count(cost_usd) AS priced,
+                min(us) AS first_us,
                 {token_sums}
             FROM (
                 SELECT {day_sql('ts')} AS day, workload, model, outcome, refusal_category, error_class,
@@ -272,7 +283,8 @@ def collect(
         """, thresholds + p_params)
         laters = fetch_df(con, f"""
             SELECT chain_day AS day, chain_workload AS workload, model, outcome, refusal_category, error_class,
-                count(*) AS n, sum(cost_usd::DECIMAL(38, 12))::DOUBLE AS cost, count(cost_usd) AS priced, min(epoch_us(ts)) AS first_us
+                count(*) AS n, {money_sum_sql('cost_usd')} AS cost, count(cost_usd) AS priced,
+                min(epoch_us(ts)) AS first_us
             FROM {t['multi']} WHERE attempt_index >= 2
             GROUP BY ALL
         """)

@@ -107,7 +107,8 @@ def test_ingest_prints_a_per_file_summary(tmp_path):
 
 def test_stdin_is_read_with_dash(tmp_path):
     record = exchange("2026-11-02T00:00:00Z", request("claude-haiku-4-5"), message("m_stdin", "claude-haiku-4-5"))
-    proc = subprocess.run([sys.executable, "-m", "fallbackscope.cli", "ingest", "-", "--db", str(tmp_path / "d.duckdb")],
+    proc = subprocess.run([sys.executable, "-m", "fallbackscope.cli", "ingest", "-",
+                           "--db", str(tmp_path / "d.duckdb")],
                           input=json.dumps(record) + "\n", capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "-: 1 loaded" in proc.stdout
@@ -143,7 +144,8 @@ def test_report_weekly_formats_backfill_and_fail_on_slo(tmp_path):
     for day in range(9):  # two ISO weeks; every chain of workload w refused, so its SLO is missed
         ts = f"2026-11-{2 + day:02d}T10:00:00Z"
         records.append(ex(ts, request("claude-fable-5", f"q{day}"),
-                          message(f"r{day}", "claude-fable-5", stop_reason="refusal", content=[]), session_id=f"s{day}"))
+                          message(f"r{day}", "claude-fable-5", stop_reason="refusal", content=[]),
+                          session_id=f"s{day}"))
     log = write_jsonl(tmp_path / "a.jsonl", records)
     assert cli("ingest", str(log), "--db", str(db)).returncode == 0
     proc = cli("report", "weekly", "--db", str(db), "--week", "2026-W45")
@@ -154,7 +156,8 @@ def test_report_weekly_formats_backfill_and_fail_on_slo(tmp_path):
     failed = cli("report", "weekly", "--db", str(db), "--week", "2026-W45", "--fail-on-slo")
     assert failed.returncode == 3 and "wl" in failed.stderr
     folder = tmp_path / "weeks"
-    assert cli("report", "weekly", "--db", str(db), "--all-weeks", "--format", "md", "--out", str(folder)).returncode == 0
+    backfill = cli("report", "weekly", "--db", str(db), "--all-weeks", "--format", "md", "--out", str(folder))
+    assert backfill.returncode == 0
     assert sorted(p.name for p in folder.iterdir()) == ["weekly-2026-W45.md", "weekly-2026-W46.md"]
     assert cli("report", "weekly", "--db", str(db), "--format", "pdf").returncode == 2
 

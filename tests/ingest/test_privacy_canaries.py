@@ -72,7 +72,8 @@ def write_inputs(folder: Path) -> list[tuple[Path, list[str]]]:
              "delta": {"type": "thinking_delta", "thinking": canary("stream_thinking")}},
             {"type": "content_block_start", "index": 1, "content_block": {"type": "text", "text": ""}},
             {"type": "content_block_delta", "index": 1, "delta": {"type": "text_delta", "text": canary("stream_text")}},
-            {"type": "content_block_start", "index": 2, "content_block": {"type": "tool_use", "name": "t", "input": {}}},
+            {"type": "content_block_start", "index": 2,
+             "content_block": {"type": "tool_use", "name": "t", "input": {}}},
             {"type": "content_block_delta", "index": 2,
              "delta": {"type": "input_json_delta", "partial_json": canary("stream_json")}},
             {"type": "message_delta", "delta": {"stop_reason": "refusal", "stop_details": {
