@@ -7,7 +7,6 @@ from pathlib import Path
 
 from rich.console import Console
 
-
 # A policy for the sample's workloads, so the demo shows tier advice, disclosure and SLO checks.
 DEMO_POLICY = """\
 [workloads.batch-extract]
@@ -78,9 +77,6 @@ def run_demo(db: Path, logs: Path, console: Console, *, serve: bool = True, port
     for label, value in headline(db):
         console.print(f"  {label}: {value}", markup=False)
     if serve:
-        try:
-            from dashboard.app import serve as serve_dashboard
-        except ImportError:
-            console.print("(the dashboard is not part of this build yet)", markup=False)
-            return
+        from dashboard.app import serve as serve_dashboard
+
         serve_dashboard(db, host="127.0.0.1", port=port)
