@@ -168,14 +168,6 @@ def attempt_cost_sql(a: str, p: str, *, web_search_usd: float = 0.01) -> str:
     )
 
 
-def priced_select_sql(source: str, columns: list[str], web_search_usd: float) -> str:
-    """Return a SELECT of `columns` from `source` with `cost_usd` computed against `price_rows`."""
-    picked = ", ".join(f"a.{c}" if c != "cost_usd" else
-                       f"{attempt_cost_sql('a', 'p', web_search_usd=web_search_usd)} AS cost_usd"
-                       for c in columns)
-    return f"SELECT {picked} FROM {source} a {PRICE_JOIN.format(a='a')}"
-
-
 def reprice(con: duckdb.DuckDBPyConnection) -> None:
     """Recompute `cost_usd` of every stored attempt with the price table in force."""
     table = install_price_rows(con)

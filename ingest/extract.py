@@ -6,7 +6,9 @@ Runs in worker processes for large files, so it imports only what parsing needs.
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 import pyarrow as pa
@@ -14,7 +16,7 @@ import pyarrow as pa
 from fallbackscope.fingerprint import hmac_hex
 from ingest.columns import DICTIONARY_COLUMNS, FIELD_NAMES, SCHEMA, TS_TYPE
 from ingest.fields import Reject
-from ingest.formats import LINE_FORMATS
+from ingest.formats import LINE_FORMATS, sse
 from ingest.message import Context
 
 BOM = b"\xef\xbb\xbf"
@@ -42,57 +44,94 @@ def _decode_reason(raw: bytes) -> str:
     return "invalid JSON"
 
 
-def extract_lines(fmt: str, data: bytes, start_offset: int, ctx: Context) -> Extracted:
-    """Parse the complete lines of `data` (which starts at byte `start_offset` of the stream)."""
-    parse = LINE_FORMATS[fmt].parse
-    rows: list[tuple] = []
-    add_row = rows.append
-    as_row = operator.itemgetter(*FIELD_NAMES)
-    rejects: list[tuple[int, int, str]] = []
-    records = 0
-    offset = start_offset
+def numbered_lines(data: bytes, start_offset: int) -> Iterator[tuple[int, int, bytes]]:
+    """Yield (line number in `data`, byte offset in the stream, line) with a BOM at the stream's start
+    and a trailing CR removed; the newline ending the last line makes no empty line."""
     lines = data.split(b"\n")
     if lines and lines[-1] == b"":
-        lines.pop()  # the newline ending the last line
-    line_no = 0
-    key = ctx.key
-    loads = orjson.loads
-    for raw in lines:
-        line_no += 1
+        lines.pop()
+    offset = start_offset
+    for line_no, raw in enumerate(lines, start=1):
         line_offset = offset
         offset += len(raw) + 1
         if line_offset == 0 and raw.startswith(BOM):
             raw = raw[3:]
         if raw.endswith(b"\r"):
             raw = raw[:-1]
-        if not raw or raw.isspace():
-            continue
-        records += 1
+        yield line_no, line_offset, raw
+
+
+def line_count(data: bytes) -> int:
+    """Return how many lines `numbered_lines` yields for `data`."""
+    return data.count(b"\n") + (0 if not data or data.endswith(b"\n") else 1)
+
+
+_UNEXPECTED = (RecursionError, ValueError, TypeError, KeyError, AttributeError, IndexError)
+
+
+class _Collector:
+    """Attempt rows and rejects of one chunk, in FIELD_NAMES order, ready for `Extracted`."""
+
+    def __init__(self, key: bytes) -> None:
+        self.key = key
+        self.rows: list[tuple] = []
+        self.rejects: list[tuple[int, int, str]] = []
+        self.records = 0
+        self._as_row = operator.itemgetter(*FIELD_NAMES)
+
+    def parse(self, parse: Callable[[Any, Context], list[dict]], value: Any, ctx: Context, line_no: int,
+              offset: int, content: bytes) -> None:
+        """Parse one record into rows, or record why it is rejected (never its content)."""
         try:
-            obj = loads(raw)
-        except orjson.JSONDecodeError:
-            rejects.append((line_no, line_offset, _decode_reason(raw)))
-            continue
-        if type(obj) is not dict:
-            rejects.append((line_no, line_offset, "not a JSON object"))
-            continue
-        try:
-            attempts = parse(obj, ctx)
+            attempts = parse(value, ctx)
         except Reject as exc:
-            rejects.append((line_no, line_offset, str(exc)))
-            continue
-        except (RecursionError, ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
-            rejects.append((line_no, line_offset, f"unreadable record ({type(exc).__name__})"))
-            continue
+            self.rejects.append((line_no, offset, str(exc)))
+            return
+        except _UNEXPECTED as exc:
+            self.rejects.append((line_no, offset, f"unreadable record ({type(exc).__name__})"))
+            return
         content_fp = None
         for attempt in attempts:
             if attempt["attempt_id"] is None:
                 if content_fp is None:
-                    content_fp = hmac_hex(key, raw)[:32]
+                    content_fp = hmac_hex(self.key, content)[:32]
                 attempt["content_fp"] = content_fp
             attempt["line_no"] = line_no
-            add_row(as_row(attempt))
-    return Extracted(rows_to_ipc(rows), len(rows), rejects, records, line_no)
+            self.rows.append(self._as_row(attempt))
+
+    def extracted(self, lines: int) -> Extracted:
+        return Extracted(rows_to_ipc(self.rows), len(self.rows), self.rejects, self.records, lines)
+
+
+def extract_lines(fmt: str, data: bytes, start_offset: int, ctx: Context) -> Extracted:
+    """Parse the complete lines of `data` (which starts at byte `start_offset` of the stream)."""
+    parse = LINE_FORMATS[fmt].parse
+    out = _Collector(ctx.key)
+    loads = orjson.loads
+    for line_no, line_offset, raw in numbered_lines(data, start_offset):
+        if not raw or raw.isspace():
+            continue
+        out.records += 1
+        try:
+            obj = loads(raw)
+        except orjson.JSONDecodeError:
+            out.rejects.append((line_no, line_offset, _decode_reason(raw)))
+            continue
+        if type(obj) is not dict:
+            out.rejects.append((line_no, line_offset, "not a JSON object"))
+            continue
+        out.parse(parse, obj, ctx, line_no, line_offset, raw)
+    return out.extracted(line_count(data))
+
+
+def extract_sse(data: bytes, start_offset: int, ctx: Context) -> Extracted:
+    """Parse a captured SSE stream text: one record per stream, positioned at its first line."""
+    out = _Collector(ctx.key)
+    for stream in sse.split_streams(numbered_lines(data, start_offset)):
+        out.records += 1
+        content = b"\n".join(payload for _, payload in stream.data)
+        out.parse(sse.parse_stream, stream, ctx, stream.line_no, stream.offset, content)
+    return out.extracted(line_count(data))
 
 
 def rows_to_ipc(rows: list[tuple]) -> bytes:

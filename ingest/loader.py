@@ -29,7 +29,15 @@ from fallbackscope import prices, store
 from fallbackscope.config import load_key
 from fallbackscope.errors import FallbackscopeError, UsageError
 from ingest import linking
-from ingest.extract import Extracted, extract_bytes, extract_lines, extract_range, from_ipc, init_worker
+from ingest.extract import (
+    Extracted,
+    extract_bytes,
+    extract_lines,
+    extract_range,
+    extract_sse,
+    from_ipc,
+    init_worker,
+)
 from ingest.formats import ALL_FORMATS, LINE_FORMATS, sse
 from ingest.message import Context
 from ingest.sources import HashingReader, Source, expand, file_sha256, line_ranges
@@ -297,7 +305,7 @@ class Loader:
             pending = []
         if fmt == sse.NAME:
             data = b"".join(block for _, block in pending) + b"".join(block for _, block in blocks)
-            parts, rejects, records, lines = _gather([_extract_sse(data, start_byte, self.ctx)])
+            parts, rejects, records, lines = _gather([extract_sse(data, start_byte, self.ctx)])
             return fmt, parts, rejects, records, lines, reader.position, reader.finish()
         use_pool = source.size is None or source.size > POOL_THRESHOLD
         futures = []
@@ -320,7 +328,10 @@ class Loader:
                 rejects: list[tuple[int, int, str]], records: int, start_line: int, lines: int,
                 start_byte: int, end: int, sha: str) -> FileReport:
         con = self.con
-        fresh = self._fresh(pa.concat_tables(parts).unify_dictionaries(), start_line) if parts else None
+        # asked once per file: the dedup and the linking context both need it
+        has_stored = bool(con.execute("SELECT EXISTS (SELECT 1 FROM attempts)").fetchone()[0])
+        fresh = (self._fresh(pa.concat_tables(parts).unify_dictionaries(), start_line, has_stored)
+                 if parts else None)
         parts.clear()
         _trace("staged")
         con.execute("BEGIN TRANSACTION")
@@ -329,7 +340,7 @@ class Loader:
         if fresh is not None and fresh.num_rows:
             attempts_loaded = fresh.num_rows
             loaded_records = pc.count_distinct(fresh.column("line_no")).as_py()
-            self._insert(self._linked(fresh), load_id)
+            self._insert(self._linked(fresh, has_stored), load_id)
             _trace("inserted")
         if rejects:
             reject_table = pa.table({
@@ -358,7 +369,7 @@ class Loader:
         return FileReport(source.display, "ok", fmt, load_id, records, attempts_loaded, duplicates,
                           len(rejects), reasons=reasons)
 
-    def _fresh(self, table: pa.Table, start_line: int) -> pa.Table:
+    def _fresh(self, table: pa.Table, start_line: int, has_stored: bool) -> pa.Table:
         """Return the file's attempts not stored yet, with their final ids, sorted in time order."""
         if start_line:
             for name in ("line_no",):
@@ -377,7 +388,7 @@ class Loader:
                 keep.append(aid not in seen)
                 seen.add(aid)
             table = table.filter(pa.array(keep))
-        if self.con.execute("SELECT EXISTS (SELECT 1 FROM attempts)").fetchone()[0]:
+        if has_stored:
             _register(self.con, "new_ids", table.select(["attempt_id"]))
             self.con.complete()
             stored = self.con.sql("SELECT attempt_id FROM attempts"
@@ -393,14 +404,14 @@ class Loader:
             table = table.take(order)  # logs are usually in time order already: then no copy
         return table
 
-    def _linked(self, fresh: pa.Table) -> pa.Table:
+    def _linked(self, fresh: pa.Table, has_stored: bool) -> pa.Table:
         """Return `fresh` with chain_id, attempt_index, trigger and fallback_mode appended.
 
         Attempts that no rule can tie to another — their chain id, prompt and credit occur nowhere
         else, stored or new, and they are no server-side hop — are chains of one and are linked with
         column operations. The rest go through the sequential linker, in time order.
         """
-        linker = self._preload_context(fresh)
+        linker = self._preload_context(fresh) if has_stored else linking.Linker()
         repeated_chains = _repeated(fresh.column("given_chain_id")) | set(linker.chains)
         repeated_prompts = _repeated(fresh.column("prompt_fp")) | {fp for _, fp in linker.by_prompt}
         presented = set(pc.unique(fresh.column("credit_presented_fp")).drop_null().to_pylist())
@@ -472,8 +483,6 @@ class Loader:
         """Return a linker holding the stored chains that new attempts could join."""
         con = self.con
         linker = linking.Linker()
-        if not con.execute("SELECT EXISTS (SELECT 1 FROM attempts)").fetchone()[0]:
-            return linker
         _register(con, "fresh", fresh.select(["ts", "session_id", "workload", "prompt_fp", "given_chain_id",
                                               "credit_presented_fp"]))
         con.execute(
@@ -598,48 +607,6 @@ def _gather(outputs: list[Extracted]) -> tuple[list[pa.Table], list[tuple[int, i
         records += out.records
         lines += out.lines
     return parts, rejects, records, lines
-
-
-def _extract_sse(data: bytes, start: int, ctx: Context) -> Extracted:
-    """Parse a captured SSE file: one record per stream."""
-    from ingest.columns import FIELD_NAMES
-    from ingest.extract import to_ipc
-    from ingest.fields import Reject
-
-    columns: dict[str, list] = {name: [] for name in FIELD_NAMES}
-    rejects: list[tuple[int, int, str]] = []
-    records = 0
-
-    def numbered():
-        offset = start
-        for n, raw in enumerate(data.split(b"\n"), start=1):
-            line_offset = offset
-            offset += len(raw) + 1
-            if line_offset == 0 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
-            yield n, line_offset, raw.rstrip(b"\r")
-
-    line_count = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
-    from fallbackscope.fingerprint import hmac_hex
-
-    for stream in sse.split_streams(numbered()):
-        records += 1
-        try:
-            attempts = sse.parse_stream(stream, ctx)
-        except Reject as exc:
-            rejects.append((stream.line_no, stream.offset, str(exc)))
-            continue
-        except (RecursionError, ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
-            rejects.append((stream.line_no, stream.offset, f"unreadable record ({type(exc).__name__})"))
-            continue
-        content_fp = hmac_hex(ctx.key, b"\n".join(p for _, p in stream.data))[:32]
-        for attempt in attempts:
-            if attempt["attempt_id"] is None:
-                attempt["content_fp"] = content_fp
-            attempt["line_no"] = stream.line_no
-            for name in FIELD_NAMES:
-                columns[name].append(attempt[name])
-    return Extracted(to_ipc(columns), len(columns["ts"]), rejects, records, line_count)
 
 
 def ingest_paths(db_path: str | Path, paths: list[str], options: LoadOptions | None = None,

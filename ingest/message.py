@@ -11,7 +11,7 @@ from typing import Any
 
 from fallbackscope.fingerprint import prompt_fingerprint, token_fingerprint
 from fallbackscope.modelnames import normalise_model
-from ingest.fields import Reject, get_bool, get_int, get_list, get_obj, get_str, get_tokens
+from ingest.fields import Reject, get_bool, get_list, get_obj, get_str, get_tokens
 
 ERROR_TYPES = {
     "invalid_request_error": "invalid_request",
@@ -34,9 +34,6 @@ _STATUS_CLASSES = {
     403: "permission", 404: "not_found", 409: "conflict", 429: "rate_limit", 500: "server_error",
     502: "server_error", 503: "server_error", 408: "timeout", 504: "timeout", 529: "overloaded",
 }
-
-CATEGORIES = frozenset({"cyber", "bio", "frontier_llm", "reasoning_extraction", "general_harms"})
-
 
 def error_class_for(status: int | None, error_type: str | None) -> str:
     """Return the SPEC §5 error class of an HTTP status, else of an error body's `error.type`."""
@@ -376,5 +373,5 @@ def optional_id(obj: dict, key: str, path: str) -> str | None:
 
 __all__ = [
     "Context", "Reject", "error_attempt", "error_class_for", "message_attempts", "optional_id",
-    "read_usage", "rebuild_stream", "request_fields", "get_int",
+    "read_usage", "rebuild_stream", "request_fields",
 ]
