@@ -232,3 +232,19 @@ def guarded(outputs: Sequence[str]) -> Callable[[Callable[..., list[Any]]], Call
                                    outputs)
         return run
     return wrap
+
+
+def page_callback(module: str, outputs: Sequence[tuple[str, str]], build: Callable[[View], list[Any]]) -> None:
+    """Register a page's one callback: fill `outputs` ((component id, property) pairs) from the shared
+    filters with `build(view)`, guarded (a failure shows on the page) and kept by the View, so a repeated
+    request for the same filters is cheap."""
+    from dash import Input, Output, callback
+
+    from dashboard.filters import Filters
+    from dashboard.frames import view_for
+
+    @callback(*[Output(cid, prop) for cid, prop in outputs], Input("filters", "data"))
+    @guarded(tuple(prop for _, prop in outputs))
+    def update(data: dict[str, Any]) -> list[Any]:
+        view = view_for(source(), Filters.from_store(data))
+        return view.memo(("page", module), lambda: build(view))

@@ -6,18 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 import dash
-from dash import Input, Output, callback, html
+from dash import html
 
 from analytics import costs, tiers
 from dashboard import figures
-from dashboard.components import count, graph, guarded, page_header, panel, pct, source, status, table
-from dashboard.filters import Filters
-from dashboard.frames import View, chain_rates, sankey_flows, view_for
+from dashboard.components import count, graph, page_callback, page_header, panel, pct, status, table
+from dashboard.frames import View, chain_rates, sankey_flows
 
 dash.register_page(__name__, path="/chains", name="Chains and tiers", title="Chains and tiers · fallbackscope",
                    order=2)
 
-OUTPUTS = ("status", "figure", "figure", "figure", "children", "children")
 ADVICE = {"start_higher": "start higher", "keep": "keep", "insufficient_data": "insufficient data"}
 
 
@@ -35,19 +33,6 @@ def layout(**_query: str) -> html.Div:
             panel("chains-advice", "Start-tier advice (declared chains)"),
         ]),
     ])
-
-
-@callback(
-    Output("chains-status", "children"), Output("chains-sankey", "figure"),
-    Output("chains-resolution", "figure"), Output("chains-escalation", "figure"),
-    Output("chains-rates", "children"), Output("chains-advice", "children"),
-    Input("filters", "data"),
-)
-@guarded(OUTPUTS)
-def update(data: dict[str, Any]) -> list[Any]:
-    """Fill the page for the filters in the store."""
-    view = view_for(source(), Filters.from_store(data))
-    return view.memo(("page", __name__), lambda: _build(view))
 
 
 def _build(view: View) -> list[Any]:
@@ -79,3 +64,13 @@ def _build(view: View) -> list[Any]:
         rates,
         advice_view,
     ]
+
+
+page_callback(__name__, [
+    ("chains-status", "children"),
+    ("chains-sankey", "figure"),
+    ("chains-resolution", "figure"),
+    ("chains-escalation", "figure"),
+    ("chains-rates", "children"),
+    ("chains-advice", "children"),
+], _build)

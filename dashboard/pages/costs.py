@@ -6,23 +6,21 @@ from __future__ import annotations
 from typing import Any
 
 import dash
-from dash import Input, Output, callback, html
+from dash import html
 
 from dashboard import figures
 from dashboard.components import (
     count,
     graph,
-    guarded,
     kpi,
+    page_callback,
     page_header,
     panel,
     pct,
-    source,
     status,
     table,
     usd,
 )
-from dashboard.filters import Filters
 from dashboard.frames import (
     View,
     cost_by,
@@ -31,13 +29,11 @@ from dashboard.frames import (
     credits_by_bucket,
     headline,
     rejection_reasons,
-    view_for,
 )
 
 dash.register_page(__name__, path="/costs", name="Cost and credits", title="Cost and credits · fallbackscope",
                    order=3)
 
-OUTPUTS = ("status", "children", "figure", "figure", "figure", "figure", "figure", "figure", "children")
 CREDIT_ORDER = ("redeemed", "rejected", "unconfirmed", "forfeited", "expired", "unredeemable")
 
 
@@ -55,21 +51,6 @@ def layout(**_query: str) -> html.Div:
             panel("costs-table", "Cost per workload", wide=True),
         ]),
     ])
-
-
-@callback(
-    Output("costs-status", "children"), Output("costs-kpis", "children"),
-    Output("costs-workload", "figure"), Output("costs-model", "figure"),
-    Output("costs-blended", "figure"), Output("costs-overhead", "figure"),
-    Output("costs-credits", "figure"), Output("costs-credits-time", "figure"),
-    Output("costs-table", "children"),
-    Input("filters", "data"),
-)
-@guarded(OUTPUTS)
-def update(data: dict[str, Any]) -> list[Any]:
-    """Fill the page for the filters in the store."""
-    view = view_for(source(), Filters.from_store(data))
-    return view.memo(("page", __name__), lambda: _build(view))
 
 
 def _build(view: View) -> list[Any]:
@@ -122,3 +103,16 @@ def _build(view: View) -> list[Any]:
             ("unpriced_attempts", "Unpriced attempts", count),
         ], "No chains in these days"),
     ]
+
+
+page_callback(__name__, [
+    ("costs-status", "children"),
+    ("costs-kpis", "children"),
+    ("costs-workload", "figure"),
+    ("costs-model", "figure"),
+    ("costs-blended", "figure"),
+    ("costs-overhead", "figure"),
+    ("costs-credits", "figure"),
+    ("costs-credits-time", "figure"),
+    ("costs-table", "children"),
+], _build)

@@ -5,30 +5,27 @@ from __future__ import annotations
 from typing import Any
 
 import dash
-from dash import Input, Output, callback, html
+from dash import html
 
 from analytics.common import Rate
 from dashboard import figures
 from dashboard.components import (
     count,
     graph,
-    guarded,
     kpi,
+    page_callback,
     page_header,
     panel,
     pct,
     signed,
-    source,
     status,
     table,
     usd,
 )
-from dashboard.filters import Filters
-from dashboard.frames import RATE_METRICS, View, daily_rates, headline, view_for, week_over_week, weekly
+from dashboard.frames import RATE_METRICS, View, daily_rates, headline, week_over_week, weekly
 
 dash.register_page(__name__, path="/", name="Overview", title="Overview · fallbackscope", order=0)
 
-OUTPUTS = ("status", "children", "figure", "figure", "children", "children")
 TREND = ("refusal rate", "session refusal rate", "fallback rate", "escalation rate")
 
 
@@ -53,19 +50,6 @@ def _rate_card(label: str, rate: Rate, wow: dict[str, Any], note: str = "", stat
     change = wow.get(label)
     note = note or (f"{signed(change['change'], 'pp')} week over week" if change else "")
     return kpi(label.capitalize(), pct(rate.value), detail, note, state)
-
-
-@callback(
-    Output("overview-status", "children"), Output("overview-kpis", "children"),
-    Output("overview-trend", "figure"), Output("overview-cost", "figure"),
-    Output("overview-slo", "children"), Output("overview-wow", "children"),
-    Input("filters", "data"),
-)
-@guarded(OUTPUTS)
-def update(data: dict[str, Any]) -> list[Any]:
-    """Fill the page for the filters in the store."""
-    view = view_for(source(), Filters.from_store(data))
-    return view.memo(("page", __name__), lambda: _build(view))
 
 
 def _build(view: View) -> list[Any]:
@@ -122,3 +106,13 @@ def _build(view: View) -> list[Any]:
 
 def _fmt(value: Any, metric: str) -> str:
     return usd(value) if metric in ("cost", "credit savings") else pct(value)
+
+
+page_callback(__name__, [
+    ("overview-status", "children"),
+    ("overview-kpis", "children"),
+    ("overview-trend", "figure"),
+    ("overview-cost", "figure"),
+    ("overview-slo", "children"),
+    ("overview-wow", "children"),
+], _build)

@@ -5,25 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 import dash
-from dash import Input, Output, callback, html
+from dash import html
 
 from analytics import refusals
 from dashboard import figures
-from dashboard.components import graph, guarded, page_header, panel, pct, source, status, table
-from dashboard.filters import Filters
+from dashboard.components import graph, page_callback, page_header, panel, pct, status, table
 from dashboard.frames import (
     View,
     drift_table,
     refusal_series,
     refusals_by_category,
-    view_for,
     workload_drift,
     workload_refusals,
 )
 
 dash.register_page(__name__, path="/refusals", name="Refusals", title="Refusals · fallbackscope", order=1)
 
-OUTPUTS = ("status", "figure", "figure", "figure", "figure", "figure", "children", "children")
 CATEGORY_ORDER = ("cyber", "bio", "frontier_llm", "reasoning_extraction", "general_harms", "unspecified")
 
 
@@ -51,20 +48,6 @@ def _p(value: Any) -> str:
 
 def _flag(value: Any) -> str:
     return "▲ significant" if value else ""
-
-
-@callback(
-    Output("refusals-status", "children"), Output("refusals-daily", "figure"),
-    Output("refusals-weekly", "figure"), Output("refusals-category", "figure"),
-    Output("refusals-model", "figure"), Output("refusals-workload", "figure"),
-    Output("refusals-drift", "children"), Output("refusals-workload-drift", "children"),
-    Input("filters", "data"),
-)
-@guarded(OUTPUTS)
-def update(data: dict[str, Any]) -> list[Any]:
-    """Fill the page for the filters in the store."""
-    view = view_for(source(), Filters.from_store(data))
-    return view.memo(("page", __name__), lambda: _build(view))
 
 
 def _build(view: View) -> list[Any]:
@@ -109,3 +92,13 @@ def _build(view: View) -> list[Any]:
     ]
 
 
+page_callback(__name__, [
+    ("refusals-status", "children"),
+    ("refusals-daily", "figure"),
+    ("refusals-weekly", "figure"),
+    ("refusals-category", "figure"),
+    ("refusals-model", "figure"),
+    ("refusals-workload", "figure"),
+    ("refusals-drift", "children"),
+    ("refusals-workload-drift", "children"),
+], _build)

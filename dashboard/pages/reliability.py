@@ -6,18 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 import dash
-from dash import Input, Output, callback, html
+from dash import html
 
 from analytics import reliability, tiers
 from dashboard import figures
-from dashboard.components import count, graph, guarded, page_header, panel, pct, source, status, table
-from dashboard.filters import Filters
-from dashboard.frames import View, errors_by_class, view_for, violations, violations_by_bucket
+from dashboard.components import count, graph, page_callback, page_header, panel, pct, status, table
+from dashboard.frames import View, errors_by_class, violations, violations_by_bucket
 
 dash.register_page(__name__, path="/reliability", name="Reliability and policy",
                    title="Reliability and policy · fallbackscope", order=4)
 
-OUTPUTS = ("status", "figure", "figure", "figure", "figure", "figure", "children", "children")
 
 
 def layout(**_query: str) -> html.Div:
@@ -35,20 +33,6 @@ def layout(**_query: str) -> html.Div:
             panel("reliability-violation-table", "Policy violations"),
         ]),
     ])
-
-
-@callback(
-    Output("reliability-status", "children"), Output("reliability-errors", "figure"),
-    Output("reliability-outcomes", "figure"), Output("reliability-fallbacks", "figure"),
-    Output("reliability-violations", "figure"), Output("reliability-violations-time", "figure"),
-    Output("reliability-error-table", "children"), Output("reliability-violation-table", "children"),
-    Input("filters", "data"),
-)
-@guarded(OUTPUTS)
-def update(data: dict[str, Any]) -> list[Any]:
-    """Fill the page for the filters in the store."""
-    view = view_for(source(), Filters.from_store(data))
-    return view.memo(("page", __name__), lambda: _build(view))
 
 
 def _build(view: View) -> list[Any]:
@@ -72,3 +56,15 @@ def _build(view: View) -> list[Any]:
         table(kinds, [("kind", "Kind", None), ("workload", "Workload", None), ("count", "Count", count)],
               "No policy violations in these days"),
     ]
+
+
+page_callback(__name__, [
+    ("reliability-status", "children"),
+    ("reliability-errors", "figure"),
+    ("reliability-outcomes", "figure"),
+    ("reliability-fallbacks", "figure"),
+    ("reliability-violations", "figure"),
+    ("reliability-violations-time", "figure"),
+    ("reliability-error-table", "children"),
+    ("reliability-violation-table", "children"),
+], _build)
