@@ -5,8 +5,10 @@ Runs in worker processes for large files, so it imports only what parsing needs.
 
 from __future__ import annotations
 
+import gc
 import operator
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +68,20 @@ def line_count(data: bytes) -> int:
     return data.count(b"\n") + (0 if not data or data.endswith(b"\n") else 1)
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector: parsing allocates millions of acyclic dicts and rows, and each
+    collection would walk every row gathered so far (measured: about 40% of the parsing time)."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 _UNEXPECTED = (RecursionError, ValueError, TypeError, KeyError, AttributeError, IndexError)
 
 
@@ -105,7 +121,12 @@ class _Collector:
 
 def extract_lines(fmt: str, data: bytes, start_offset: int, ctx: Context) -> Extracted:
     """Parse the complete lines of `data` (which starts at byte `start_offset` of the stream)."""
-    parse = LINE_FORMATS[fmt].parse
+    with gc_paused():
+        return _extract_lines(LINE_FORMATS[fmt].parse, data, start_offset, ctx)
+
+
+def _extract_lines(parse: Callable[[Any, Context], list[dict]], data: bytes, start_offset: int,
+                   ctx: Context) -> Extracted:
     out = _Collector(ctx.key)
     loads = orjson.loads
     for line_no, line_offset, raw in numbered_lines(data, start_offset):
@@ -127,11 +148,12 @@ def extract_lines(fmt: str, data: bytes, start_offset: int, ctx: Context) -> Ext
 def extract_sse(data: bytes, start_offset: int, ctx: Context) -> Extracted:
     """Parse a captured SSE stream text: one record per stream, positioned at its first line."""
     out = _Collector(ctx.key)
-    for stream in sse.split_streams(numbered_lines(data, start_offset)):
-        out.records += 1
-        content = b"\n".join(payload for _, payload in stream.data)
-        out.parse(sse.parse_stream, stream, ctx, stream.line_no, stream.offset, content)
-    return out.extracted(line_count(data))
+    with gc_paused():
+        for stream in sse.split_streams(numbered_lines(data, start_offset)):
+            out.records += 1
+            content = b"\n".join(payload for _, payload in stream.data)
+            out.parse(sse.parse_stream, stream, ctx, stream.line_no, stream.offset, content)
+        return out.extracted(line_count(data))
 
 
 def rows_to_ipc(rows: list[tuple]) -> bytes:

@@ -36,6 +36,7 @@ from ingest.extract import (
     extract_range,
     extract_sse,
     from_ipc,
+    gc_paused,
     init_worker,
 )
 from ingest.formats import ALL_FORMATS, LINE_FORMATS, sse
@@ -159,6 +160,7 @@ class Loader:
         finally:
             self.con = None
             con.close()
+            _trace("closed")
 
     def _apply_settings(self) -> None:
         opts = self.options
@@ -178,6 +180,7 @@ class Loader:
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
+            _trace("workers stopped")
 
     def __enter__(self) -> Loader:
         return self
@@ -454,6 +457,12 @@ class Loader:
         inputs = inputs.select(list(linking.LINK_COLUMNS))
         outputs: list[list[pa.Array]] = [[], [], [], []]
         types = (pa.string(), pa.int32(), pa.string(), pa.string())
+        with gc_paused():
+            self._link_slices(linker, inputs, outputs, types)
+        return [pa.concat_arrays(arrays) for arrays in outputs]
+
+    @staticmethod
+    def _link_slices(linker: linking.Linker, inputs: pa.Table, outputs: list[list[pa.Array]], types: tuple) -> None:
         for offset in range(0, inputs.num_rows, LINK_SLICE):
             # in slices, so the Python objects of a large file never all exist at once
             part = inputs.slice(offset, LINK_SLICE)
@@ -461,7 +470,6 @@ class Loader:
             for out, result, kind in zip(outputs, linker.link(zip(*values, strict=True)), types, strict=True):
                 out.append(pa.array(result, kind))
             del values
-        return [pa.concat_arrays(arrays) for arrays in outputs]
 
     def _insert(self, linked: pa.Table, load_id: int) -> None:
         con = self.con
