@@ -26,6 +26,9 @@ app = typer.Typer(
 )
 report_app = typer.Typer(help="Export reports.", no_args_is_help=True)
 app.add_typer(report_app, name="report")
+export_app = typer.Typer(help="Export the stored attempts for warehouses (Parquet partitioned by UTC day).",
+                         no_args_is_help=True)
+app.add_typer(export_app, name="export")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -260,6 +263,22 @@ def weekly(
 def out_console() -> Console:
     """Return the stdout console (reports print raw, never as rich markup)."""
     return out
+
+
+@export_app.command()
+def parquet(
+    out_dir: Annotated[Path, typer.Argument(help="Folder to write DIR/attempts/day=YYYY-MM-DD/*.parquet into.")],
+    db: DbOption = None,
+    since: Annotated[str | None, typer.Option(help="First day (inclusive): a date, time or ISO week.")] = None,
+    until: Annotated[str | None, typer.Option(help="Last bound (exclusive): a date, time or ISO week.")] = None,
+) -> None:
+    """Write the attempts table as Parquet, one Hive partition per UTC day; days written are replaced."""
+    from fallbackscope.export import export_parquet
+
+    result = export_parquet(_db(db), out_dir, since=since, until=until)
+    removed = f"; {len(result.removed)} emptied day folders removed" if result.removed else ""
+    out.print(f"wrote {result.rows:,} attempts in {len(result.days)} day partitions to {result.path}{removed}",
+              markup=False)
 
 
 @app.command()

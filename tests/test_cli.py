@@ -11,7 +11,7 @@ import sys
 import pytest
 from builders import exchange, message, request, write_jsonl
 
-COMMANDS = ["ingest", "sample", "prices", "demo", "metrics", "report", "dashboard"]
+COMMANDS = ["ingest", "sample", "prices", "demo", "metrics", "report", "dashboard", "export"]
 
 
 def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:

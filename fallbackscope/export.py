@@ -1,0 +1,150 @@
+"""Export the `attempts` table for warehouses: Parquet files partitioned by UTC day, Hive layout.
+
+    DIR/attempts/day=2026-11-02/attempts_0.parquet
+
+Each file holds every column of `attempts` in table order (`ts` a UTC timestamp); the day is only in
+the folder name, as Hive, Spark, Trino, BigQuery and DuckDB (`hive_partitioning=true`) expect. DuckDB
+writes the files (`COPY … PARTITION_BY (day)`) into a hidden staging folder beside `attempts/`; each
+day written then replaces that day's folder whole, so exporting again never duplicates rows. The
+database is opened read-only: a running dashboard or a waiting ingest is not disturbed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from analytics.common import UTC, to_utc
+from fallbackscope import store
+from fallbackscope.errors import FallbackscopeError, UsageError
+
+TABLE = "attempts"
+PARTITION = "day"
+FILE_PATTERN = "attempts_{i}"  # DuckDB numbers the files of one partition attempts_0, attempts_1, …
+_DAY_DIR = re.compile(r"^day=(\d{4}-\d{2}-\d{2})$")
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What an export wrote: the table folder, the rows and the days (partitions) written, and the days
+    whose stale folders were removed because the range holds no attempts on them any more."""
+
+    path: Path
+    rows: int
+    days: tuple[dt.date, ...]
+    removed: tuple[dt.date, ...] = ()
+
+
+def day_bounds(since: str | dt.date | dt.datetime | None,
+               until: str | dt.date | dt.datetime | None) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """Return the export's bounds widened to whole UTC days: since down to its midnight, until (exclusive)
+    up to the next midnight, since a partition is a whole day. Raises UsageError for unreadable bounds or
+    an empty range."""
+    start, end = to_utc(since, "since"), to_utc(until, "until")
+    if start is not None:
+        start = dt.datetime.combine(start.date(), dt.time(), UTC)
+    if end is not None and end.time() != dt.time():
+        end = dt.datetime.combine(end.date() + dt.timedelta(days=1), dt.time(), UTC)
+    if start is not None and end is not None and start >= end:
+        raise UsageError("--since must be before --until (--until is exclusive).")
+    return start, end
+
+
+def export_parquet(db_path: str | Path, out_dir: str | Path, *, since: str | dt.date | dt.datetime | None = None,
+                   until: str | dt.date | dt.datetime | None = None,
+                   wait_seconds: float = 60.0) -> ExportResult:
+    """Write the attempts whose `ts` is in [since, until) (whole UTC days; None leaves a side open) to
+    `out_dir/attempts/day=YYYY-MM-DD/*.parquet`; return what was written.
+
+    Every day folder of the range is replaced: days written get exactly the stored rows, days of the
+    range without attempts lose a stale folder; folders outside the range are left alone. Raises
+    UsageError for bad bounds, FallbackscopeError when the database or the folder cannot be used.
+    """
+    start, end = day_bounds(since, until)
+    out = Path(out_dir)
+    target = out / TABLE
+    staging = out / f".{TABLE}-export-{uuid.uuid4().hex}"
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FallbackscopeError(f"{out}: cannot create the export folder ({exc.strerror or type(exc).__name__}).") \
+            from None
+    try:
+        rows = _copy(Path(db_path), staging, start, end, wait_seconds)
+        written = _day_folders(staging)
+        removed = _replace_days(target, staging, written, start, end)
+    except OSError as exc:
+        raise FallbackscopeError(f"{out}: cannot write the export ({exc.strerror or type(exc).__name__}).") \
+            from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return ExportResult(target, rows, tuple(sorted(written)), tuple(sorted(removed)))
+
+
+def _copy(db_path: Path, staging: Path, start: dt.datetime | None, end: dt.datetime | None,
+          wait_seconds: float) -> int:
+    """Let DuckDB write the partitioned files into `staging`; return the number of rows written."""
+    con = store.connect(db_path, read_only=True, wait_seconds=wait_seconds)
+    try:
+        # column names come from the table itself, never from input; bounds and path are bound parameters
+        columns = ", ".join('"' + name.replace('"', '""') + '"' for name in store.attempt_columns(con))
+        where, params = [], []
+        if start is not None:
+            where.append("ts >= ?")
+            params.append(start)
+        if end is not None:
+            where.append("ts < ?")
+            params.append(end)
+        query = (f"SELECT {columns}, strftime(timezone('UTC', ts), '%Y-%m-%d') AS {PARTITION} FROM {TABLE}"
+                 f" WHERE {' AND '.join(where) or 'TRUE'} ORDER BY ts, attempt_id")
+        rows = con.execute(
+            f"COPY ({query}) TO ? (FORMAT parquet, PARTITION_BY ({PARTITION}), FILENAME_PATTERN '{FILE_PATTERN}')",
+            [*params, str(staging)],
+        ).fetchone()[0]
+    finally:
+        con.close()
+    return int(rows)
+
+
+def _day_folders(folder: Path) -> dict[dt.date, Path]:
+    """Return the `day=YYYY-MM-DD` folders directly in `folder`, by day."""
+    found: dict[dt.date, Path] = {}
+    if not folder.is_dir():
+        return found
+    for entry in folder.iterdir():
+        match = _DAY_DIR.match(entry.name)
+        if match and entry.is_dir():
+            try:
+                found[dt.date.fromisoformat(match.group(1))] = entry
+            except ValueError:
+                continue
+    return found
+
+
+def _in_range(day: dt.date, start: dt.datetime | None, end: dt.datetime | None) -> bool:
+    return (start is None or day >= start.date()) and (end is None or day < end.date())
+
+
+def _replace_days(target: Path, staging: Path, written: dict[dt.date, Path], start: dt.datetime | None,
+                  end: dt.datetime | None) -> list[dt.date]:
+    """Move each staged day folder into `target` in place of the old one; remove the old folders of days
+    in the range that got no rows. Returns the days removed."""
+    existing = _day_folders(target)
+    trash = staging / ".replaced"
+    trash.mkdir(parents=True, exist_ok=True)
+    removed = []
+    for day, old in sorted(existing.items()):
+        if day not in written and _in_range(day, start, end):
+            os.replace(old, trash / old.name)
+            removed.append(day)
+    for _day, new in sorted(written.items()):
+        final = target / new.name
+        if final.exists():
+            os.replace(final, trash / new.name)  # a rename, so readers see the old day or the new one
+        os.replace(new, final)
+    return removed
