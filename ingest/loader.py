@@ -13,7 +13,6 @@ import contextlib
 import datetime as dt
 import multiprocessing
 import os
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -115,6 +114,10 @@ def detect_format(head: bytes) -> str:
         for module in LINE_FORMATS.values():
             if module.looks_like(obj):
                 return module.NAME
+    for module in LINE_FORMATS.values():  # a first line longer than the head: its opening keys
+        sniff = getattr(module, "looks_like_start", None)
+        if sniff is not None and sniff(head.lstrip()[:4096]):
+            return module.NAME
     return "exchange"
 
 
@@ -245,7 +248,7 @@ class Loader:
         _trace("parse start")
         fmt = self.options.format or (detect_format(reader.head()) if not source.is_stdin else None)
         if source.splittable and source.size is not None and source.size - start_byte > POOL_THRESHOLD:
-            reader.finish()  # the hash is computed beside the workers instead
+            reader.finish()  # the workers read the file themselves; it is hashed after parsing
             result = self._parse_ranges(source, fmt, start_byte)
         else:
             if start_byte:
@@ -253,11 +256,12 @@ class Loader:
             result = self._parse_stream(source, reader, fmt, start_byte)
         fmt, parts, rejects, records, lines, end, sha = result
         _trace("parse done")
+        skip_if_seen = known_sha is None and start_byte == 0  # a renamed copy of a loaded file is skipped
         with self._connected():
-            if known_sha is None and start_byte == 0 and self._sha_loaded(sha):
+            if isinstance(sha, str) and skip_if_seen and self._sha_loaded(sha):
                 return self._skipped(source, started, sha)
             return self._commit(source, started, fmt, parts, rejects, records, start_line, lines,
-                                start_byte, end, sha)
+                                start_byte, end, sha, skip_if_seen)
 
     def _skipped(self, source: Source, started: dt.datetime, sha: str) -> FileReport:
         load_id = self.con.execute("SELECT nextval('load_id_seq')").fetchone()[0]
@@ -280,9 +284,6 @@ class Loader:
 
     def _parse_ranges(self, source: Source, fmt: str, start_byte: int):
         assert source.path is not None and source.size is not None
-        sha_box: list[str] = []
-        hasher = threading.Thread(target=lambda: sha_box.append(file_sha256(source.path)), daemon=True)
-        hasher.start()
         pool = self._pool_for()
         ranges = line_ranges(source.path, start_byte, source.size)
         futures = [pool.submit(extract_range, fmt, str(source.path), a, b) for a, b in ranges]
@@ -293,9 +294,12 @@ class Loader:
             done_bytes += b - a
             if self.progress:
                 self.progress(source.display, done_bytes, source.size - start_byte)
-        hasher.join()
+        # hashed while the main process links and inserts, not while the workers need both cores
+        hasher = cf.ThreadPoolExecutor(1)
+        sha = hasher.submit(file_sha256, source.path)
+        hasher.shutdown(wait=False)
         parts, rejects, records, lines = _gather(outputs)
-        return fmt, parts, rejects, records, lines, source.size, sha_box[0]
+        return fmt, parts, rejects, records, lines, source.size, sha
 
     def _parse_stream(self, source: Source, reader: HashingReader, fmt: str | None, start_byte: int):
         outputs: list[Extracted] = []
@@ -329,7 +333,7 @@ class Loader:
 
     def _commit(self, source: Source, started: dt.datetime, fmt: str, parts: list[pa.Table],
                 rejects: list[tuple[int, int, str]], records: int, start_line: int, lines: int,
-                start_byte: int, end: int, sha: str) -> FileReport:
+                start_byte: int, end: int, sha: str | cf.Future[str], skip_if_seen: bool) -> FileReport:
         con = self.con
         # asked once per file: the dedup and the linking context both need it
         has_stored = bool(con.execute("SELECT EXISTS (SELECT 1 FROM attempts)").fetchone()[0])
@@ -342,7 +346,7 @@ class Loader:
         attempts_loaded = loaded_records = 0
         if fresh is not None and fresh.num_rows:
             attempts_loaded = fresh.num_rows
-            loaded_records = pc.count_distinct(fresh.column("line_no")).as_py()
+            loaded_records = _distinct_records(fresh)
             self._insert(self._linked(fresh, has_stored), load_id)
             _trace("inserted")
         if rejects:
@@ -355,6 +359,11 @@ class Loader:
             con.execute("INSERT INTO rejects SELECT ?, ?, line_no, byte_offset, reason FROM reject_arrow",
                         [load_id, source.display])
             con.unregister("reject_arrow")
+        if not isinstance(sha, str):
+            sha = sha.result()
+            if skip_if_seen and self._sha_loaded(sha):
+                con.execute("ROLLBACK")
+                return self._skipped(source, started, sha)
         duplicates = records - len(rejects) - loaded_records
         con.execute(
             "INSERT INTO loads (load_id, path, sha256, format, started_at, finished_at, records, attempts_loaded,"
@@ -543,14 +552,22 @@ def _repeated(column: pa.ChunkedArray) -> set:
     return set(pc.filter(values, pc.greater(freq, 1)).to_pylist())
 
 
+def _distinct_records(table: pa.Table) -> int:
+    """Return how many records the rows come from: lines, or (line, record) where a line holds several."""
+    if not pc.max(table.column("record_no")).as_py():
+        return pc.count_distinct(table.column("line_no")).as_py()
+    return table.group_by(["line_no", "record_no"]).aggregate([]).num_rows
+
+
 def _fill_content_ids(table: pa.Table) -> pa.Table:
     """Give records without any id a keyed hash of their content plus their ordinal among identical
     records of the file, so a renamed, gzipped or piped copy keeps the same ids."""
     filled = table.column("attempt_id").to_pylist()
     seen: dict[str, int] = {}
-    last_record: dict[str, int] = {}
+    last_record: dict[str, tuple[int, int]] = {}
     for i, (fp, record, hop) in enumerate(zip(table.column("content_fp").to_pylist(),
-                                              table.column("line_no").to_pylist(),
+                                              zip(table.column("line_no").to_pylist(),
+                                                  table.column("record_no").to_pylist(), strict=True),
                                               table.column("hop").to_pylist(), strict=True)):
         if filled[i] is None:
             if last_record.get(fp) != record:

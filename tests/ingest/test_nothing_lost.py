@@ -3,6 +3,7 @@ loads are idempotent and atomic per file, even under SIGKILL."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -12,7 +13,8 @@ import time
 
 from builders import exchange, message, query, request, rows, usage, write_jsonl
 
-from ingest.loader import ingest_paths
+from ingest import loader
+from ingest.loader import LoadOptions, ingest_paths
 
 
 def good(i: int, text: str = "q") -> dict:
@@ -92,6 +94,19 @@ def test_loading_the_same_files_twice_changes_nothing(tmp_path, db):
     assert query(db, "SELECT * FROM attempts ORDER BY attempt_id") == before
     assert query(db, "SELECT count(*) FROM rejects") == rejects_before
     assert query(db, "SELECT status, count(*) FROM loads GROUP BY 1 ORDER BY 1") == [("ok", 1), ("skipped", 2)]
+
+
+def test_a_copy_of_a_file_parsed_by_the_workers_is_skipped_by_its_hash(tmp_path, db, monkeypatch):
+    # through the worker pool the hash is computed after parsing, beside linking: the copy is still skipped
+    monkeypatch.setattr(loader, "POOL_THRESHOLD", 0)
+    path = write_jsonl(tmp_path / "big.jsonl", [good(i) for i in range(50)])
+    copy = tmp_path / "big-copy.jsonl"
+    copy.write_bytes(path.read_bytes())
+    first, second = ingest_paths(db, [str(path), str(copy)], LoadOptions(workers=1))
+    assert (first.status, first.loaded, second.status) == ("ok", 50, "skipped")
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert query(db, "SELECT status, sha256 FROM loads ORDER BY load_id") == [("ok", sha), ("skipped", sha)]
+    assert query(db, "SELECT count(*) FROM attempts") == [(50,)]
 
 
 def test_overlapping_file_counts_already_stored_records_as_duplicates(tmp_path, db):
