@@ -53,8 +53,8 @@ def _db(db: Path | None) -> Path:
 def ingest(
     paths: Annotated[list[str], typer.Argument(help="Files, directories (recursively, in name order) or '-'.")],
     db: DbOption = None,
-    format: Annotated[str | None, typer.Option("--format", help="exchange, anthropic, sse or batch "
-                                               "(default: detected per file).")] = None,
+    format: Annotated[str | None, typer.Option("--format", help="exchange, anthropic, sse, batch, bedrock, otel "
+                                               "or litellm (default: detected per file).")] = None,
     workload: Annotated[str | None, typer.Option(help="Workload of records that name none.")] = None,
     default_ts: Annotated[str | None, typer.Option("--default-ts", help="RFC 3339 time of records "
                                                    "without one.")] = None,

@@ -55,6 +55,7 @@ EXTRACTED: list[tuple[str, pa.DataType]] = [
     ("hop", pa.int32()),
     ("batch_id", pa.string()),
     ("content_fp", pa.string()),
+    ("record_no", pa.int32()),  # ordinal of the record in its line, for lines of several records (otel)
 ]
 
 DICTIONARY_COLUMNS = frozenset({
@@ -66,7 +67,7 @@ FIELD_NAMES = [name for name, _ in EXTRACTED]
 SCHEMA = pa.schema(EXTRACTED)
 
 _DEFAULTS = {
-    "surface": "anthropic", "is_batch": False, "is_stream": False, "had_output": False, "hop": 0,
+    "surface": "anthropic", "is_batch": False, "is_stream": False, "had_output": False, "hop": 0, "record_no": 0,
     "input_tokens": 0, "output_tokens": 0, "cache_write_5m_tokens": 0, "cache_write_1h_tokens": 0,
     "cache_read_tokens": 0, "web_search_requests": 0,
 }

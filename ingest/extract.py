@@ -16,7 +16,7 @@ import orjson
 import pyarrow as pa
 
 from fallbackscope.fingerprint import hmac_hex
-from ingest.columns import DICTIONARY_COLUMNS, FIELD_NAMES, SCHEMA, TS_TYPE
+from ingest.columns import DICTIONARY_COLUMNS, EXTRACTED, FIELD_NAMES, SCHEMA, TS_TYPE
 from ingest.fields import Reject
 from ingest.formats import LINE_FORMATS, sse
 from ingest.message import Context
@@ -83,13 +83,26 @@ def gc_paused() -> Iterator[None]:
 
 
 _UNEXPECTED = (RecursionError, ValueError, TypeError, KeyError, AttributeError, IndexError)
+_INT_RANGES = [(i, -(1 << (kind.bit_width - 1)), 1 << (kind.bit_width - 1))
+               for i, (name, kind) in enumerate(EXTRACTED) if pa.types.is_signed_integer(kind)]
+
+
+def _line_offset(data: bytes, start_offset: int, line_no: int) -> int:
+    """Return the stream offset of line `line_no` (1-based) of `data`, which starts at `start_offset`."""
+    position = 0
+    for _ in range(line_no - 1):
+        position = data.find(b"\n", position) + 1
+        if position == 0:
+            return start_offset
+    return start_offset + position
 
 
 class _Collector:
     """Attempt rows and rejects of one chunk, in FIELD_NAMES order, ready for `Extracted`."""
 
-    def __init__(self, key: bytes) -> None:
+    def __init__(self, key: bytes, data: bytes = b"", start_offset: int = 0) -> None:
         self.key = key
+        self.data, self.start_offset = data, start_offset  # to place a record rejected late (`_drop_unfit`)
         self.rows: list[tuple] = []
         self.rejects: list[tuple[int, int, str]] = []
         self.records = 0
@@ -116,18 +129,78 @@ class _Collector:
             self.rows.append(self._as_row(attempt))
 
     def extracted(self, lines: int) -> Extracted:
-        return Extracted(rows_to_ipc(self.rows), len(self.rows), self.rejects, self.records, lines)
+        try:
+            ipc = rows_to_ipc(self.rows)
+        except (OverflowError, pa.ArrowInvalid):
+            if not self._drop_unfit():  # rare: a number beyond its column's type; checked only then
+                raise
+            ipc = rows_to_ipc(self.rows)
+        return Extracted(ipc, len(self.rows), self.rejects, self.records, lines)
+
+    def _drop_unfit(self) -> bool:
+        """Reject the records whose rows hold an integer beyond its column's type (an `http_status` of
+        2**40 in an int32 column), instead of failing the whole chunk; keep every other record.
+        Returns whether any record was rejected."""
+        at_line = FIELD_NAMES.index("line_no")
+        at_record = FIELD_NAMES.index("record_no") if "record_no" in FIELD_NAMES else None
+        unfit: dict[tuple[int, int], str] = {}
+        for row in self.rows:
+            for i, low, high in _INT_RANGES:
+                if row[i] is not None and not low <= row[i] < high:
+                    key = (row[at_line], row[at_record] if at_record is not None else 0)
+                    unfit.setdefault(key, FIELD_NAMES[i])
+        if not unfit:
+            return False
+        self.rows = [row for row in self.rows
+                     if (row[at_line], row[at_record] if at_record is not None else 0) not in unfit]
+        for (line_no, _), name in sorted(unfit.items()):
+            self.rejects.append((line_no, _line_offset(self.data, self.start_offset, line_no),
+                                 f"field `{name}` is out of range"))
+        return True
 
 
 def extract_lines(fmt: str, data: bytes, start_offset: int, ctx: Context) -> Extracted:
     """Parse the complete lines of `data` (which starts at byte `start_offset` of the stream)."""
+    module = LINE_FORMATS[fmt]
     with gc_paused():
-        return _extract_lines(LINE_FORMATS[fmt].parse, data, start_offset, ctx)
+        if hasattr(module, "split_records"):
+            return _extract_split_lines(module, data, start_offset, ctx)
+        return _extract_lines(module.parse, data, start_offset, ctx)
+
+
+def _extract_split_lines(module: Any, data: bytes, start_offset: int, ctx: Context) -> Extracted:
+    """Parse lines that hold several records each (an OTLP export holds many spans): each record the
+    format's `split_records` finds is parsed, counted and rejected on its own, at its line's position;
+    a line that cannot be split is one rejected record."""
+    out = _Collector(ctx.key)
+    for line_no, line_offset, raw in numbered_lines(data, start_offset):
+        if not raw or raw.isspace():
+            continue
+        try:
+            obj = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            out.records += 1
+            out.rejects.append((line_no, line_offset, _decode_reason(raw)))
+            continue
+        if type(obj) is not dict:
+            out.records += 1
+            out.rejects.append((line_no, line_offset, "not a JSON object"))
+            continue
+        try:
+            records = module.split_records(obj)
+        except Reject as exc:
+            out.records += 1
+            out.rejects.append((line_no, line_offset, str(exc)))
+            continue
+        for record in records:
+            out.records += 1
+            out.parse(module.parse, record, ctx, line_no, line_offset, module.record_bytes(record))
+    return out.extracted(line_count(data))
 
 
 def _extract_lines(parse: Callable[[Any, Context], list[dict]], data: bytes, start_offset: int,
                    ctx: Context) -> Extracted:
-    out = _Collector(ctx.key)
+    out = _Collector(ctx.key, data, start_offset)
     loads = orjson.loads
     for line_no, line_offset, raw in numbered_lines(data, start_offset):
         if not raw or raw.isspace():
@@ -147,7 +220,7 @@ def _extract_lines(parse: Callable[[Any, Context], list[dict]], data: bytes, sta
 
 def extract_sse(data: bytes, start_offset: int, ctx: Context) -> Extracted:
     """Parse a captured SSE stream text: one record per stream, positioned at its first line."""
-    out = _Collector(ctx.key)
+    out = _Collector(ctx.key, data, start_offset)
     with gc_paused():
         for stream in sse.split_streams(numbered_lines(data, start_offset)):
             out.records += 1

@@ -1,0 +1,239 @@
+"""Format `bedrock` (SPEC §3.5): Amazon Bedrock model invocation log records, one JSON object per line.
+
+A record (`schemaType: ModelInvocationLog`) holds one call: `operation` InvokeModel,
+InvokeModelWithResponseStream, Converse or ConverseStream; the request and response bodies in
+`input.inputBodyJson` / `output.outputBodyJson` (a list of chunk objects for streams), or only their S3
+paths when Bedrock offloaded them; token counts in `input`/`output`; `errorCode` for a failed call.
+InvokeModel bodies are Anthropic Messages bodies and are read like any Message (§3.6, §3.7); Converse
+bodies have their own shape. Only allow-listed fields are read: never message text.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from ingest.columns import blank_attempt
+from ingest.fields import Reject, get_int, get_list, get_number, get_obj, get_str, get_tokens
+from ingest.formats.shared import record_time
+from ingest.message import (
+    ZERO_USAGE,
+    Context,
+    error_attempt,
+    message_attempts,
+    optional_id,
+    rebuild_stream,
+    request_fields,
+)
+
+NAME = "bedrock"
+
+# errorCode → (HTTP status of that exception in the Bedrock runtime API, SPEC §5 error class)
+ERROR_CODES = {
+    "ValidationException": (400, "invalid_request"),
+    "AccessDeniedException": (403, "permission"),
+    "UnrecognizedClientException": (403, "auth"),
+    "ResourceNotFoundException": (404, "not_found"),
+    "ModelTimeoutException": (408, "timeout"),
+    "ThrottlingException": (429, "rate_limit"),
+    "ServiceQuotaExceededException": (429, "rate_limit"),
+    "ModelNotReadyException": (429, "rate_limit"),
+    "ModelErrorException": (424, "server_error"),
+    "ModelStreamErrorException": (424, "server_error"),
+    "InternalServerException": (500, "server_error"),
+    "ServiceUnavailableException": (503, "server_error"),
+}
+
+# Converse stop reasons that mean the answer was withheld (SPEC §1 refusal; kept verbatim in stop_reason)
+REFUSAL_STOPS = frozenset({"refusal", "guardrail_intervened", "content_filtered"})
+
+
+def looks_like(obj: dict) -> bool:
+    """Return whether a decoded record is a Bedrock model invocation log record."""
+    return obj.get("schemaType") == "ModelInvocationLog"
+
+def looks_like_start(start: bytes) -> bool:
+    """Return whether the opening bytes of a file (its first line cut short) are an invocation log record."""
+    return start.startswith(b"{") and b'"ModelInvocationLog"' in start
+
+
+def _body(part: dict, key: str, path: str):
+    """Return an inline body (object or list; a JSON string is decoded), else None."""
+    value = part.get(key)
+    if value is None or type(value) in (dict, list):
+        return value
+    if type(value) is str:
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            raise Reject(f"invalid JSON in `{path}.{key}`") from None
+        if type(value) in (dict, list):
+            return value
+    raise Reject(f"field `{path}.{key}` has the wrong type (expected an object)")
+
+
+def record_usage(record: dict, inp: dict, out: dict) -> dict[str, int]:
+    """Return usage from the record's own token counts (Bedrock's `inputTokenCount` excludes cache)."""
+    usage = dict(ZERO_USAGE)
+    usage["input_tokens"] = get_tokens(inp, "inputTokenCount", "input")
+    usage["output_tokens"] = get_tokens(out, "outputTokenCount", "output")
+    for key, column in (("cacheReadInputTokenCount", "cache_read_tokens"),
+                        ("cacheWriteInputTokenCount", "cache_write_5m_tokens")):
+        usage[column] = (get_tokens(inp, key, "input") if key in inp else get_tokens(record, key))
+    return usage
+
+
+def _metrics_usage(metrics: dict, path: str) -> dict[str, int]:
+    """Return usage from `amazon-bedrock-invocationMetrics` (same meaning as the record's counts)."""
+    usage = dict(ZERO_USAGE)
+    usage["input_tokens"] = get_tokens(metrics, "inputTokenCount", path)
+    usage["output_tokens"] = get_tokens(metrics, "outputTokenCount", path)
+    usage["cache_read_tokens"] = get_tokens(metrics, "cacheReadInputTokenCount", path)
+    usage["cache_write_5m_tokens"] = get_tokens(metrics, "cacheWriteInputTokenCount", path)
+    return usage
+
+
+def parse(obj: dict, ctx: Context) -> list[dict]:
+    """Return the attempt rows of one model invocation log record."""
+    base = blank_attempt()
+    base["ts"] = record_time(obj, "timestamp", ctx)
+    base["surface"] = "bedrock"
+    # requestMetadata is the caller's own tags: only these three keys are read
+    tags = get_obj(obj, "requestMetadata") or {}
+    base["workload"] = get_str(tags, "workload", "requestMetadata") or ctx.workload or "default"
+    base["session_id"] = optional_id(tags, "session_id", "requestMetadata.session_id")
+    base["given_chain_id"] = optional_id(tags, "chain_id", "requestMetadata.chain_id")
+    base["request_id"] = base["attempt_id"] = get_str(obj, "requestId")
+    operation = get_str(obj, "operation") or ""
+    model_id = get_str(obj, "modelId")
+    inp = get_obj(obj, "input") or {}
+    out = get_obj(obj, "output") or {}
+    request = _body(inp, "inputBodyJson", "input")
+    converse = operation.startswith("Converse")
+    if isinstance(request, dict):
+        if converse:
+            base.update(_converse_request(request, ctx))
+        else:
+            base.update(request_fields(request, "input.inputBodyJson", ctx))
+    elif request is not None:
+        raise Reject("field `input.inputBodyJson` has the wrong type (expected an object)")
+    base["requested_model"] = model_id
+    base["model"] = ctx.model(model_id)
+    base["is_stream"] = operation.endswith("Stream")
+
+    error_code = get_str(obj, "errorCode")
+    if error_code is not None:
+        status, error_class = ERROR_CODES.get(error_code, (None, "server_error"))
+        base["http_status"] = status
+        attempt = error_attempt(base, ctx, status=None, body=None, path="")
+        attempt.update(error_class=error_class, outcome="timeout" if error_class == "timeout" else "error")
+        return [attempt]
+
+    base["http_status"] = 200
+    response = _body(out, "outputBodyJson", "output")
+    counts = record_usage(obj, inp, out)
+    if response is None:  # offloaded to S3, or body logging off: the record's counts are all there is
+        base.update(counts)
+        base["outcome"] = "ok"
+        base["had_output"] = counts["output_tokens"] > 0
+        return [base]
+    if converse:
+        return [_converse_attempt(response, base, counts)]
+    if isinstance(response, list):
+        return _invoke_stream(response, base, counts, ctx)
+    attempts = message_attempts(response, "output.outputBodyJson", ctx, base, hop_mode="server_side")
+    if response.get("usage") is None:
+        attempts[-1].update(counts)
+    return attempts
+
+
+def _converse_request(body: dict, ctx: Context) -> dict:
+    """Return the prompt fingerprint of a Converse request: its messages, system and tool specs."""
+    from fallbackscope.fingerprint import prompt_fingerprint
+
+    path = "input.inputBodyJson"
+    get_list(body, "messages", path)
+    tool_config = get_obj(body, "toolConfig", path)
+    tools = get_list(tool_config, "tools", f"{path}.toolConfig") if tool_config else None
+    return {"prompt_fp": prompt_fingerprint(ctx.key, {"messages": body.get("messages"), "system": body.get("system"),
+                                                      "tools": tools})}
+
+
+def _converse_usage(usage: dict | None, path: str) -> dict[str, int] | None:
+    if usage is None:
+        return None
+    out = dict(ZERO_USAGE)
+    out["input_tokens"] = get_tokens(usage, "inputTokens", path)
+    out["output_tokens"] = get_tokens(usage, "outputTokens", path)
+    out["cache_read_tokens"] = get_tokens(usage, "cacheReadInputTokens", path)
+    out["cache_write_5m_tokens"] = get_tokens(usage, "cacheWriteInputTokens", path)
+    return out
+
+
+def _converse_attempt(response, base: dict, counts: dict[str, int]) -> dict:
+    """Return the attempt of a Converse (object body) or ConverseStream (list of events) call."""
+    path = "output.outputBodyJson"
+    if isinstance(response, dict):
+        output = get_obj(response, "output", path) or {}
+        message = get_obj(output, "message", f"{path}.output") or {}
+        had_output = bool(get_list(message, "content", f"{path}.output.message"))
+        stop_reason = get_str(response, "stopReason", path)
+        usage = _converse_usage(get_obj(response, "usage", path), f"{path}.usage")
+        metrics = get_obj(response, "metrics", path) or {}
+        latency = get_number(metrics, "latencyMs", f"{path}.metrics")
+    else:
+        had_output, stop_reason, usage, latency = False, None, None, None
+        for i, event in enumerate(response):
+            epath = f"{path}[{i}]"
+            if not isinstance(event, dict):
+                raise Reject(f"field `{epath}` has the wrong type (expected an object)")
+            if "contentBlockStart" in event or "contentBlockDelta" in event:
+                had_output = True
+            stop = get_obj(event, "messageStop", epath)
+            if stop is not None:
+                stop_reason = get_str(stop, "stopReason", f"{epath}.messageStop")
+            meta = get_obj(event, "metadata", epath)
+            if meta is not None:
+                usage = _converse_usage(get_obj(meta, "usage", f"{epath}.metadata"), f"{epath}.metadata.usage")
+                metrics = get_obj(meta, "metrics", f"{epath}.metadata") or {}
+                latency = get_number(metrics, "latencyMs", f"{epath}.metadata.metrics")
+    attempt = base
+    attempt.update(usage if usage is not None else counts)
+    attempt["stop_reason"] = stop_reason
+    attempt["outcome"] = "refusal" if stop_reason in REFUSAL_STOPS else "ok"
+    attempt["had_output"] = had_output
+    if latency is not None:
+        attempt["latency_ms"] = latency
+    return attempt
+
+
+def _invoke_stream(chunks: list, base: dict, counts: dict[str, int], ctx: Context) -> list[dict]:
+    """Return the attempts of InvokeModelWithResponseStream: its chunks are Anthropic stream events."""
+    path = "output.outputBodyJson"
+    events = []
+    metrics = None
+    for i, chunk in enumerate(chunks):
+        if not isinstance(chunk, dict):
+            raise Reject(f"field `{path}[{i}]` has the wrong type (expected an object)")
+        inner = get_obj(chunk, "chunk", f"{path}[{i}]")
+        event = inner if inner is not None else chunk
+        found = get_obj(event, "amazon-bedrock-invocationMetrics", f"{path}[{i}]")
+        if found is not None:
+            metrics = found
+        events.append(event)
+    message, error, _ = rebuild_stream(events, path)
+    if metrics is not None:
+        latency = get_int(metrics, "invocationLatency", f"{path}.amazon-bedrock-invocationMetrics")
+        if latency is not None:
+            base["latency_ms"] = float(latency)
+    if error is not None:
+        usage = message.get("usage") if message else None
+        return [error_attempt(base, ctx, status=None, body=error, path=path, usage=usage)]
+    if message is None:
+        base.update(counts)
+        base["outcome"] = "ok"
+        base["had_output"] = counts["output_tokens"] > 0
+        return [base]
+    attempts = message_attempts(message, path, ctx, base, hop_mode="server_side", stream=True)
+    if not message.get("usage"):
+        attempts[-1].update(_metrics_usage(metrics, path) if metrics is not None else counts)
+    return attempts
