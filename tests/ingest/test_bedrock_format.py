@@ -115,7 +115,8 @@ def test_converse_and_its_guardrail_stop(tmp_path, db):
                          "usage": {"inputTokens": 12, "outputTokens": 0, "totalTokens": 12}}})
     _, by_id = load(tmp_path, db, [ok, blocked])
     row = by_id["req-c1"]
-    assert row["model"] == "claude-haiku-4-5" and row["requested_model"] == "global.anthropic.claude-haiku-4-5-20251001-v1:0"
+    assert row["model"] == "claude-haiku-4-5"
+    assert row["requested_model"] == "global.anthropic.claude-haiku-4-5-20251001-v1:0"
     assert (row["outcome"], row["stop_reason"], row["latency_ms"], row["had_output"]) == ("ok", "end_turn", 3640, True)
     assert (row["input_tokens"], row["cache_read_tokens"], row["output_tokens"]) == (35, 2000, 446)
     assert row["prompt_fp"] == fp({"messages": messages, "system": system, "tools": None})
