@@ -106,7 +106,7 @@ def parse(obj: dict, ctx: Context) -> list[dict]:
     call_type = get_str(obj, "call_type")
     if call_type not in CHAT_CALLS:
         raise Reject("not a chat or completion call (`call_type`)")
-    if get_bool(obj, "cache_hit"):
+    if obj.get("cache_hit") in (True, "True", "true"):  # SpendLogs keep it as text
         raise Reject("a LiteLLM cache hit, not a model call (`cache_hit`)")
     base = blank_attempt()
     base["ts"] = record_time(obj, "startTime", ctx)
