@@ -178,6 +178,8 @@ def message_attempts(msg: dict, path: str, ctx: Context, base: dict, *, hop_mode
         token = get_str(stop_details, "fallback_credit_token", sd)
         if token:
             serving["credit_minted_fp"] = token_fingerprint(ctx.key, token)
+        else:  # a recorder line carries the fingerprint instead of the token
+            serving["credit_minted_fp"] = given_fingerprint(stop_details, "credit_minted_fp", sd)
         serving["prefill_claim"] = get_bool(stop_details, "fallback_has_prefill_claim",
                                             sd)
     upath = f"{path}.usage" if path else "usage"
@@ -352,13 +354,24 @@ def request_fields(request: dict | None, path: str, ctx: Context) -> dict:
         token = token.get("token")
     if token is not None and not isinstance(token, str):
         raise Reject(f"field `{path}.fallback_credit_token` has the wrong type (expected a string)")
+    # a recorder line (fallbackscope.recorder) carries fingerprints computed at capture instead of content
+    prompt_fp = given_fingerprint(request, "prompt_fp", path)
     return {
         "requested_model": requested,
         "model": ctx.model(requested),
-        "prompt_fp": prompt_fingerprint(ctx.key, request),
-        "credit_presented_fp": token_fingerprint(ctx.key, token) if token else None,
+        "prompt_fp": prompt_fp or prompt_fingerprint(ctx.key, request),
+        "credit_presented_fp": (token_fingerprint(ctx.key, token) if token
+                                else given_fingerprint(request, "credit_presented_fp", path)),
         "is_stream": bool(get_bool(request, "stream", path)),
     }
+
+
+def given_fingerprint(obj: dict, key: str, path: str) -> str | None:
+    """Return a fingerprint given in a record (64 lower-case hex characters), else None."""
+    value = get_str(obj, key, path)
+    if value is not None and (len(value) != 64 or value.strip("0123456789abcdef")):
+        raise Reject(f"field `{path}.{key}` is not a fingerprint (64 lower-case hex characters)")
+    return value
 
 
 def optional_id(obj: dict, key: str, path: str) -> str | None:
@@ -372,6 +385,6 @@ def optional_id(obj: dict, key: str, path: str) -> str | None:
 
 
 __all__ = [
-    "Context", "Reject", "error_attempt", "error_class_for", "message_attempts", "optional_id",
+    "Context", "Reject", "error_attempt", "error_class_for", "given_fingerprint", "message_attempts", "optional_id",
     "read_usage", "rebuild_stream", "request_fields",
 ]
