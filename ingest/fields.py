@@ -9,6 +9,9 @@ import datetime as dt
 from typing import Any
 
 _INT_LIMIT = 2**62
+# far beyond any real request, and low enough that no sum of an attempt's counts (iterations added up,
+# the five billable columns in the cost SQL) can overflow 64 bits
+TOKEN_LIMIT = 2**40
 
 
 class Reject(Exception):
@@ -70,13 +73,15 @@ def get_tokens(obj: dict | None, key: str, parent: str = "") -> int:
     if obj is None:
         return 0
     value = obj.get(key)
-    if type(value) is int and 0 <= value < _INT_LIMIT:
+    if type(value) is int and 0 <= value < TOKEN_LIMIT:
         return value  # the common case, checked first
     value = get_int(obj, key, parent)
     if value is None:
         return 0
     if value < 0:
         raise Reject(f"negative token count in `{_path(parent, key)}`")
+    if value >= TOKEN_LIMIT:
+        raise Reject(f"field `{_path(parent, key)}` is out of range")
     return value
 
 

@@ -17,7 +17,7 @@ import orjson
 
 from fallbackscope.fingerprint import prompt_fingerprint
 from ingest.columns import blank_attempt
-from ingest.fields import Reject, get_list, get_obj, get_str
+from ingest.fields import TOKEN_LIMIT, Reject, get_list, get_obj, get_str
 from ingest.formats.shared import error_class_named
 from ingest.message import Context, error_class_for, outcome_for_error
 
@@ -181,6 +181,8 @@ def _tokens(attrs: dict, key: str, path: str) -> int:
     value = _int(attrs, key, path) or 0
     if value < 0:
         raise Reject(f"negative token count in `{path}.attributes.{key}`")
+    if value >= TOKEN_LIMIT:  # so no sum of an attempt's counts can overflow 64 bits
+        raise Reject(f"field `{path}.attributes.{key}` is out of range")
     return value
 
 
