@@ -114,6 +114,8 @@ def parse(obj: dict, ctx: Context) -> list[dict]:
             base.update(_converse_request(request, ctx))
         else:
             base.update(request_fields(request, "input.inputBodyJson", ctx))
+            if request.get("messages") is None:  # another provider's body (Titan, Llama…): no prompt to link
+                base["prompt_fp"] = None
     elif request is not None:
         raise Reject("field `input.inputBodyJson` has the wrong type (expected an object)")
     base["requested_model"] = model_id
@@ -140,6 +142,8 @@ def parse(obj: dict, ctx: Context) -> list[dict]:
         return [_converse_attempt(response, base, counts)]
     if isinstance(response, list):
         return _invoke_stream(response, base, counts, ctx)
+    if response.get("type") == "error":
+        return [error_attempt(base, ctx, status=None, body=response, path="output.outputBodyJson")]
     attempts = message_attempts(response, "output.outputBodyJson", ctx, base, hop_mode="server_side")
     if response.get("usage") is None:
         attempts[-1].update(counts)

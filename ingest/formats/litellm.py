@@ -57,6 +57,15 @@ def _maybe_json(obj: dict, key: str, path: str = "") -> Any:
     return value
 
 
+def _content(obj: dict, key: str) -> Any:
+    """Return a content field (messages, response) as structure, None when it is not readable JSON:
+    it only feeds the fingerprint and the stop reason, so a mangled copy does not reject the call."""
+    try:
+        return _maybe_json(obj, key)
+    except Reject:
+        return None
+
+
 def _object(obj: dict, key: str, path: str = "") -> dict | None:
     value = _maybe_json(obj, key, path)
     if value is None or isinstance(value, dict):
@@ -138,7 +147,9 @@ def parse(obj: dict, ctx: Context) -> list[dict]:
         return [_error(base, error_info or {})]
 
     base["http_status"] = 200
-    response = _object(obj, "response")
+    response = _content(obj, "response")
+    if not isinstance(response, dict):  # not logged, redacted, or another API's shape: nothing to read
+        response = None
     if response is not None and response.get("type") == "message":  # an Anthropic-format response
         attempts = message_attempts(response, "response", ctx, base, hop_mode="unknown")
         return attempts
@@ -170,7 +181,7 @@ def _choice(response: dict | None) -> tuple[str | None, bool | None]:
 
 def _prompt_fp(obj: dict, ctx: Context) -> str | None:
     """Return the fingerprint of the request's messages (with its tools), when they were logged."""
-    messages = _maybe_json(obj, "messages")
+    messages = _content(obj, "messages")
     if not isinstance(messages, list) or not messages:
         return None  # not logged, redacted, or a bare prompt string shared by every redacted line
     params = _object(obj, "model_parameters") or {}

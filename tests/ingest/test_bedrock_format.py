@@ -72,7 +72,14 @@ def test_record_counts_alone_are_not_added_to_the_cache_counts(tmp_path, db):
                                 "cacheReadInputTokenCount": 100, "cacheWriteInputTokenCount": 40},
                  out={"outputContentType": "application/json",
                       "outputBodyS3Path": "s3://logs/data/req-s3/output.json.gz", "outputTokenCount": 20})
-    _, by_id = load(tmp_path, db, [rec])
+    titan = record("req-titan", model_id="amazon.titan-text-express-v1",
+                   inp={"inputBodyJson": {"inputText": "User: Hello", "textGenerationConfig": {"maxTokenCount": 64}},
+                        "inputTokenCount": 7},
+                   out={"outputBodyJson": {"results": [{"outputText": "Hi", "tokenCount": 3}]}, "outputTokenCount": 3})
+    _, by_id = load(tmp_path, db, [rec, titan])
+    # another provider's body: tokens from the record, and no prompt fingerprint (nothing would tell prompts apart)
+    assert (by_id["req-titan"]["input_tokens"], by_id["req-titan"]["output_tokens"]) == (7, 3)
+    assert by_id["req-titan"]["prompt_fp"] is None and by_id["req-titan"]["model"] == "amazon.titan-text-express"
     row = by_id["req-s3"]
     assert row["attempt_id"] == "req-s3" and row["prompt_fp"] is None and row["outcome"] == "ok"
     assert (row["input_tokens"], row["cache_read_tokens"], row["cache_write_5m_tokens"], row["output_tokens"]) == (

@@ -165,8 +165,10 @@ def test_spend_logs_rows(tmp_path, db):
 def test_redacted_messages_give_no_fingerprint(tmp_path, db):
     a = payload("x-1", "t-x1", messages="redacted-by-litellm", response="redacted-by-litellm")
     b = payload("x-2", "t-x2", START + 1, messages=[], response=None)
-    _, by_id = load(tmp_path, db, [a, b])
+    mangled = payload("x-3", "t-x3", START + 2, messages='[{"role": "us', response='{"choices": [')
+    _, by_id = load(tmp_path, db, [a, b, mangled])
     assert by_id["x-1"]["prompt_fp"] is None and by_id["x-2"]["prompt_fp"] is None
+    assert by_id["x-3"]["prompt_fp"] is None and by_id["x-3"]["outcome"] == "ok"  # content unreadable, call kept
     assert by_id["x-1"]["had_output"] is True and by_id["x-1"]["stop_reason"] is None  # from its 20 output tokens
 
 
