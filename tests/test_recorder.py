@@ -7,15 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -100,7 +104,7 @@ def refusal_details(category: str, token: str, prefill: bool = False) -> dict:
 
 def plan(kind: str, model: str, token: str | None, n: int) -> tuple:
     """What the server does for the n-th request of a scenario: the scenarios' script."""
-    if kind == "plain" or kind == "async_stream":
+    if kind in ("plain", "async_stream", "readme"):
         return ("ok",)
     if kind in ("refuse_fallback", "stream_refuse", "pinned"):
         category = {"refuse_fallback": "cyber", "stream_refuse": "frontier_llm", "pinned": "cyber"}[kind]
@@ -135,7 +139,7 @@ class Handler(BaseHTTPRequestHandler):
         assert self.path.split("?")[0] == "/v1/messages"
         assert canary("api_key") in (self.headers["x-api-key"] or self.headers["authorization"] or "")
         tally = self.tally
-        sid = self.headers["x-scenario"]
+        sid = self.headers["x-scenario"] or "readme#1"
         kind = sid.split("#")[0]
         with tally.lock:
             tally.calls[sid] += 1
@@ -229,6 +233,18 @@ class Handler(BaseHTTPRequestHandler):
         for name, data in events:
             self.wfile.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
             self.wfile.flush()
+
+
+@contextlib.contextmanager
+def fake_api(tally: Tally) -> Iterator[str]:
+    """Serve the fake Messages API on 127.0.0.1 in a thread; yield its base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), type("BoundHandler", (Handler,), {"tally": tally}))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 # --- the app ------------------------------------------------------------------------------------------------
@@ -364,17 +380,12 @@ def test_sdk_traffic_recorded_ingested_and_reported_as_served_without_content(tm
     log_path = tmp_path / "logs" / "exchange.jsonl"
     rec = Recorder(log_path, db=db)
     tally = Tally(load_key(db, create=False))
-    handler = type("BoundHandler", (Handler,), {"tally": tally})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base_url = f"http://127.0.0.1:{server.server_address[1]}"
     caplog.set_level(logging.DEBUG, logger="fallbackscope")
     try:
-        run_sync_app(base_url, rec)
-        asyncio.run(run_async_app(base_url, rec))
+        with fake_api(tally) as base_url:
+            run_sync_app(base_url, rec)
+            asyncio.run(run_async_app(base_url, rec))
     finally:
-        server.shutdown()
-        server.server_close()
         rec.close()
     app_out = capfd.readouterr()
 
@@ -492,3 +503,24 @@ def test_exchange_lines_carrying_fingerprints_ingest_them_as_given():
     with pytest.raises(Reject, match=r"^field `request.prompt_fp` is not a fingerprint") as err:
         parse(line, ctx)
     assert MARK not in str(err.value)
+
+
+def test_the_readme_recorder_example_records_one_exchange(tmp_path, monkeypatch):
+    from builders import KEY_BYTES
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Record from the Anthropic SDK\n", 1)[1].split("\n## ", 1)[0]
+    [code] = re.findall(r"```python\n(.*?)```", section, re.S)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", canary("api_key"))
+    tally = Tally(KEY_BYTES)
+    with fake_api(tally) as base_url:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", base_url)
+        namespace: dict = {}
+        exec(compile(code, "README.md", "exec"), namespace)
+    namespace["recorder"].close()
+    [line] = [json.loads(x) for x in (tmp_path / "logs" / "exchange.jsonl").read_text().splitlines()]
+    assert {k: line[k] for k in ("workload", "session_id", "chain_id", "http_status")} == {
+        "workload": "support-chat", "session_id": "conv-81", "chain_id": "req-4411", "http_status": 200}
+    assert line["request"]["prompt_fp"] == tally.served[0].prompt_fp
+    assert line["response"]["stop_reason"] == "end_turn"
