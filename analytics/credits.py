@@ -8,6 +8,7 @@ batch results are `unredeemable` and get no outcome.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -152,7 +153,8 @@ def priced_total(known: pd.Series, parts: int, unpriced: int) -> float | None:
         return 0.0
     if unpriced >= parts:
         return None
-    return float(known.fillna(0).sum())
+    # fsum: exactly rounded whatever the order of the rows, which no engine promises
+    return math.fsum(float(v) for v in known.fillna(0))
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,7 @@ def refusal_loop_rows(con: duckdb.DuckDBPyConnection, multi: str, period: Period
             FROM attempts WHERE outcome = 'refusal' AND prompt_fp IS NOT NULL{keys}
         )
         SELECT * FROM ref WHERE (skey, prompt_fp) IN (
-            SELECT (skey, prompt_fp) FROM ref GROUP BY skey, prompt_fp HAVING count(*) >= {LOOP_LENGTH})
+            SELECT skey, prompt_fp FROM ref GROUP BY skey, prompt_fp HAVING count(*) >= {LOOP_LENGTH})
     """, key_params)
     lo, hi = con.execute(f"SELECT min(ts), max(ts) FROM {ref}").fetchone()
     if lo is None:

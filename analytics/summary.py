@@ -9,6 +9,7 @@ whose first attempt was not refused but a later one was.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -75,7 +76,11 @@ def _total(df: pd.DataFrame, keys: list[str], col: str, mask: pd.Series | None =
     sub = df if mask is None else df[mask.fillna(False).astype(bool)]
     if sub.empty:
         return pd.Series(dtype="float64")
-    return sub.groupby(keys, dropna=False)[col].sum()
+    grouped = sub.groupby(keys, dropna=False)[col]
+    if pd.api.types.is_float_dtype(sub[col]):
+        # money: exactly rounded sums, so the result does not depend on the order the engine gave the rows in
+        return grouped.agg(lambda values: math.fsum(values.dropna()))
+    return grouped.sum()
 
 
 def _b(series: pd.Series) -> pd.Series:

@@ -112,9 +112,11 @@ def install_price_rows(con: duckdb.DuckDBPyConnection, table: PriceTable | None 
         marks = ", ".join("?" for _ in range(len(PRICE_COLUMNS) + 2))
         con.executemany(f"INSERT INTO price_rows VALUES ({marks})", rows)
     # valid_until: the next row's valid_from, so a plain equi-join with a range finds the row in force
+    # (the last row's: a far-future time both DuckDB and Spark can hold, not 'infinity')
     con.execute(
         "CREATE OR REPLACE TEMP TABLE price_rows AS SELECT *, coalesce(lead(valid_from) OVER"
-        " (PARTITION BY model ORDER BY valid_from), 'infinity'::TIMESTAMPTZ) AS valid_until FROM price_rows"
+        " (PARTITION BY model ORDER BY valid_from), TIMESTAMPTZ '9999-12-31 00:00:00+00') AS valid_until"
+        " FROM price_rows"
     )
     return table
 
