@@ -495,6 +495,8 @@ class Recorder:
         Clients derived with `with_options()` share the HTTP client, so they are recorded too.
         """
         http = getattr(client, "_client", client)
+        if not hasattr(http, "_transport") or not hasattr(http, "_mounts"):
+            raise TypeError("Recorder.instrument() takes an anthropic client or an httpx2 client")
         http._transport = self.transport(http._transport)
         http._mounts = {pattern: None if t is None else self.transport(t) for pattern, t in http._mounts.items()}
         return client

@@ -524,3 +524,102 @@ def test_the_readme_recorder_example_records_one_exchange(tmp_path, monkeypatch)
         "workload": "support-chat", "session_id": "conv-81", "chain_id": "req-4411", "http_status": 200}
     assert line["request"]["prompt_fp"] == tally.served[0].prompt_fp
     assert line["response"]["stop_reason"] == "end_turn"
+
+
+class ScriptedTransport:
+    """An `httpx2` transport answering from a function: for the recorder's own edge cases."""
+
+    def __init__(self, answer) -> None:
+        self.answer = answer
+
+    def handle_request(self, request):
+        return self.answer(request)
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        pass
+
+
+def record_with(tmp_path, answer, *, threads: int = 1, stream: bool = False) -> tuple[Recorder, list, list]:
+    import httpx2
+
+    rec = Recorder(tmp_path / "x.jsonl", key="k" * 64)
+    errors: list = []
+
+    def send(i: int) -> None:
+        with httpx2.Client(transport=rec.transport(ScriptedTransport(answer)), base_url="http://x") as http:
+            try:
+                with tags(chain_id=f"c-{i}"):
+                    request = http.build_request("POST", "/v1/messages", json={"model": FABLE, "stream": stream})
+                    response = http.send(request, stream=stream)
+                    for _ in response.iter_bytes():
+                        pass
+                    response.close()
+            except Exception as exc:
+                errors.append(type(exc).__name__)
+
+    workers = [threading.Thread(target=send, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    rec.close()
+    path = tmp_path / "x.jsonl"
+    lines = [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+    return rec, lines, errors
+
+
+def test_threads_each_get_one_whole_line_with_their_own_tags(tmp_path):
+    import httpx2
+
+    body = json.dumps(message("msg_t", FABLE)).encode()
+    rec, lines, errors = record_with(tmp_path, lambda r: httpx2.Response(200, stream=httpx2.ByteStream(body)),
+                                     threads=16)
+    assert not errors and rec.failures == 0
+    assert sorted(line["chain_id"] for line in lines) == sorted(f"c-{i}" for i in range(16))
+
+
+def test_a_gzip_body_is_decoded_before_it_is_reduced(tmp_path):
+    import gzip
+
+    import httpx2
+
+    body = gzip.compress(json.dumps(message("msg_gz", FABLE, stop="refusal",
+                                            details=refusal_details("bio", canary("token")))).encode())
+    _, [line], _ = record_with(tmp_path, lambda r: httpx2.Response(
+        200, headers={"content-encoding": "gzip"}, stream=httpx2.ByteStream(body)))
+    assert line["response"]["stop_details"]["category"] == "bio"
+    assert MARK not in json.dumps(line)
+
+
+def test_a_connection_failure_is_a_line_and_still_raises(tmp_path):
+    import httpx2
+
+    def refuse(request):
+        raise httpx2.ConnectError("refused")
+
+    _, [line], errors = record_with(tmp_path, refuse)
+    assert errors == ["ConnectError"]
+    assert line["transport_error"] == "connection" and "http_status" not in line
+
+
+def test_a_stream_that_times_out_midway_keeps_its_status_and_events_so_far(tmp_path):
+    import httpx2
+
+    start = {"type": "message_start", "message": message("msg_s", FABLE, stop=None, content=[])}
+
+    class Breaks(httpx2.SyncByteStream):
+        def __iter__(self):
+            yield f"event: message_start\ndata: {json.dumps(start)}\n\n".encode()
+            raise httpx2.ReadTimeout("slow")
+
+    _, [line], errors = record_with(tmp_path, lambda r: httpx2.Response(
+        200, headers={"content-type": "text/event-stream"}, stream=Breaks()), stream=True)
+    assert errors == ["ReadTimeout"]
+    assert (line["http_status"], line["transport_error"]) == (200, "timeout")
+    assert [e["type"] for e in line["events"]] == ["message_start"]
