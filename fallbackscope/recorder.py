@@ -314,6 +314,11 @@ class _Exchange:
         if event is not None:
             self.events.append(event)
 
+    def abandon(self) -> None:
+        """Drop the exchange unwritten: the app cancelled it before any response."""
+        self.done = True
+        self.recorder._pending.discard(self)
+
     def finish(self, error: BaseException | None = None) -> None:
         if self.done:
             return
@@ -417,6 +422,9 @@ class RecordingTransport:
         except Exception as exc:
             exchange.finish(exc)
             raise
+        except BaseException:  # cancelled or interrupted: not an exchange with the API
+            exchange.abandon()
+            raise
         self.recorder._attach(exchange, response, asynchronous=False)
         return response
 
@@ -446,6 +454,9 @@ class AsyncRecordingTransport:
             response = await self.inner.handle_async_request(request)
         except Exception as exc:
             exchange.finish(exc)
+            raise
+        except BaseException:  # cancelled or interrupted: not an exchange with the API
+            exchange.abandon()
             raise
         self.recorder._attach(exchange, response, asynchronous=True)
         return response
@@ -543,7 +554,10 @@ class Recorder:
     def close(self) -> None:
         """Write the exchanges whose responses were never closed, then close the file."""
         for exchange in list(self._pending):
-            exchange.finish()
+            if "http_status" in exchange.line:
+                exchange.finish()
+            else:
+                exchange.abandon()
         with self._lock:
             if self._fd is not None:
                 os.close(self._fd)
