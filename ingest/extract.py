@@ -10,6 +10,7 @@ import operator
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import orjson
@@ -109,8 +110,9 @@ class _Collector:
         self._as_row = operator.itemgetter(*FIELD_NAMES)
 
     def parse(self, parse: Callable[[Any, Context], list[dict]], value: Any, ctx: Context, line_no: int,
-              offset: int, content: bytes) -> None:
-        """Parse one record into rows, or record why it is rejected (never its content)."""
+              offset: int, content: bytes | Callable[[], bytes]) -> None:
+        """Parse one record into rows, or record why it is rejected (never its content). `content` (or a
+        function giving it, called only when a row has no id) is what a content id is computed from."""
         try:
             attempts = parse(value, ctx)
         except Reject as exc:
@@ -123,7 +125,7 @@ class _Collector:
         for attempt in attempts:
             if attempt["attempt_id"] is None:
                 if content_fp is None:
-                    content_fp = hmac_hex(self.key, content)[:32]
+                    content_fp = hmac_hex(self.key, content() if callable(content) else content)[:32]
                 attempt["content_fp"] = content_fp
             attempt["line_no"] = line_no
             self.rows.append(self._as_row(attempt))
@@ -198,7 +200,7 @@ def _extract_split_lines(module: Any, data: bytes, start_offset: int, ctx: Conte
             continue
         for record in records:
             out.records += 1
-            out.parse(module.parse, record, ctx, line_no, line_offset, module.record_bytes(record))
+            out.parse(module.parse, record, ctx, line_no, line_offset, partial(module.record_bytes, record))
     return out.extracted(line_count(data))
 
 

@@ -3,6 +3,7 @@ model-call span, exactly the right rows, cache tokens subtracted from `gen_ai.us
 
 from __future__ import annotations
 
+import gzip
 import json
 
 from builders import fp, query, rows, write_jsonl
@@ -195,3 +196,16 @@ def test_detected_even_when_the_first_export_is_longer_than_the_head():
     assert detect_format(line + b"\n") == "otel"
     big = json.dumps(export(*[chat(f"x{i}", f"msg_{i}", gen_ai__input__messages="y" * 1000) for i in range(100)]))
     assert detect_format(big.encode()[:65536]) == "otel"
+
+
+def test_spans_without_any_id_get_content_ids_that_survive_a_gzipped_copy(tmp_path, db):
+    bare = chat("z", None)
+    del bare["traceId"], bare["spanId"]
+    path = write_jsonl(tmp_path / "traces.jsonl", [export(bare, bare)])  # two identical calls in one export
+    [first] = ingest_paths(db, [str(path)])
+    ids = [r["attempt_id"] for r in rows(db)]
+    assert first.loaded == 2 and len(set(ids)) == 2 and all(i.startswith("h:") for i in ids)
+    copy = tmp_path / "renamed.jsonl.gz"
+    copy.write_bytes(gzip.compress(path.read_bytes()))
+    [again] = ingest_paths(db, [str(copy)])
+    assert (again.records, again.duplicates, again.attempts_loaded) == (2, 2, 0)
