@@ -249,7 +249,7 @@ class _Exchange:
         self.decoder: Any = None
         self.chunks: list[bytes] | None = []
         self.size = 0
-        self.buffer = b""
+        self.buffer: list[bytes] = []  # the pieces of an unfinished SSE line
         self.event_name = b""
         self.data: list[bytes] = []
         self.events: list[dict] = []
@@ -286,8 +286,11 @@ class _Exchange:
             else:
                 self.chunks.append(data)
             return
-        lines = (self.buffer + data).split(b"\n")
-        self.buffer = lines.pop()
+        if b"\n" not in data:  # part of a long line: keep the pieces, join once
+            self.buffer.append(data)
+            return
+        lines = b"".join((*self.buffer, data)).split(b"\n")
+        self.buffer = [lines.pop()]
         for raw in lines:
             self._sse_line(raw.rstrip(b"\r"))
 
@@ -310,7 +313,11 @@ class _Exchange:
         self.event_name, self.data = b"", []
         if not data or name in _SKIPPED_EVENTS:
             return
-        event = reduce_event(orjson.loads(b"\n".join(data)), self.recorder.key)
+        try:
+            event = reduce_event(orjson.loads(b"\n".join(data)), self.recorder.key)
+        except orjson.JSONDecodeError as exc:  # one unreadable event; the rest of the stream still counts
+            self.recorder._failed(exc)
+            return
         if event is not None:
             self.events.append(event)
 
@@ -330,22 +337,28 @@ class _Exchange:
             if error is not None:
                 line["transport_error"] = _transport_error(error)
             if self.chunks is not None:
-                if self.decoder is not None:
-                    self._take(b"".join(self.decoder.flush()))
-                if self.sse:
-                    if self.buffer:
-                        self._sse_line(self.buffer.rstrip(b"\r"))
-                    self._dispatch()
-                    line["events"] = self.events
-                elif self.chunks:
-                    body = orjson.loads(b"".join(self.chunks))
-                    reduced = reduce_message(body, self.recorder.key)
-                    if reduced is not None:
-                        line["response"] = reduced
+                try:
+                    self._reduce_body(line)
+                except Exception as exc:  # the line still goes out, without its body
+                    if 200 <= line.get("http_status", 0) < 300:
+                        self.recorder._failed(exc)
             self.chunks = None
             self.recorder._write(line)
         except Exception as exc:
             self.recorder._failed(exc)
+
+    def _reduce_body(self, line: dict) -> None:
+        if self.decoder is not None:
+            self._take(b"".join(self.decoder.flush()))
+        if self.sse:
+            if self.buffer:
+                self._sse_line(b"".join(self.buffer).rstrip(b"\r"))
+            self._dispatch()
+            line["events"] = self.events
+        elif self.chunks:
+            reduced = reduce_message(orjson.loads(b"".join(self.chunks)), self.recorder.key)
+            if reduced is not None:
+                line["response"] = reduced
 
 
 # --- httpx2 transports and streams --------------------------------------------------------------------------

@@ -623,3 +623,34 @@ def test_a_stream_that_times_out_midway_keeps_its_status_and_events_so_far(tmp_p
     assert errors == ["ReadTimeout"]
     assert (line["http_status"], line["transport_error"]) == (200, "timeout")
     assert [e["type"] for e in line["events"]] == ["message_start"]
+
+
+def test_an_error_page_that_is_not_json_still_gives_its_status_line(tmp_path):
+    import httpx2
+
+    page = f"<html>{canary('proxy_page')}</html>".encode()
+    rec, [line], _ = record_with(tmp_path, lambda r: httpx2.Response(502, stream=httpx2.ByteStream(page)))
+    assert line["http_status"] == 502 and "response" not in line
+    assert rec.failures == 0 and MARK not in json.dumps(line)
+
+
+def test_a_stream_in_tiny_chunks_is_rebuilt_the_same(tmp_path):
+    import httpx2
+
+    start = {"type": "message_start", "message": message("msg_c", FABLE, stop=None, content=[])}
+    delta = {"type": "message_delta", "delta": {"stop_reason": "refusal",
+                                                "stop_details": refusal_details("cyber", canary("token"))},
+             "usage": {"output_tokens": 7}}
+    wire = "".join(f"event: {e['type']}\r\ndata: {json.dumps(e)}\r\n\r\n" for e in (start, delta)).encode()
+
+    class Tiny(httpx2.SyncByteStream):
+        def __iter__(self):
+            for i in range(0, len(wire), 3):
+                yield wire[i:i + 3]
+
+    _, [line], _ = record_with(tmp_path, lambda r: httpx2.Response(
+        200, headers={"content-type": "text/event-stream"}, stream=Tiny()), stream=True)
+    assert [e["type"] for e in line["events"]] == ["message_start", "message_delta"]
+    details = line["events"][1]["delta"]["stop_details"]
+    assert details["credit_minted_fp"] == token_fingerprint(b"k" * 64, canary("token"))
+    assert "explanation" not in details and MARK not in json.dumps(line)
