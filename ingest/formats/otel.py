@@ -40,7 +40,7 @@ _STR_KEYS = (
     "error.type",
 )
 _FINGERPRINTED = ("gen_ai.input.messages", "gen_ai.system_instructions", "gen_ai.tool.definitions")
-WANTED = frozenset(_INT_KEYS + _STR_KEYS + _FINGERPRINTED + ("gen_ai.response.finish_reasons",))
+WANTED = frozenset(_INT_KEYS + _STR_KEYS + _FINGERPRINTED + ("gen_ai.response.finish_reasons", "service.name"))
 
 
 class Span(NamedTuple):
@@ -90,7 +90,8 @@ def _decode(value: Any, path: str) -> Any:
         return [_decode(v, f"{path}.arrayValue.values[{i}]") for i, v in enumerate(values)]
     if "kvlistValue" in value:
         pairs = get_list(get_obj(value, "kvlistValue", path) or {}, "values", f"{path}.kvlistValue") or []
-        return {p.get("key"): _decode(p.get("value"), f"{path}.kvlistValue") for p in pairs if isinstance(p, dict)}
+        return {p["key"]: _decode(p.get("value"), f"{path}.kvlistValue") for p in pairs
+                if isinstance(p, dict) and isinstance(p.get("key"), str)}
     return None
 
 
@@ -102,10 +103,13 @@ def _attributes(items: Any, path: str) -> dict[str, Any]:
         raise Reject(f"field `{path}` has the wrong type (expected an array)")
     found: dict[str, Any] = {}
     for item in items:
-        if isinstance(item, dict):
+        if type(item) is dict:
             key = item.get("key")
-            if key in WANTED or key == "service.name":
-                found[key] = _decode(item.get("value"), f"{path}.{key}")
+            if key in WANTED:
+                value = item.get("value")
+                # the common case first: one string value (int64 values are strings too)
+                text = value.get("stringValue") if type(value) is dict and len(value) == 1 else None
+                found[key] = text if type(text) is str else _decode(value, f"{path}.{key}")
     return found
 
 
