@@ -63,7 +63,7 @@ def load(tmp_path, db, lines, **options):
 
 
 def test_payload_fields_and_cache_tokens_subtracted_from_prompt_tokens(tmp_path, db):
-    line = payload("chatcmpl-1", "trace-1", usage=usage_object(1500, 80, read=1000, write=300))
+    line = payload("chatcmpl-1", "trace-1", usage=usage_object(1500, 80, read=1000, write=300), stream=True)
     report, by_id = load(tmp_path, db, [line], workload="gateway")
     assert (report.format, report.records, report.rejected) == ("litellm", 1, 0)
     row = by_id["chatcmpl-1"]
@@ -74,7 +74,7 @@ def test_payload_fields_and_cache_tokens_subtracted_from_prompt_tokens(tmp_path,
     # SPEC §3.5: prompt_tokens 1500 includes 1000 cache reads and 300 cache writes
     assert (row["input_tokens"], row["cache_read_tokens"], row["cache_write_5m_tokens"],
             row["cache_write_1h_tokens"], row["output_tokens"]) == (200, 1000, 300, 0, 80)
-    assert (row["outcome"], row["stop_reason"], row["had_output"]) == ("ok", "stop", True)
+    assert (row["outcome"], row["stop_reason"], row["had_output"], row["is_stream"]) == ("ok", "stop", True, True)
     assert row["prompt_fp"] == prompt_fp({"messages": MESSAGES})
     assert row["cost_usd"] == pytest.approx((200 * 3 + 300 * 3.75 + 1000 * 0.30 + 80 * 15) / 1e6)
 
