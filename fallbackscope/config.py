@@ -39,13 +39,20 @@ def load_key(db_path: Path, *, create: bool = True) -> bytes:
         if not create:
             raise FallbackscopeError(f"{path}: no fingerprint key file and ${KEY_ENV} is not set.")
         path.parent.mkdir(parents=True, exist_ok=True)
+        # written whole under a private name, then linked into place: a crash never leaves an empty key file
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another process created it first; read theirs
-        else:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(secrets.token_hex(32) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass  # another process created it first; read theirs
+        finally:
+            tmp.unlink(missing_ok=True)
     try:
         text = path.read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError) as exc:

@@ -49,3 +49,37 @@ def test_sigkill_at_random_moments_never_leaves_a_partial_file_and_a_rerun_match
     assert all(t.ok for t in trials), f"FALLBACKSCOPE_CRASH_SEED={seed}\n{report}"
     # the kills interrupted loads at different files, not only before or after the run
     assert len({t.files_committed_before_rerun for t in trials}) >= 2, report
+
+
+KILL_WHILE_CREATING_KEY = """
+import os, secrets, signal, sys
+from pathlib import Path
+from fallbackscope import config
+
+def killed(_n):  # SIGKILL at the moment the new key's bytes are drawn, i.e. while its file is being made
+    os.kill(os.getpid(), signal.SIGKILL)
+
+secrets.token_hex = killed
+config.load_key(Path(sys.argv[1]))
+"""
+
+
+def test_sigkill_while_the_key_file_is_created_leaves_no_empty_key_and_the_next_run_works(tmp_path):
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "FALLBACKSCOPE_KEY"}
+    db = tmp_path / "fresh.duckdb"
+    key = tmp_path / "fresh.duckdb.key"
+    proc = subprocess.run([sys.executable, "-c", KILL_WHILE_CREATING_KEY, str(db)], env=env, capture_output=True)
+    assert proc.returncode == -9
+    assert not key.exists() or len(key.read_text().strip()) == 64, "a half-made key file would block every load"
+    # the next load creates the key and loads
+    log = tmp_path / "one.jsonl"
+    log.write_text('{"ts": "2026-11-05T10:00:00Z", "http_status": 429, "request": {"model": "claude-haiku-4-5"}}\n')
+    proc = subprocess.run([sys.executable, "-m", "fallbackscope.cli", "ingest", str(log), "--db", str(db)], env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert len(key.read_text().strip()) == 64
+    # the killed run's unfinished temporary key may remain: private like the key, and never used
+    assert all(p.stat().st_mode & 0o077 == 0 for p in tmp_path.iterdir() if p.name.startswith("."))
