@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from fallbackscope.fingerprint import prompt_fingerprint
+from fallbackscope.fingerprint import canonical_json, prompt_fingerprint
 from ingest.columns import blank_attempt
 from ingest.fields import TOKEN_LIMIT, Reject, get_list, get_obj, get_str
 from ingest.formats.shared import error_class_named
@@ -116,7 +116,7 @@ def _attributes(items: Any, path: str) -> dict[str, Any]:
 def _is_model_call(attrs: dict[str, Any]) -> bool:
     operation = attrs.get("gen_ai.operation.name")
     if operation is not None:
-        return operation in CALL_OPERATIONS
+        return isinstance(operation, str) and operation in CALL_OPERATIONS
     # instrumentations older than `gen_ai.operation.name` mark a call by its system and model
     has_model = attrs.get("gen_ai.request.model") is not None or attrs.get("gen_ai.response.model") is not None
     return has_model and (attrs.get("gen_ai.system") is not None or attrs.get("gen_ai.provider.name") is not None)
@@ -153,7 +153,7 @@ def split_records(obj: dict) -> list[Span]:
 
 def record_bytes(record: Span) -> bytes:
     """Return the bytes a span's content id is computed from."""
-    return orjson.dumps(record.span, option=orjson.OPT_SORT_KEYS)
+    return canonical_json(record.span)
 
 
 def _nanos(span: dict, key: str, path: str) -> int | None:
