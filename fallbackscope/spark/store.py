@@ -1,0 +1,141 @@
+"""The Spark engine's store: a folder (local path or URI) of Parquet datasets instead of a DuckDB file.
+
+    STORE/attempts/day=YYYY-MM-DD/   the attempts table, Hive-partitioned by UTC day (the export's layout)
+    STORE/loads/  STORE/rejects/  STORE/policy/
+
+The column list and types of `attempts` come from the DuckDB schema (`fallbackscope/migrations`), so the
+two engines store the same table. Rows are only ever appended; a run appends only new attempt ids.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from fallbackscope.config import KEY_ENV, load_key
+from fallbackscope.errors import FallbackscopeError
+
+
+def _attempt_columns() -> list[tuple[str, str]]:
+    import duckdb
+
+    from fallbackscope import store
+
+    con = duckdb.connect()
+    try:
+        store.migrate(con)
+        return [(row[0], row[1]) for row in con.execute("DESCRIBE attempts").fetchall()]
+    finally:
+        con.close()
+
+
+ATTEMPT_COLUMNS = _attempt_columns()
+LOADS_SCHEMA = ("load_id BIGINT, path STRING, sha256 STRING, format STRING, started_at TIMESTAMP,"
+                " finished_at TIMESTAMP, records BIGINT, attempts_loaded BIGINT, duplicates BIGINT, rejected BIGINT,"
+                " status STRING")
+REJECTS_SCHEMA = "load_id BIGINT, path STRING, line_no BIGINT, byte_offset BIGINT, reason STRING"
+TEXT_SCHEMA = "set_at TIMESTAMP, source STRING, toml STRING"
+
+
+def is_uri(location: str) -> bool:
+    return "://" in location
+
+
+class Store:
+    """The Parquet datasets of one store, read and appended through a SparkSession."""
+
+    def __init__(self, spark, location: str | Path) -> None:
+        self.spark = spark
+        self.location = str(location).rstrip("/")
+        if not is_uri(self.location):
+            self.location = str(Path(self.location).resolve())
+
+    def _path(self, name: str) -> str:
+        return f"{self.location}/{name}"
+
+    def key(self) -> bytes:
+        """Return the fingerprint key: `$FALLBACKSCOPE_KEY`, else `<store>.key` beside a local store."""
+        if is_uri(self.location):
+            key = load_key(Path("unused"), create=False) if _env_key() else None
+            if key is None:
+                raise FallbackscopeError(f"{self.location}: a store in object storage needs ${KEY_ENV} set.")
+            return key
+        return load_key(Path(self.location))
+
+    def _read(self, name: str, schema: str):
+        try:
+            return self.spark.read.schema(schema).parquet(self._path(name)) if self._exists(name) else \
+                self.spark.createDataFrame([], schema)
+        except Exception as exc:  # unreadable store: one line
+            raise FallbackscopeError(f"{self._path(name)}: cannot read the store ({_first_line(exc)}).") from None
+
+    def _exists(self, name: str) -> bool:
+        jvm = self.spark.sparkContext._jvm
+        conf = self.spark.sparkContext._jsc.hadoopConfiguration()
+        path = jvm.org.apache.hadoop.fs.Path(self._path(name))
+        return bool(path.getFileSystem(conf).exists(path))
+
+    def attempts(self):
+        """Return the stored attempts (every column in table order; `day` dropped), empty when none."""
+        schema = ", ".join(f"`{n}` {_spark_type(t)}" for n, t in ATTEMPT_COLUMNS)
+        if not self._exists("attempts"):
+            return self.spark.createDataFrame([], schema)
+        frame = self.spark.read.option("basePath", self._path("attempts")).parquet(self._path("attempts"))
+        return frame.select([n for n, _ in ATTEMPT_COLUMNS])
+
+    def loads(self):
+        return self._read("loads", LOADS_SCHEMA)
+
+    def loaded_shas(self) -> set[str]:
+        return {r[0] for r in self.loads().where("status = 'ok' AND sha256 IS NOT NULL").select("sha256").collect()}
+
+    def next_load_id(self) -> int:
+        last = self.loads().agg({"load_id": "max"}).first()[0]
+        return int(last or 0) + 1
+
+    def append_loads(self, rows: list[tuple]) -> None:
+        if rows:
+            self.spark.createDataFrame(rows, LOADS_SCHEMA).coalesce(1).write.mode("append").parquet(
+                self._path("loads"))
+
+    def append_rejects(self, rows: list[tuple]) -> None:
+        if rows:
+            self.spark.createDataFrame(rows, REJECTS_SCHEMA).coalesce(1).write.mode("append").parquet(
+                self._path("rejects"))
+
+    def append_policy(self, source: str, toml: str, when: dt.datetime) -> None:
+        self.spark.createDataFrame([(when, source, toml)], TEXT_SCHEMA).coalesce(1).write.mode("append").parquet(
+            self._path("policy"))
+
+    def append_attempts(self, frame) -> None:
+        """Append attempts (columns in table order) to their day partitions."""
+        from pyspark.sql import functions as F
+
+        (frame.withColumn("day", F.date_format("ts", "yyyy-MM-dd"))
+         .repartition("day").sortWithinPartitions("ts", "attempt_id")
+         .write.mode("append").partitionBy("day").parquet(self._path("attempts")))
+
+    def connection(self):
+        """Return a SparkConnection with `attempts`, `loads`, `rejects`, `policy` and `price_table` views."""
+        from fallbackscope.spark.sqlconn import SparkConnection
+
+        return SparkConnection(self.spark, {
+            "attempts": self.attempts(), "loads": self.loads(), "rejects": self._read("rejects", REJECTS_SCHEMA),
+            "policy": self._read("policy", TEXT_SCHEMA), "price_table": self._read("price_table", TEXT_SCHEMA),
+        })
+
+
+def _env_key() -> bool:
+    import os
+
+    return bool(os.environ.get(KEY_ENV, "").strip())
+
+
+def _spark_type(duck: str) -> str:
+    return {"VARCHAR": "STRING", "INTEGER": "INT", "BIGINT": "BIGINT", "DOUBLE": "DOUBLE", "BOOLEAN": "BOOLEAN",
+            "TIMESTAMP WITH TIME ZONE": "TIMESTAMP"}.get(duck, duck)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
