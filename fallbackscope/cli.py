@@ -311,8 +311,19 @@ def demo(
 
 def main() -> None:
     """Entry point: run the app, turning our errors into one line and an exit code."""
+    from typer import _click as click  # typer vendors its own click
+
     try:
-        app()  # standalone: click reports usage errors itself, with exit code 2
+        code = app(standalone_mode=False)  # so a bad option is one sentence too, not click's usage panel
+    except click.exceptions.NoArgsIsHelpError as exc:
+        exc.show()  # a command group given no command: its help
+        sys.exit(int(ExitCode.USAGE))
+    except click.exceptions.UsageError as exc:
+        err.print(f"fallbackscope: {exc.format_message().strip()} (see --help)", markup=False)
+        sys.exit(int(ExitCode.USAGE))
+    except typer.Abort:  # Ctrl-C while click had the terminal
+        err.print("fallbackscope: interrupted.", markup=False)
+        sys.exit(130)
     except FallbackscopeError as exc:
         err.print(f"fallbackscope: {exc}", markup=False)
         sys.exit(int(exc.exit_code))
@@ -326,6 +337,7 @@ def main() -> None:
         err.print(f"fallbackscope: internal error ({type(exc).__name__}); set FALLBACKSCOPE_DEBUG=1 for details.",
                   markup=False)
         sys.exit(int(ExitCode.FAILURE))
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":
