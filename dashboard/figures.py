@@ -7,6 +7,7 @@ percentages; money is USD.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -95,9 +96,16 @@ def _alpha(hex_colour: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
+def _label(value: Any) -> str:
+    """Return a name from the logs (workload, model, category…) as plotly shows it literally: plotly.js reads
+    a subset of HTML in names, labels and hover text (`<b>`, `<a href>`…) and shows entities as text, so
+    `<`, `>` and `&` are escaped. Hover templates take names through `%{fullData.name}`, never spliced in."""
+    return html.escape(str(value), quote=False)
+
+
 def _x(values: Sequence[Any]) -> list[Any]:
-    """Return x values plotly can carry to the browser: dates as ISO text, the rest as they are."""
-    return [v.isoformat() if hasattr(v, "isoformat") else v for v in values]
+    """Return x values plotly can carry to the browser: dates as ISO text, names escaped (`_label`)."""
+    return [v.isoformat() if hasattr(v, "isoformat") else _label(v) if isinstance(v, str) else v for v in values]
 
 
 def rate_band(df: pd.DataFrame, x: str, title: str, *, value: str = "value", low: str = "ci95_low",
@@ -144,8 +152,9 @@ def bars(df: pd.DataFrame, x: str, y: str, title: str, *, y_title: str | None = 
     """Return a bar per row (`x` category, `y` height); horizontal bars list `x` top to bottom."""
     if df.empty:
         return empty(title)
-    cats = [str(v) for v in df[x]]
-    marker = [(colours or {}).get(c, colour) for c in cats]
+    names = [str(v) for v in df[x]]
+    marker = [(colours or {}).get(c, colour) for c in names]
+    cats = [_label(c) for c in names]
     fmt = "$%{V:,.2f}" if money else ("%{V:.2%}" if percent else "%{V:,}")
     if not horizontal:
         trace = go.Bar(x=cats, y=_num(df[y]), marker={"color": marker},
@@ -176,8 +185,8 @@ def stacked(df: pd.DataFrame, x: str, colour_by: str, y: str, title: str, *, y_t
         part = df[keys == name]
         if part.empty:
             continue
-        traces.append(go.Bar(x=_x(part[x]), y=_num(part[y]), name=name, marker={"color": colours[name]},
-                             hovertemplate=f"{name}<br>%{{x}}: {fmt}<extra></extra>"))
+        traces.append(go.Bar(x=_x(part[x]), y=_num(part[y]), name=_label(name), marker={"color": colours[name]},
+                             hovertemplate=f"%{{fullData.name}}<br>%{{x}}: {fmt}<extra></extra>"))
     return _figure(traces, title, y_title=y_title, money=money, barmode="stack", bargap=0.15)
 
 
@@ -190,7 +199,7 @@ def rate_bars(df: pd.DataFrame, x: str, title: str, *, value: str = "value", low
     v, lo, hi = _num(df[value]), _num(df[low]), _num(df[high])
     plus = [None if a is None or b is None else b - a for a, b in zip(v, hi, strict=True)]
     minus = [None if a is None or b is None else a - b for a, b in zip(v, lo, strict=True)]
-    cats = [str(c) for c in df[x]]
+    cats = [_label(c) for c in df[x]]
     traces: list[Any] = [go.Bar(x=cats, y=v, name="rate", marker={"color": colour},
                                 error_y={"type": "data", "symmetric": False, "array": plus, "arrayminus": minus,
                                          "color": "#444", "thickness": 1.2},
@@ -208,11 +217,12 @@ def grouped(df: pd.DataFrame, x: str, series: Mapping[str, str], title: str, *, 
     """Return grouped bars over `x`: one bar per entry of `series` (label → column)."""
     if df.empty:
         return empty(title)
-    cats = [str(c) for c in df[x]]
+    cats = [_label(c) for c in df[x]]
     colours = colour_map(list(series))
     fmt = "$%{y:,.4f}" if money else "%{y:,}"
-    traces = [go.Bar(x=cats, y=_num(df[column]), name=label, marker={"color": colours[label]},
-                     hovertemplate=f"{label}<br>%{{x}}: {fmt}<extra></extra>") for label, column in series.items()]
+    traces = [go.Bar(x=cats, y=_num(df[column]), name=_label(label), marker={"color": colours[label]},
+                     hovertemplate=f"%{{fullData.name}}<br>%{{x}}: {fmt}<extra></extra>")
+              for label, column in series.items()]
     return _figure(traces, title, y_title=y_title, money=money, barmode="group")
 
 
@@ -224,7 +234,8 @@ def sankey(flows: pd.DataFrame, title: str) -> go.Figure:
     per = flows.groupby(["first_model", "resolver"])["chains"].sum().reset_index()
     left = sorted({str(m) for m in per["first_model"]})
     right = sorted({str(m) for m in per["resolver"]}, key=lambda m: (m == "unresolved", m))
-    labels = [f"{m} (first)" for m in left] + [f"{m} (resolved)" if m != "unresolved" else m for m in right]
+    labels = ([f"{_label(m)} (first)" for m in left]
+              + [f"{_label(m)} (resolved)" if m != "unresolved" else m for m in right])
     colours = colour_map(left + [m for m in right if m not in left])
     node_colours = [colours[m] for m in left] + [colours[m] for m in right]
     source = [left.index(str(m)) for m in per["first_model"]]
@@ -256,9 +267,9 @@ def resolution(df: pd.DataFrame, title: str) -> go.Figure:
     for model in models:
         part = df[df["model"].astype(str) == model]
         share = dict(zip(part["workload"].astype(str), _num(part["value"]), strict=True))
-        traces.append(go.Bar(y=workloads, x=[share.get(w) or 0.0 for w in workloads], name=model, orientation="h",
-                             marker={"color": colours[model]},
-                             hovertemplate=f"{model}<br>%{{y}}: %{{x:.1%}} of chains<extra></extra>"))
+        traces.append(go.Bar(y=[_label(w) for w in workloads], x=[share.get(w) or 0.0 for w in workloads],
+                             name=_label(model), orientation="h", marker={"color": colours[model]},
+                             hovertemplate="%{fullData.name}<br>%{y}: %{x:.1%} of chains<extra></extra>"))
     return _figure(traces, title, height=max(260, 110 + 44 * len(workloads)), barmode="stack",
                    xaxis={"tickformat": ".0%", "range": [0, 1]}, margin={"l": 130})
 
