@@ -41,6 +41,24 @@ DbOption = Annotated[
 PolicyOption = Annotated[
     Path | None, typer.Option("--policy", help="Policy TOML for this run (replaces the stored one).")
 ]
+EngineOption = Annotated[
+    str, typer.Option("--engine", help="duckdb, or spark: then --db is the Parquet store's folder or URI "
+                      "(default $FALLBACKSCOPE_DB, else ./fallbackscope-store).")
+]
+SparkMasterOption = Annotated[
+    str | None, typer.Option("--spark-master", help="With --engine spark: the master URL (default local[*]; "
+                             "under spark-submit, its own).", show_default=False)
+]
+SparkConfOption = Annotated[
+    list[str] | None, typer.Option("--spark-conf", help="With --engine spark: a Spark setting key=value "
+                                   "(repeatable).", show_default=False)
+]
+
+
+def _spark(engine: str) -> bool:
+    if engine not in ("duckdb", "spark"):
+        raise UsageError(f"--engine `{engine}` is not one of duckdb, spark.")
+    return engine == "spark"
 
 
 def _db(db: Path | None) -> Path:
@@ -63,8 +81,21 @@ def ingest(
     policy: Annotated[Path | None, typer.Option(help="Policy TOML to store as the default.")] = None,
     prices: Annotated[Path | None, typer.Option(help="Price table TOML to store; reprices every "
                                                 "attempt.")] = None,
+    engine: EngineOption = "duckdb",
+    spark_master: SparkMasterOption = None,
+    spark_conf: SparkConfOption = None,
 ) -> None:
     """Load log files into the database: atomic per file, idempotent, every record accounted for."""
+    if _spark(engine):
+        from fallbackscope.spark import commands
+
+        for report in commands.ingest(db, paths, master=spark_master, conf=spark_conf, fmt=format,
+                                      workload=workload, default_ts=default_ts, batch_id=batch_id,
+                                      policy=policy, prices=prices):
+            _print_file_report(report)
+            if not err.is_terminal:
+                _log_file_report(report)
+        return
     from ingest.loader import LoadOptions, ingest_paths
 
     options = LoadOptions(format=format, workload=workload, default_ts=default_ts, batch_id=batch_id,
@@ -219,6 +250,9 @@ def metrics(
     by: Annotated[str, typer.Option(help="day, week, workload, model or category.")] = "week",
     format: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
     policy: PolicyOption = None,
+    engine: EngineOption = "duckdb",
+    spark_master: SparkMasterOption = None,
+    spark_conf: SparkConfOption = None,
 ) -> None:
     """Print every metric of a period, one row per day, week, workload, model or refusal category."""
     from analytics.metrics import FORMATS, compute_metrics, format_metrics
@@ -226,6 +260,13 @@ def metrics(
 
     if format not in FORMATS:
         raise UsageError(f"--format `{format}` is not one of {', '.join(FORMATS)}.")
+    if _spark(engine):
+        from fallbackscope.spark import commands
+
+        frame = commands.metrics(db, master=spark_master, conf=spark_conf, since=since, until=until, by=by,
+                                 policy=str(policy) if policy else None)
+        out.print(format_metrics(frame, format), markup=False, highlight=False)
+        return
     con = store.connect(_db(db), read_only=True, wait_seconds=60)
     try:
         frame = compute_metrics(con, since=since, until=until, by=by, policy=str(policy) if policy else None)
@@ -249,12 +290,21 @@ def weekly(
                                             "present.")] = False,
     by_category: Annotated[bool, typer.Option("--by-category", help="csv: the refusals-by-category table "
                                               "instead of the workloads.")] = False,
+    engine: EngineOption = "duckdb",
+    spark_master: SparkMasterOption = None,
+    spark_conf: SparkConfOption = None,
 ) -> None:
     """Write the weekly refusal-rate report: json (stable keys), csv, md or self-contained html."""
     from fallbackscope.weekly import write_weekly
 
+    database = None
+    if _spark(engine):
+        from fallbackscope.spark import commands
+
+        database = commands.database(db, master=spark_master, conf=spark_conf,
+                                     policy=str(policy) if policy else None)
     missed = write_weekly(_db(db), week=week, fmt=format, out=out, policy=policy, all_weeks=all_weeks,
-                          by_category=by_category, console=out_console())
+                          by_category=by_category, console=out_console(), database=database)
     if fail_on_slo and missed:
         err.print("fallbackscope: refusal SLO missed by " + ", ".join(sorted(set(missed))) + ".", markup=False)
         sys.exit(int(ExitCode.SLO_NOT_MET))

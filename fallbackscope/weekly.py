@@ -20,8 +20,10 @@ def weeks_present(db) -> list[dt.date]:
 
 
 def write_weekly(path: Path, *, week: str | None, fmt: str, out: Path | None, policy: Path | None,
-                 all_weeks: bool, by_category: bool, console: Console) -> list[str]:
-    """Render the weekly report(s) to `out` (or the console); return the workloads that missed their SLO."""
+                 all_weeks: bool, by_category: bool, console: Console, database=None) -> list[str]:
+    """Render the weekly report(s) to `out` (or the console); return the workloads that missed their SLO.
+
+    `database` replaces the DuckDB file at `path` (the Spark engine passes its store here)."""
     from fallbackscope.api import Database
     from fallbackscope.reports import FORMATS, render, render_many, report_filename, slo_missed
 
@@ -29,7 +31,7 @@ def write_weekly(path: Path, *, week: str | None, fmt: str, out: Path | None, po
         raise UsageError(f"--format `{fmt}` is not one of {', '.join(FORMATS)}.")
     if all_weeks and week:
         raise UsageError("--week and --all-weeks cannot be used together.")
-    with Database(path, policy=str(policy) if policy else None) as db:
+    with database if database is not None else Database(path, policy=str(policy) if policy else None) as db:
         mondays = weeks_present(db) if all_weeks else [db._monday(week)]
         reports = [db.weekly_report(monday) for monday in mondays]
         daily = None
