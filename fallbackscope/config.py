@@ -29,7 +29,8 @@ def load_key(db_path: Path, *, create: bool = True) -> bytes:
     """Return the HMAC key: `$FALLBACKSCOPE_KEY`, else the key file beside the database.
 
     The key file is created once (64 random hex characters, mode 0600) when missing and `create`
-    is true. The key is the UTF-8 bytes of the stripped text; it is never written into the database.
+    is true; a key file other users can read or write is refused (FallbackscopeError). The key is the
+    UTF-8 bytes of the stripped text; it is never written into the database.
     """
     env = os.environ.get(KEY_ENV)
     if env and env.strip():
@@ -53,6 +54,7 @@ def load_key(db_path: Path, *, create: bool = True) -> bytes:
                 pass  # another process created it first; read theirs
         finally:
             tmp.unlink(missing_ok=True)
+    _refuse_open_key(path)
     try:
         text = path.read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError) as exc:
@@ -60,3 +62,19 @@ def load_key(db_path: Path, *, create: bool = True) -> bytes:
     if not text:
         raise FallbackscopeError(f"{path}: the fingerprint key file is empty.")
     return text.encode("utf-8")
+
+
+def _refuse_open_key(path: Path) -> None:
+    """Refuse a key file other users can read or write (as ssh refuses such a private key): with the key,
+    anyone holding the database could confirm a guessed prompt from its fingerprint."""
+    if os.name != "posix":
+        return
+    try:
+        mode = path.stat().st_mode & 0o777
+    except OSError:
+        return  # reading it reports the problem
+    if mode & 0o077:
+        raise FallbackscopeError(
+            f"{path}: the fingerprint key file is open to other users (mode {mode:04o}); "
+            f"run `chmod 600 {path}` or set ${KEY_ENV}."
+        )
