@@ -124,6 +124,8 @@ def _is_model_call(attrs: dict[str, Any]) -> bool:
 
 def split_records(obj: dict) -> list[Span]:
     """Return the model-call spans of one export line (a malformed layout rejects the whole line)."""
+    if "resourceSpans" not in obj:  # another signal (`resourceLogs`, `resourceMetrics`) or another log
+        raise Reject("not an OTLP trace export (no `resourceSpans`)")
     records: list[Span] = []
     for r, resource_spans in enumerate(get_list(obj, "resourceSpans") or []):
         rpath = f"resourceSpans[{r}]"

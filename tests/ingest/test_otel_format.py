@@ -164,9 +164,11 @@ def test_nothing_lost_spans_and_lines_rejected_on_their_own(tmp_path, db):
         b'{"resourceSpans": [',                      # truncated
         export(chat("n5", "msg_n5")),
         line1,                                        # the same export again: its good span is a duplicate
+        {"resourceLogs": []},                         # another signal: one rejected record
+        export(span("h2", attrs(http__request__method="GET"))),  # no model-call span: no record
     ]
     report, by_id = load(tmp_path, db, lines)
-    assert (report.records, report.loaded, report.duplicates, report.rejected) == (11, 2, 1, 8)
+    assert (report.records, report.loaded, report.duplicates, report.rejected) == (12, 2, 1, 9)
     assert report.records == report.loaded + report.duplicates + report.rejected
     assert set(by_id) == {"msg_n1", "msg_n5"}
     spans = "resourceSpans[0].scopeSpans[0].spans"
@@ -181,6 +183,7 @@ def test_nothing_lost_spans_and_lines_rejected_on_their_own(tmp_path, db):
         (5, wrong_type),
         (5, f"negative token count in `{spans}[1].attributes.gen_ai.usage.output_tokens`"),
         (5, "no timestamp"),
+        (6, "not an OTLP trace export (no `resourceSpans`)"),
     ]
 
 
