@@ -94,6 +94,8 @@ def _metrics_usage(metrics: dict, path: str) -> dict[str, int]:
 
 def parse(obj: dict, ctx: Context) -> list[dict]:
     """Return the attempt rows of one model invocation log record."""
+    if obj.get("schemaType") != "ModelInvocationLog":
+        raise Reject("not a model invocation log record (`schemaType`)")
     base = blank_attempt()
     base["ts"] = record_time(obj, "timestamp", ctx)
     base["surface"] = "bedrock"

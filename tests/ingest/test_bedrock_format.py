@@ -215,16 +215,18 @@ def test_bad_records_are_rejected_with_the_field_and_the_rest_loads(tmp_path, db
         record("bad-body", inp={"inputBodyJson": 7}),
         {k: v for k, v in record("no-ts").items() if k != "timestamp"},
         record("ok-1", inp={"inputTokenCount": 1}, out={"outputTokenCount": 1}),  # the same call again
+        {**record("other"), "schemaType": "SomethingElse"},
     ]
     path = write_jsonl(tmp_path / "bedrock.jsonl", lines)
     [report] = ingest_paths(db, [str(path)], LoadOptions(format="bedrock"))
-    assert (report.records, report.loaded, report.duplicates, report.rejected) == (6, 1, 1, 4)
+    assert (report.records, report.loaded, report.duplicates, report.rejected) == (7, 1, 1, 5)
     assert report.records == report.loaded + report.duplicates + report.rejected
     assert query(db, "SELECT line_no, reason FROM rejects ORDER BY line_no") == [
         (2, "negative token count in `input.inputTokenCount`"),
         (3, "unparseable timestamp in `timestamp`"),
         (4, "field `input.inputBodyJson` has the wrong type (expected an object)"),
         (5, "no timestamp"),
+        (7, "not a model invocation log record (`schemaType`)"),
     ]
 
 
