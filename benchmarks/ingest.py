@@ -9,6 +9,7 @@ Prints, for a generated `exchange` file of realistic lines (~2.5 KB each):
   plus sha256 of the messages as a stand-in for the prompt fingerprint;
 - plain Python: a json.loads loop building a pandas DataFrame of the same columns.
 Targets (issue 2): ingest ≤ 2× DuckDB alone, ≥ 5× faster than plain Python, peak memory ≤ 1.5 GB.
+The other input formats' throughput against `exchange` (issue 6) is measured by `benchmarks/formats.py`.
 """
 
 from __future__ import annotations
