@@ -21,7 +21,7 @@ import orjson
 
 from fallbackscope.fingerprint import prompt_fingerprint
 from ingest.columns import blank_attempt
-from ingest.fields import Reject, get_bool, get_list, get_obj, get_str, get_tokens, parse_ts
+from ingest.fields import Reject, get_bool, get_obj, get_str, get_tokens, parse_ts
 from ingest.formats.shared import error_class_named, record_time
 from ingest.message import ZERO_USAGE, Context, error_class_for, message_attempts, optional_id, outcome_for_error
 
@@ -167,16 +167,16 @@ def parse(obj: dict, ctx: Context) -> list[dict]:
 
 
 def _choice(response: dict | None) -> tuple[str | None, bool | None]:
-    """Return (finish_reason, had output) of an OpenAI-format response; the text itself is not kept."""
-    if response is None:
+    """Return (finish_reason, had output) of an OpenAI-format response; the text itself is not kept.
+    A response of another shape says nothing (it never rejects the call)."""
+    choices = response.get("choices") if response is not None else None
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         return None, None
-    choices = get_list(response, "choices", "response")
-    if not choices or not isinstance(choices[0], dict):
-        return None, None
-    choice = choices[0]
-    finish = get_str(choice, "finish_reason", "response.choices[0]")
-    message = get_obj(choice, "message", "response.choices[0]") or {}
-    return finish, bool(message.get("content") or message.get("tool_calls"))
+    finish = choices[0].get("finish_reason")
+    message = choices[0].get("message")
+    if not isinstance(message, dict):
+        return finish if isinstance(finish, str) else None, None
+    return finish if isinstance(finish, str) else None, bool(message.get("content") or message.get("tool_calls"))
 
 
 def _prompt_fp(obj: dict, ctx: Context) -> str | None:
@@ -184,7 +184,9 @@ def _prompt_fp(obj: dict, ctx: Context) -> str | None:
     messages = _content(obj, "messages")
     if not isinstance(messages, list) or not messages:
         return None  # not logged, redacted, or a bare prompt string shared by every redacted line
-    params = _object(obj, "model_parameters") or {}
+    params = _content(obj, "model_parameters")
+    if not isinstance(params, dict):
+        params = {}
     return prompt_fingerprint(ctx.key, {"messages": messages, "system": params.get("system"),
                                         "tools": params.get("tools")})
 
