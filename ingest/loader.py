@@ -154,7 +154,7 @@ class Loader:
         con = store.connect(self.db_path, wait_seconds=WRITE_WAIT_SECONDS)
         try:
             # a bounded buffer pool: large loads spill to DuckDB's temp files instead of growing RSS
-            con.execute(f"SET memory_limit = '{DUCKDB_MEMORY}'")
+            con.execute("SET memory_limit = ?", [DUCKDB_MEMORY])
             con.execute("SET preserve_insertion_order = false")
             if self.price_table is not None:
                 prices.install_price_rows(con, self.price_table)
