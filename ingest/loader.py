@@ -154,7 +154,10 @@ class Loader:
         con = store.connect(self.db_path, wait_seconds=WRITE_WAIT_SECONDS)
         try:
             # a bounded buffer pool: large loads spill to DuckDB's temp files instead of growing RSS
-            con.execute("SET memory_limit = ?", [DUCKDB_MEMORY])
+            try:
+                con.execute("SET memory_limit = ?", [DUCKDB_MEMORY])
+            except duckdb.Error:
+                raise UsageError("$FALLBACKSCOPE_DUCKDB_MEMORY is not a memory size such as 512MB.") from None
             con.execute("SET preserve_insertion_order = false")
             if self.price_table is not None:
                 prices.install_price_rows(con, self.price_table)

@@ -45,6 +45,13 @@ def test_bad_default_ts_is_one_sentence_and_exit_2(tmp_path):
     assert proc.stderr.strip() == "fallbackscope: --default-ts: not an RFC 3339 time: 'not-a-time'."
 
 
+def test_bad_memory_limit_in_the_environment_is_one_sentence_and_exit_2(tmp_path):
+    path = write_jsonl(tmp_path / "a.jsonl", [])
+    proc = cli("ingest", str(path), "--db", str(tmp_path / "d.duckdb"), env={"FALLBACKSCOPE_DUCKDB_MEMORY": "1; x"})
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "fallbackscope: $FALLBACKSCOPE_DUCKDB_MEMORY is not a memory size such as 512MB."
+
+
 def test_bad_price_file_names_the_key(tmp_path):
     prices = tmp_path / "p.toml"
     prices.write_text('[[price]]\nmodel = "m"\nvalid_from = 2026-01-01\ninput = -1\ncache_write_5m = 1\n'
