@@ -2,10 +2,11 @@
 
 The recorder wraps the `httpx2` transport under the SDK's client, so it sees every real HTTP exchange:
 each hop of the SDK's refusal-fallback middleware and each retry of its retry loop is its own line
-(SPEC §8: log at the transport). Request and response bodies are reduced as they pass: models,
-stop reasons, refusal categories, token counts, block types and the `fallback` blocks' models;
-the prompt (messages, system, tools) becomes `prompt_fp` and every credit token its fingerprint,
-computed here with the database's key, so no text, token, key or header is ever written.
+(SPEC §8: log at the transport). Request and response bodies are reduced as they pass
+(`fallbackscope.recorder_reduce`): models, stop reasons, refusal categories, token counts, block types
+and the `fallback` blocks' models; the prompt (messages, system, tools) becomes `prompt_fp` and every
+credit token its fingerprint, computed here with the database's key, so no text, token, key or header
+is ever written.
 
     rec = Recorder("logs/exchange.jsonl", db="fs.duckdb", workload="support-chat")
     client = rec.instrument(anthropic.Anthropic())
@@ -26,14 +27,14 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from fallbackscope.config import load_key, resolve_db_path
-from fallbackscope.fingerprint import prompt_fingerprint, token_fingerprint
+from fallbackscope.recorder_reduce import reduce_event, reduce_message, reduce_request, reduce_usage
 
 log = logging.getLogger("fallbackscope.recorder")
 
@@ -44,8 +45,6 @@ _INTENDED: contextvars.ContextVar[str | None] = contextvars.ContextVar("fallback
 
 _MAX_BODY = 64 * 1024 * 1024  # a non-streamed response body larger than this is not reduced
 _SKIPPED_EVENTS = frozenset((b"content_block_delta", b"content_block_stop", b"ping"))
-_USAGE_STRINGS = ("service_tier", "inference_geo", "speed")
-_REQUEST_SCALARS = ("model", "stream", "max_tokens", "service_tier", "speed", "inference_geo")
 
 
 @contextlib.contextmanager
@@ -62,166 +61,6 @@ def tags(*, workload: str | None = None, session_id: str | None = None,
         yield
     finally:
         _TAGS.reset(token)
-
-
-# --- reducing bodies to allow-listed metadata -------------------------------------------------------------
-
-
-def _ints(obj: Any) -> dict[str, int]:
-    if not isinstance(obj, dict):
-        return {}
-    return {k: v for k, v in obj.items() if type(v) is int}
-
-
-def reduce_usage(usage: Any) -> dict | None:
-    """Return a usage object with token counts, tier/geo/speed, iterations and the credit status only."""
-    if not isinstance(usage, dict):
-        return None
-    out: dict[str, Any] = _ints(usage)
-    for key in _USAGE_STRINGS:
-        if isinstance(usage.get(key), str):
-            out[key] = usage[key]
-    for key in ("cache_creation", "server_tool_use", "output_tokens_details"):
-        if isinstance(usage.get(key), dict):
-            out[key] = _ints(usage[key])
-    if isinstance(usage.get("iterations"), list):
-        out["iterations"] = [_reduce_iteration(entry) for entry in usage["iterations"]]
-    credit = usage.get("fallback_credit")
-    if isinstance(credit, dict):
-        status = credit.get("status")
-        if isinstance(status, dict):
-            status = {k: status[k] for k in ("type", "reason") if isinstance(status.get(k), str)}
-        elif not isinstance(status, str):
-            status = None
-        out["fallback_credit"] = {"status": status}
-    return out
-
-
-def _reduce_iteration(entry: Any) -> dict:
-    if not isinstance(entry, dict):
-        return {}
-    out: dict[str, Any] = _ints(entry)
-    for key in ("type", "model"):
-        if isinstance(entry.get(key), str):
-            out[key] = entry[key]
-    if isinstance(entry.get("cache_creation"), dict):
-        out["cache_creation"] = _ints(entry["cache_creation"])
-    return out
-
-
-def _reduce_block(block: Any) -> dict:
-    """Return a content block as its type; a `fallback` block keeps its models and trigger."""
-    if not isinstance(block, dict):
-        return {}
-    kind = block.get("type")
-    out: dict[str, Any] = {"type": kind if isinstance(kind, str) else None}
-    if kind == "fallback":
-        for side in ("from", "to"):
-            info = block.get(side)
-            if isinstance(info, dict) and isinstance(info.get("model"), str):
-                out[side] = {"model": info["model"]}
-        trigger = block.get("trigger")
-        if isinstance(trigger, dict):
-            out["trigger"] = {k: trigger[k] for k in ("type", "category")
-                              if trigger.get(k) is None or isinstance(trigger[k], str)}
-    return out
-
-
-def _reduce_stop_details(details: Any, key: bytes) -> dict | None:
-    """Return stop details without `explanation`, the credit token replaced by its fingerprint."""
-    if not isinstance(details, dict):
-        return None
-    out = {k: details[k] for k in ("type", "category", "recommended_model")
-           if details.get(k) is None or isinstance(details[k], str)}
-    if isinstance(details.get("fallback_has_prefill_claim"), bool):
-        out["fallback_has_prefill_claim"] = details["fallback_has_prefill_claim"]
-    return _with_token_fp(out, "credit_minted_fp", details.get("fallback_credit_token"), key)
-
-
-def _with_token_fp(out: dict, name: str, token: Any, key: bytes) -> dict:
-    """Return `out` with the fingerprint of a credit token under `name` (nothing for a missing token)."""
-    if isinstance(token, str) and token:
-        out[name] = token_fingerprint(key, token)
-    return out
-
-
-def reduce_message(message: Any, key: bytes) -> dict | None:
-    """Return a Message (or an error body) reduced to what ingest reads: no text of any kind."""
-    if not isinstance(message, dict):
-        return None
-    if message.get("type") == "error":
-        error = message.get("error")
-        out: dict[str, Any] = {"type": "error"}
-        if isinstance(error, dict) and isinstance(error.get("type"), str):
-            out["error"] = {"type": error["type"]}
-        if isinstance(message.get("request_id"), str):
-            out["request_id"] = message["request_id"]
-        return out
-    out = {k: message[k] for k in ("id", "type", "role", "model", "stop_reason") if isinstance(message.get(k), str)}
-    if "stop_reason" in message and message["stop_reason"] is None:
-        out["stop_reason"] = None
-    details = _reduce_stop_details(message.get("stop_details"), key)
-    if details is not None:
-        out["stop_details"] = details
-    usage = reduce_usage(message.get("usage"))
-    if usage is not None:
-        out["usage"] = usage
-    if isinstance(message.get("content"), list):
-        out["content"] = [_reduce_block(block) for block in message["content"]]
-    return out
-
-
-def reduce_event(event: Any, key: bytes) -> dict | None:
-    """Return a streamed event reduced, or None for events ingest does not need (deltas, pings)."""
-    if not isinstance(event, dict):
-        return None
-    kind = event.get("type")
-    if kind == "message_start":
-        return {"type": kind, "message": reduce_message(event.get("message"), key) or {}}
-    if kind == "content_block_start":
-        out: dict[str, Any] = {"type": kind, "content_block": _reduce_block(event.get("content_block"))}
-        if type(event.get("index")) is int:
-            out["index"] = event["index"]
-        return out
-    if kind == "message_delta":
-        delta = event.get("delta") if isinstance(event.get("delta"), dict) else {}
-        reduced: dict[str, Any] = {}
-        if "stop_reason" in delta and (delta["stop_reason"] is None or isinstance(delta["stop_reason"], str)):
-            reduced["stop_reason"] = delta["stop_reason"]
-        details = _reduce_stop_details(delta.get("stop_details"), key)
-        if details is not None:
-            reduced["stop_details"] = details
-        out = {"type": kind, "delta": reduced}
-        usage = reduce_usage(event.get("usage"))
-        if usage is not None:
-            out["usage"] = usage
-        return out
-    if kind == "error":
-        return reduce_message(event, key)
-    if kind == "message_stop":
-        return {"type": kind}
-    return None
-
-
-def reduce_request(body: Any, key: bytes) -> dict | None:
-    """Return a Messages request reduced to its model settings, `prompt_fp` and the presented credit's fp."""
-    if not isinstance(body, dict):
-        return None
-    out: dict[str, Any] = {k: body[k] for k in _REQUEST_SCALARS
-                           if isinstance(body.get(k), (str, int, bool)) and body[k] is not None}
-    fallbacks = body.get("fallbacks")
-    if isinstance(fallbacks, list):
-        out["fallbacks"] = [
-            {k: entry[k] for k in ("model", "speed", "max_tokens") if isinstance(entry.get(k), (str, int))}
-            for entry in fallbacks if isinstance(entry, dict)
-        ]
-    out["prompt_fp"] = prompt_fingerprint(key, body)
-    token = body.get("fallback_credit_token")
-    if isinstance(token, dict):
-        if isinstance(token.get("mode"), str):
-            out["fallback_credit_mode"] = token["mode"]
-        token = token.get("token")
-    return _with_token_fp(out, "credit_presented_fp", token, key)
 
 
 # --- one exchange ------------------------------------------------------------------------------------------
@@ -245,6 +84,7 @@ class _Exchange:
         self.line = line
         self.started = time.perf_counter()
         self.done = False
+        self.ended = False  # the response body was read to its end
         self.sse = False
         self.decoder: Any = None
         self.chunks: list[bytes] | None = []
@@ -326,7 +166,22 @@ class _Exchange:
         self.done = True
         self.recorder._pending.discard(self)
 
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        """Watch the reading of the response body: its end or its error writes the line.
+
+        If the app stops reading instead, nothing happens here: closing the response writes the line.
+        """
+        try:
+            yield
+        except Exception as exc:
+            self.finish(exc)
+            raise
+        self.ended = True
+        self.finish()
+
     def finish(self, error: BaseException | None = None) -> None:
+        """Write the line once: at the body's end, at its `error`, or when the app closes it unread."""
         if self.done:
             return
         self.done = True
@@ -338,7 +193,7 @@ class _Exchange:
                 line["transport_error"] = _transport_error(error)
             if self.chunks is not None:
                 try:
-                    self._reduce_body(line)
+                    self._reduce_body(line, stopped_early=error is None and not self.ended)
                 except Exception as exc:  # the line still goes out, without its body
                     if 200 <= line.get("http_status", 0) < 300:
                         self.recorder._failed(exc)
@@ -347,13 +202,17 @@ class _Exchange:
         except Exception as exc:
             self.recorder._failed(exc)
 
-    def _reduce_body(self, line: dict) -> None:
-        if self.decoder is not None:
+    def _reduce_body(self, line: dict, *, stopped_early: bool) -> None:
+        # the events of a stream the app stopped reading are the ones it could have read: no unfinished last one
+        if self.decoder is not None and not stopped_early:
             self._take(b"".join(self.decoder.flush()))
         if self.sse:
-            if self.buffer:
-                self._sse_line(b"".join(self.buffer).rstrip(b"\r"))
-            self._dispatch()
+            if not stopped_early:
+                if self.buffer:
+                    self._sse_line(b"".join(self.buffer).rstrip(b"\r"))
+                self._dispatch()
+            elif not any(e["type"] in ("message_delta", "error") for e in self.events):
+                line["canceled"] = True  # stopped before the stop reason: no success (SPEC outcome `canceled`)
             line["events"] = self.events
         elif self.chunks:
             reduced = reduce_message(orjson.loads(b"".join(self.chunks)), self.recorder.key)
@@ -362,6 +221,34 @@ class _Exchange:
 
 
 # --- httpx2 transports and streams --------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _handing_on(exchange: _Exchange | None) -> Iterator[None]:
+    """Watch the inner transport handle a request, for both transports (only their awaiting differs).
+
+    An exception is the exchange's transport error; a cancellation before any response drops the
+    exchange unwritten. Either is raised on to the app.
+    """
+    try:
+        yield
+    except Exception as exc:
+        if exchange is not None:
+            exchange.finish(exc)
+        raise
+    except BaseException:  # cancelled or interrupted: not an exchange with the API
+        if exchange is not None:
+            exchange.abandon()
+        raise
+
+
+class _BodyWrapper:
+    """The part both response-stream wrappers share: the wrapped stream and its exchange."""
+
+    def __init__(self, inner: Any, exchange: _Exchange) -> None:
+        self._inner = inner
+        self._exchange = exchange
+
 
 _STREAM_CLASSES: tuple[type, type] | None = None
 
@@ -373,20 +260,12 @@ def _stream_classes() -> tuple[type, type]:
         return _STREAM_CLASSES
     import httpx2
 
-    class RecordingStream(httpx2.SyncByteStream):
-        def __init__(self, inner: Any, exchange: _Exchange) -> None:
-            self._inner = inner
-            self._exchange = exchange
-
+    class RecordingStream(_BodyWrapper, httpx2.SyncByteStream):
         def __iter__(self) -> Iterator[bytes]:
-            try:
+            with self._exchange.reading():
                 for chunk in self._inner:
                     self._exchange.feed(chunk)
                     yield chunk
-            except Exception as exc:
-                self._exchange.finish(exc)
-                raise
-            self._exchange.finish()
 
         def close(self) -> None:
             try:
@@ -394,20 +273,12 @@ def _stream_classes() -> tuple[type, type]:
             finally:
                 self._exchange.finish()
 
-    class AsyncRecordingStream(httpx2.AsyncByteStream):
-        def __init__(self, inner: Any, exchange: _Exchange) -> None:
-            self._inner = inner
-            self._exchange = exchange
-
-        async def __aiter__(self):
-            try:
+    class AsyncRecordingStream(_BodyWrapper, httpx2.AsyncByteStream):
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            with self._exchange.reading():
                 async for chunk in self._inner:
                     self._exchange.feed(chunk)
                     yield chunk
-            except Exception as exc:
-                self._exchange.finish(exc)
-                raise
-            self._exchange.finish()
 
         async def aclose(self) -> None:
             try:
@@ -419,27 +290,22 @@ def _stream_classes() -> tuple[type, type]:
     return _STREAM_CLASSES
 
 
-class RecordingTransport:
-    """An `httpx2` transport that records each Messages API exchange it carries, then hands it on."""
+class _TransportWrapper:
+    """The part both transports share: the wrapped transport and the recorder."""
 
     def __init__(self, inner: Any, recorder: Recorder) -> None:
         self.inner = inner
         self.recorder = recorder
 
+
+class RecordingTransport(_TransportWrapper):
+    """An `httpx2` transport that records each Messages API exchange it carries, then hands it on."""
+
     def handle_request(self, request: Any) -> Any:
         exchange = self.recorder._begin(request)
-        if exchange is None:
-            return self.inner.handle_request(request)
-        try:
+        with _handing_on(exchange):
             response = self.inner.handle_request(request)
-        except Exception as exc:
-            exchange.finish(exc)
-            raise
-        except BaseException:  # cancelled or interrupted: not an exchange with the API
-            exchange.abandon()
-            raise
-        self.recorder._attach(exchange, response, asynchronous=False)
-        return response
+        return self.recorder._attach(exchange, response, asynchronous=False)
 
     def close(self) -> None:
         self.inner.close()
@@ -452,27 +318,14 @@ class RecordingTransport:
         self.inner.__exit__(*exc_info)
 
 
-class AsyncRecordingTransport:
+class AsyncRecordingTransport(_TransportWrapper):
     """The `httpx2.AsyncClient` counterpart of `RecordingTransport`."""
-
-    def __init__(self, inner: Any, recorder: Recorder) -> None:
-        self.inner = inner
-        self.recorder = recorder
 
     async def handle_async_request(self, request: Any) -> Any:
         exchange = self.recorder._begin(request)
-        if exchange is None:
-            return await self.inner.handle_async_request(request)
-        try:
+        with _handing_on(exchange):
             response = await self.inner.handle_async_request(request)
-        except Exception as exc:
-            exchange.finish(exc)
-            raise
-        except BaseException:  # cancelled or interrupted: not an exchange with the API
-            exchange.abandon()
-            raise
-        self.recorder._attach(exchange, response, asynchronous=True)
-        return response
+        return self.recorder._attach(exchange, response, asynchronous=True)
 
     async def aclose(self) -> None:
         await self.inner.aclose()
@@ -606,7 +459,10 @@ class Recorder:
             self._failed(exc)
             return None
 
-    def _attach(self, exchange: _Exchange, response: Any, *, asynchronous: bool) -> None:
+    def _attach(self, exchange: _Exchange | None, response: Any, *, asynchronous: bool) -> Any:
+        """Return `response`, its body wrapped to feed `exchange` (as it is when there is no exchange)."""
+        if exchange is None:
+            return response
         try:
             exchange.on_response(response)
             sync_cls, async_cls = _stream_classes()
@@ -615,6 +471,7 @@ class Recorder:
             exchange.done = True
             self._pending.discard(exchange)
             self._failed(exc)
+        return response
 
     def _write(self, line: dict) -> None:
         data = orjson.dumps(line) + b"\n"

@@ -654,3 +654,75 @@ def test_a_stream_in_tiny_chunks_is_rebuilt_the_same(tmp_path):
     details = line["events"][1]["delta"]["stop_details"]
     assert details["credit_minted_fp"] == token_fingerprint(b"k" * 64, canary("token"))
     assert "explanation" not in details and MARK not in json.dumps(line)
+
+
+def stream_in_three_chunks() -> list[bytes]:
+    """A streamed answer as three reads off the wire, its `message_delta` split between the first two."""
+    events = [{"type": "message_start", "message": message("msg_a", FABLE, stop=None, content=[])},
+              {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+              {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 40}},
+              {"type": "message_stop"}]
+    wire = [f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events]
+    return [wire[0] + wire[1] + wire[2][:30], wire[2][30:], wire[3]]
+
+
+def read_stream(rec: Recorder, chunks: list[bytes], *, stop_after: int | None, asynchronous: bool) -> None:
+    """Send one streamed request through `rec`; read `stop_after` chunks of the answer (all for None), close."""
+    import httpx2
+
+    headers = {"content-type": "text/event-stream"}
+    request = {"method": "POST", "url": "http://x/v1/messages", "json": {"model": FABLE, "stream": True}}
+
+    class Body(httpx2.SyncByteStream, httpx2.AsyncByteStream):
+        def __iter__(self):
+            yield from chunks
+
+        async def __aiter__(self):
+            for chunk in chunks:
+                yield chunk
+
+    if not asynchronous:
+        with httpx2.Client(transport=rec.transport(ScriptedTransport(
+                lambda r: httpx2.Response(200, headers=headers, stream=Body())))) as http:
+            response = http.send(http.build_request(**request), stream=True)
+            for n, _ in enumerate(response.iter_raw(), start=1):
+                if n == stop_after:
+                    break
+            response.close()
+        return
+
+    class Answer(httpx2.AsyncBaseTransport):
+        async def handle_async_request(self, request):
+            return httpx2.Response(200, headers=headers, stream=Body())
+
+    async def read() -> None:
+        async with httpx2.AsyncClient(transport=rec.transport(Answer())) as http:
+            response = await http.send(http.build_request(**request), stream=True)
+            n = 0
+            async for _ in response.aiter_raw():
+                n += 1
+                if n == stop_after:
+                    break
+            await response.aclose()
+
+    asyncio.run(read())
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize(("stop_after", "outcome", "stop_reason"),
+                         [(1, "canceled", None), (2, "ok", "end_turn"), (None, "ok", "end_turn")],
+                         ids=["before-the-stop-reason", "after-the-stop-reason", "to-the-end"])
+def test_a_stream_the_app_stops_reading_before_its_stop_reason_ingests_as_canceled(
+        tmp_path, asynchronous, stop_after, outcome, stop_reason):
+    from ingest.formats.exchange import parse
+    from ingest.message import Context
+
+    rec = Recorder(tmp_path / "x.jsonl", key="k" * 64)
+    read_stream(rec, stream_in_three_chunks(), stop_after=stop_after, asynchronous=asynchronous)
+    rec.close()
+    [line] = [json.loads(x) for x in (tmp_path / "x.jsonl").read_text().splitlines()]
+    assert rec.failures == 0  # the event cut off by the close is dropped, not a failure
+    assert line.get("canceled", False) is (outcome == "canceled")
+    [row] = parse(line, Context(key=b"k" * 64, aliases={}))
+    assert (row["outcome"], row["stop_reason"], row["http_status"]) == (outcome, stop_reason, 200)
+    assert row["input_tokens"] == 120  # the usage `message_start` reported is kept

@@ -75,7 +75,10 @@ def parse(obj: dict, ctx: Context) -> list[dict]:
             return [error_attempt(base, ctx, status=None, body=error, path="events", usage=usage)]
         if message is None:
             raise Reject("a streamed call without a `message_start` event")
-        return message_attempts(message, "events", ctx, base, hop_mode="server_side", stream=True)
+        attempts = message_attempts(message, "events", ctx, base, hop_mode="server_side", stream=True)
+        if get_bool(obj, "canceled"):  # the app stopped reading before the stop reason (fallbackscope.recorder)
+            attempts[-1]["outcome"] = "canceled"
+        return attempts
     if response is None:
         raise Reject("a successful call without a `response` or `events`")
     if response.get("type") == "error":
