@@ -162,7 +162,7 @@ def attempt_cost_sql(a: str, p: str, *, web_search_usd: float = 0.01) -> str:
         f" + {a}.cache_write_1h_tokens)"
     )
     return (
-        f"(CASE WHEN {a}.outcome IN ('canceled', 'expired') THEN 0.0"
+        f"(CASE WHEN {a}.is_batch AND {a}.outcome IN ('canceled', 'expired') THEN 0.0"  # batch results: not run
         f" WHEN {a}.outcome = 'refusal' AND NOT {a}.had_output THEN 0.0"
         f" WHEN {billable} = 0 THEN {a}.web_search_requests * {web_search_usd}"
         f" WHEN {p}.model IS NULL THEN NULL"

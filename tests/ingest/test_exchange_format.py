@@ -193,6 +193,16 @@ def test_stream_error_event_after_200_is_an_error_with_its_usage(tmp_path, db):
     assert row["cost_usd"] == pytest.approx((100 * 10 + 1 * 50) / 1e6)
 
 
+def test_a_stream_abandoned_before_its_stop_reason_is_canceled_and_billed_for_its_usage(tmp_path, db):
+    record = exchange("2026-11-02T12:00:00Z", request("claude-fable-5", stream=True), events=stream_events()[:3],
+                      canceled=True)
+    load(tmp_path, db, [record])
+    [row] = rows(db)
+    assert row["outcome"] == "canceled" and row["stop_reason"] is None
+    # the input was billed when the stream started: 100 × $10 + 1 × $50 per million (not the batch rule's 0)
+    assert row["cost_usd"] == pytest.approx((100 * 10 + 1 * 50) / 1e6)
+
+
 STATUS_CLASSES = [
     (400, "invalid_request", "error"), (413, "invalid_request", "error"), (422, "invalid_request", "error"),
     (401, "auth", "error"), (402, "billing", "error"), (403, "permission", "error"),
