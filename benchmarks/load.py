@@ -362,10 +362,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--chains-per-day", type=int, default=1000)
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--reuse", action="store_true", help="reuse the workdir's database and new logs (the "
+                        "files loaded by an earlier run are skipped)")
+    parser.add_argument("--keep", action="store_true", help="keep the workdir")
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="fs-load-"))
     started = time.monotonic()
-    db, new = prepare(workdir, args.chains_per_day)
+    if args.reuse and (workdir / "load.duckdb").exists():
+        db, new = workdir / "load.duckdb", workdir / "new-logs"
+    else:
+        db, new = prepare(workdir, args.chains_per_day)
     con_code = ("import duckdb, sys; con = duckdb.connect(sys.argv[1], read_only=True); "
                 "print(con.execute('SELECT count(*) FROM attempts').fetchone()[0])")
     before = int(subprocess.run([sys.executable, "-c", con_code, str(db)], capture_output=True, text=True,
@@ -380,7 +386,8 @@ def main() -> None:
     print(f"attempts {before:,} → {after:,} during the test; load average after {os.getloadavg()[0]:.1f}")
     if result.failures or result.ingest_failures:
         raise SystemExit(1)
-    shutil.rmtree(workdir, ignore_errors=True)
+    if not args.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

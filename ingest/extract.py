@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import gc
 import operator
+import os
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -269,9 +272,19 @@ def from_ipc(data: bytes) -> pa.Table:
 _WORKER_CTX: Context | None = None
 
 
-def init_worker(ctx: Context) -> None:
+def init_worker(ctx: Context, parent: int | None = None) -> None:
     global _WORKER_CTX
     _WORKER_CTX = ctx
+    # a worker whose ingest was killed (SIGKILL, OOM) would wait on its task queue for ever: it leaves instead
+    # (the parent's pid is passed in: it may already be gone by the time a slow start reaches this point)
+    watch = (parent or os.getppid(),)
+    threading.Thread(target=_exit_when_orphaned, args=watch, daemon=True, name="orphan-watch").start()
+
+
+def _exit_when_orphaned(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
 
 
 def extract_range(fmt: str, path: str, start: int, end: int) -> Extracted:

@@ -282,7 +282,7 @@ class Loader:
         if self._pool is None:
             context = multiprocessing.get_context("spawn")
             self._pool = cf.ProcessPoolExecutor(self.workers, mp_context=context, initializer=init_worker,
-                                                initargs=(self.ctx,))
+                                                initargs=(self.ctx, os.getpid()))
         return self._pool
 
     def _parse_ranges(self, source: Source, fmt: str, start_byte: int):

@@ -13,8 +13,13 @@ from __future__ import annotations
 
 import os
 import random
+import signal
+import subprocess
+import sys
+import time
 
 import crash_driver as driver
+import psutil
 import pytest
 
 pytestmark = pytest.mark.slow
@@ -65,8 +70,6 @@ config.load_key(Path(sys.argv[1]))
 
 
 def test_sigkill_while_the_key_file_is_created_leaves_no_empty_key_and_the_next_run_works(tmp_path):
-    import subprocess
-    import sys
 
     env = {k: v for k, v in os.environ.items() if k != "FALLBACKSCOPE_KEY"}
     db = tmp_path / "fresh.duckdb"
@@ -83,3 +86,40 @@ def test_sigkill_while_the_key_file_is_created_leaves_no_empty_key_and_the_next_
     assert len(key.read_text().strip()) == 64
     # the killed run's unfinished temporary key may remain: private like the key, and never used
     assert all(p.stat().st_mode & 0o077 == 0 for p in tmp_path.iterdir() if p.name.startswith("."))
+
+
+def test_parsing_workers_leave_when_the_ingest_is_killed_alone(tmp_path):
+    """The OOM killer picks one process: the ingest's own. Its orphaned parsing workers must not wait on
+    their task queue for ever (each holds a few hundred MB)."""
+
+    big = driver.build_inputs(tmp_path / "logs", days=1, chains_per_day=5, big_lines=10_500)
+    large = next(p for p in big.files if p.name.endswith("large.jsonl"))
+    assert large.stat().st_size > 24 * 1024 * 1024  # the loader's worker-pool threshold
+    err = tmp_path / "stderr"
+    with open(err, "wb") as fh:
+        proc = subprocess.Popen([*driver.CLI, "ingest", str(large), "--db", str(tmp_path / "w.duckdb")],
+                                env=driver.env(), stderr=fh, stdout=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + 120
+        workers: list[psutil.Process] = []
+        while time.monotonic() < deadline and proc.poll() is None:
+            workers = [c for c in psutil.Process(proc.pid).children() if "spawn_main" in " ".join(c.cmdline())]
+            if len(workers) >= 1 and "parse start" in err.read_text():
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None and workers, "the ingest was parsing with worker processes"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    deadline = time.monotonic() + 30
+    while (alive := [w for w in workers if _running(w)]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for w in alive:
+        w.kill()
+    assert alive == [], f"{len(alive)} orphaned workers still running 30 s after the ingest was killed"
+
+
+def _running(proc: psutil.Process) -> bool:
+    """True while the process runs (an exited one may stay a zombie until init reaps it)."""
+    try:
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
