@@ -394,6 +394,9 @@ def _run(spark, store, con, ctx: Context, todo: list[InputFile], by_idx: dict[in
             report.duplicates = -row.recs  # loaded records, for now
         for report in by_idx.values():  # records = loaded + duplicates + rejected
             report.duplicates = report.records - report.rejected + min(report.duplicates, 0)
+        if not any(r.attempts_loaded for r in by_idx.values()):
+            fresh.unpersist()
+            return  # every attempt is stored already
         linked = _linked(spark, store, fresh, F)
         load_ids = spark.createDataFrame([(i, r.load_id) for i, r in by_idx.items()], "file_idx INT, load_id BIGINT")
         final = (fresh.join(linked, "attempt_id").join(F.broadcast(load_ids), "file_idx")

@@ -119,8 +119,9 @@ class Store:
         """Return a SparkConnection with `attempts`, `loads`, `rejects`, `policy` and `price_table` views."""
         from fallbackscope.spark.sqlconn import SparkConnection
 
+        # cached: the analytics scan attempts a dozen times per report
         return SparkConnection(self.spark, {
-            "attempts": self.attempts(), "loads": self.loads(), "rejects": self._read("rejects", REJECTS_SCHEMA),
+            "attempts": self.attempts().cache(), "loads": self.loads(), "rejects": self._read("rejects", REJECTS_SCHEMA),
             "policy": self._read("policy", TEXT_SCHEMA), "price_table": self._read("price_table", TEXT_SCHEMA),
         })
 
