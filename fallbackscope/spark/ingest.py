@@ -23,7 +23,6 @@ import datetime as dt
 import gzip
 import hashlib
 import io
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -340,7 +339,13 @@ def ingest_spark(spark, store_uri: str, paths: list[str], options: SparkLoadOpti
         next_id += 1
     by_idx = {i: r for i, r in enumerate(r for r in reports if r.status == "ok")}
     if todo:
-        _run(spark, store, con, ctx, todo, by_idx, table.web_search_usd, F)
+        try:
+            _run(spark, store, con, ctx, todo, by_idx, table.web_search_usd, F)
+        except Exception as exc:
+            if isinstance(exc, FallbackscopeError):
+                raise
+            raise FallbackscopeError(f"{store.location}: the Spark job failed ({_job_error(exc)}); nothing was "
+                                     "recorded in the ledger.") from None
     finished = dt.datetime.now(dt.UTC)
     store.append_loads([(r.load_id, r.path, item.sha256, r.format, started, finished, r.records,
                          r.attempts_loaded, r.duplicates, r.rejected, r.status)
@@ -463,22 +468,76 @@ def _linked(spark, store, fresh, F):
 
 
 def _link_group(frame):
-    """Run the shared sequential linker over one group: stored context first, then new attempts in load order."""
+    """Link one group's new attempts file by file, as the DuckDB loader does: before each file the linker is
+    seeded from what is stored by then (`_preloaded`), then the shared `Linker` runs over the file's
+    attempts in time order."""
+    import numpy as np
     import pandas as pd
 
     frame = frame.sort_values(["_new", "file_idx", "ts_us", "_order", "_line", "hop"], kind="stable")
+    cols = {c: frame[c].astype(object).where(frame[c].notna(), None).tolist()
+            for c in (*linking.LINK_COLUMNS, "_new", "file_idx", "_order")}
+    for name in ("ts_us", "line_no", "hop", "_order"):
+        cols[name] = [int(v) for v in cols[name]]
+    n = len(frame)
+    chain_ids: list = [None] * n
+    indexes = np.zeros(n, dtype="int32")
+    triggers: list = [None] * n
+    modes: list = [None] * n
+    # stored rows: (chain, ts, attempt_index, scope, prompt_fp, minted_fp, model, outcome, accepted, error_class)
+    stored = [(cols["given_chain_id"][i], cols["ts_us"][i], cols["_order"][i], cols["scope"][i],
+               cols["prompt_fp"][i], cols["credit_minted_fp"][i], cols["model"][i], cols["outcome"][i],
+               cols["accepted"][i], cols["error_class"][i]) for i in range(n) if cols["_new"][i] == 0]
+    start = len(stored)
+    while start < n:
+        end = start
+        while end < n and cols["file_idx"][end] == cols["file_idx"][start]:
+            end += 1
+        block = range(start, end)
+        linker = _preloaded(stored, min(cols["ts_us"][i] for i in block))
+        rows = zip(*(cols[c][start:end] for c in linking.LINK_COLUMNS), strict=True)
+        c_ids, idx, trig, mode = linker.link(rows)
+        chain_ids[start:end], indexes[start:end], triggers[start:end], modes[start:end] = c_ids, idx, trig, mode
+        stored.extend((chain_ids[i], cols["ts_us"][i], int(indexes[i]), cols["scope"][i], cols["prompt_fp"][i],
+                       cols["credit_minted_fp"][i], cols["model"][i], cols["outcome"][i], cols["accepted"][i],
+                       cols["error_class"][i]) for i in block)
+        start = end
+    new = np.array(cols["_new"]) == 1
+    return pd.DataFrame({"attempt_id": frame["attempt_id"].to_numpy()[new],
+                         "chain_id": np.array(chain_ids, dtype=object)[new],
+                         "attempt_index": indexes[new],
+                         "trigger": np.array(triggers, dtype=object)[new],
+                         "fallback_mode": np.array(modes, dtype=object)[new]})
+
+
+def _preloaded(stored: list[tuple], first_ts: int) -> linking.Linker:
+    """Return a Linker holding the stored chains as `ingest.loader.Loader._preload_context` loads them from
+    the database before a file: each chain's size, last time and last attempt by (ts, attempt index); per
+    (scope, prompt) the chain of its latest attempt, if that is no older than 10 minutes before the file's
+    first attempt; per minted credit its chain."""
     linker = linking.Linker()
-    cols = [frame[c].astype(object).where(frame[c].notna(), None).tolist() for c in linking.LINK_COLUMNS]
-    for i in (1, 7, 8):  # ts_us, line_no, hop: plain ints
-        cols[i] = [int(v) for v in cols[i]]
-    chain_ids, indexes, triggers, modes = linker.link(zip(*cols, strict=True))
-    new = (frame["_new"] == 1).to_numpy()
-    out = pd.DataFrame({"attempt_id": frame["attempt_id"].to_numpy()[new],
-                        "chain_id": pd.array(chain_ids, dtype=object)[new],
-                        "attempt_index": pd.array(indexes, dtype="int32")[new],
-                        "trigger": pd.array(triggers, dtype=object)[new],
-                        "fallback_mode": pd.array(modes, dtype=object)[new]})
-    return out
+    last: dict[str, tuple] = {}
+    counts: dict[str, int] = {}
+    latest_ts: dict[str, int] = {}
+    prompt: dict[tuple[str, str], tuple[int, str]] = {}
+    for row in stored:
+        chain, ts, index, scope, prompt_fp, minted_fp = row[:6]
+        counts[chain] = counts.get(chain, 0) + 1
+        latest_ts[chain] = max(latest_ts.get(chain, ts), ts)
+        if chain not in last or (ts, index) >= (last[chain][1], last[chain][2]):
+            last[chain] = row
+        if prompt_fp is not None:
+            key = (scope, prompt_fp)
+            if key not in prompt or ts >= prompt[key][0]:
+                prompt[key] = (ts, chain)
+        if minted_fp is not None:
+            linker.minted[minted_fp] = chain
+    for chain, row in last.items():
+        linker.chains[chain] = linking.ChainState(counts[chain], latest_ts[chain], row[6], row[7], row[8], row[9])
+    for key, (ts, chain) in prompt.items():
+        if ts >= first_ts - linking.LINK_WINDOW_US:
+            linker.by_prompt[key] = chain
+    return linker
 
 
 def _stored_context(store, new, F):
@@ -541,5 +600,9 @@ def _components(spark, rows, F):
     return spark.createDataFrame([(s, find(s)) for s in parent], "scope STRING, `group` STRING")
 
 
-def report_json(reports: list[SparkFileReport]) -> str:
-    return json.dumps([r.__dict__ for r in reports])
+def _job_error(exc: BaseException) -> str:
+    """Return the last line of a Spark or Python worker error that names its type (never a record)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    named = [line for line in lines if "Error" in line.split(":")[0] or "Exception" in line.split(":")[0]]
+    text = (named or lines or [type(exc).__name__])[-1]
+    return text.split(":")[0][:120]

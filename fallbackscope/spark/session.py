@@ -50,7 +50,7 @@ def spark_session(master: str | None = None, conf: dict[str, str] | None = None)
     active = SparkSession.getActiveSession()
     if active is None:
         builder = SparkSession.builder.appName("fallbackscope")
-        if master or not os.environ.get("SPARK_SUBMIT_OPTS"):
+        if master or "PYSPARK_GATEWAY_PORT" not in os.environ:  # set when spark-submit started the JVM
             builder = builder.master(master or DEFAULT_MASTER)
         for key, value in {**DEFAULT_CONF, **(conf or {}), **REQUIRED_CONF}.items():
             builder = builder.config(key, value)

@@ -154,6 +154,7 @@ class SparkConnection:
         self.spark = spark
         self._pending: dict[str, tuple[Any, list[tuple]]] = {}  # temp tables being filled by INSERTs
         self._views: set[str] = set()
+        self._frames = list((tables or {}).values())
         for name, frame in (tables or {}).items():
             frame.createOrReplaceTempView(name)
             self._views.add(name)
@@ -204,6 +205,8 @@ class SparkConnection:
         """Drop the temp views this connection made (the SparkSession stays up for the next command)."""
         for name in list(self._views):
             self._drop(name)
+        for frame in self._frames:
+            frame.unpersist()
 
     def complete(self) -> None:
         """Nothing to finish: Spark results are not streamed."""

@@ -121,8 +121,9 @@ class Store:
 
         # cached: the analytics scan attempts a dozen times per report
         return SparkConnection(self.spark, {
-            "attempts": self.attempts().cache(), "loads": self.loads(), "rejects": self._read("rejects", REJECTS_SCHEMA),
-            "policy": self._read("policy", TEXT_SCHEMA), "price_table": self._read("price_table", TEXT_SCHEMA),
+            "attempts": self.attempts().cache(), "loads": self.loads(),
+            "rejects": self._read("rejects", REJECTS_SCHEMA), "policy": self._read("policy", TEXT_SCHEMA),
+            "price_table": self._read("price_table", TEXT_SCHEMA),
         })
 
 

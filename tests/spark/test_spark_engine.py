@@ -232,7 +232,7 @@ def test_spark_matches_duckdb_on_hand_made_cases_and_canaries_never_reach_sparks
     rejected = 0
     for paths, opts in groups.values():
         rejected += sum(r.rejected for r in both_ingest(spark, db, store, paths, **opts))
-    assert assert_same_rows(db, store) >= 40
+    assert assert_same_rows(db, store) >= 30
     assert rejected >= 3  # the canary lines that must be rejected were
     con = duckdb.connect(str(db), read_only=True)
     duck_rejects = con.execute("SELECT line_no, byte_offset, reason FROM rejects ORDER BY ALL").fetchall()
