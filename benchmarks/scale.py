@@ -186,12 +186,13 @@ def main() -> None:
         steps.append(ingest)
         if not args.keep_inputs:
             shutil.rmtree(logs)
-    con_code = ("import duckdb,sys,json; c=duckdb.connect(sys.argv[1], read_only=True); print(json.dumps("
+    con_code = ("import duckdb,sys,json; c=duckdb.connect(sys.argv[1], read_only=True); "
+                "c.execute('SET enable_progress_bar = false'); print(json.dumps("
                 "c.execute('SELECT count(*), count(DISTINCT chain_id), min(ts)::VARCHAR, max(ts)::VARCHAR FROM "
                 "attempts').fetchone() + c.execute(\"SELECT count(*), sum(records) FROM loads WHERE "
                 "status='ok'\").fetchone()))")
     counts = json.loads(subprocess.run([sys.executable, "-c", con_code, str(db)], capture_output=True, check=True,
-                                       text=True).stdout)
+                                       text=True).stdout.strip().splitlines()[-1])
     facts.update(attempts=counts[0], chains=counts[1], first_ts=counts[2], last_ts=counts[3], files_loaded=counts[4],
                  records=counts[5], db_bytes=_disk(db))
     print(f"database: {counts[0]:,} attempts, {counts[1]:,} chains, {counts[2]} … {counts[3]}; "
