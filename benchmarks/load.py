@@ -313,8 +313,9 @@ def client(number: int, url: str, calls: Callbacks, searches: list[str], until: 
         http.close()
 
 
-def run_load(db: Path, new_logs: Path, clients: int, seconds: float, log: Path) -> Result:
-    """Serve the dashboard, warm it, then run clients and the ingest together for `seconds`."""
+def run_load(db: Path, new_logs: Path | None, clients: int, seconds: float, log: Path) -> Result:
+    """Serve the dashboard, warm it, then run clients and the ingest (unless new_logs is None) together
+    for `seconds`."""
     result = Result(seconds, clients)
     server = Dashboard(db, log)
     try:
@@ -326,8 +327,9 @@ def run_load(db: Path, new_logs: Path, clients: int, seconds: float, log: Path) 
         workloads = ["support-chat", "code-assist", "batch-extract"]
         searches = _searches(last, workloads)
         lock = threading.Lock()
-        feeder = Feeder(db, new_logs, result)
-        feeder.start()
+        feeder = Feeder(db, new_logs, result) if new_logs is not None else None
+        if feeder is not None:
+            feeder.start()
         until = time.monotonic() + seconds
         threads = [threading.Thread(target=client, args=(n, server.url, calls, searches, until, result, lock),
                                     name=f"client-{n}") for n in range(clients)]
@@ -335,7 +337,8 @@ def run_load(db: Path, new_logs: Path, clients: int, seconds: float, log: Path) 
             thread.start()
         for thread in threads:
             thread.join()
-        feeder.stop()
+        if feeder is not None:
+            feeder.stop()
         if server.proc.poll() is not None:
             result.failures.append(f"the dashboard exited with {server.proc.returncode}")
     finally:
@@ -365,6 +368,7 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="reuse the workdir's database and new logs (the "
                         "files loaded by an earlier run are skipped)")
     parser.add_argument("--keep", action="store_true", help="keep the workdir")
+    parser.add_argument("--no-ingest", action="store_true", help="baseline: the clients alone")
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="fs-load-"))
     started = time.monotonic()
@@ -379,7 +383,7 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} cores; base database {before:,} attempts (built in "
           f"{time.monotonic() - started:.0f} s); new logs {sum(p.stat().st_size for p in new.iterdir()) / 1e6:.0f} MB "
           f"in {len(list(new.iterdir()))} files; load average {os.getloadavg()[0]:.1f}", flush=True)
-    result = run_load(db, new, args.clients, args.seconds, workdir / "dashboard.log")
+    result = run_load(db, None if args.no_ingest else new, args.clients, args.seconds, workdir / "dashboard.log")
     after = int(subprocess.run([sys.executable, "-c", con_code, str(db)], capture_output=True, text=True,
                                check=True).stdout)
     print(report(result))

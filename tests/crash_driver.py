@@ -271,15 +271,14 @@ def run_trial(number: int, trials: int, inputs: Inputs, ref: Reference, workdir:
         started = time.monotonic()
         proc = subprocess.Popen(inputs.argv(db), stdout=subprocess.DEVNULL, stderr=err, env=env(), cwd=ROOT,
                                 start_new_session=True)
-        while (exited := proc.poll() is not None) is False and time.monotonic() < started + trial.delay:
+        while not (exited := proc.poll() is not None) and time.monotonic() < started + trial.delay:
             time.sleep(0.01)
         if exited:
             trial.ran_seconds = time.monotonic() - started
-        if not exited:
-            if trial.kill == "group":
-                os.killpg(proc.pid, signal.SIGKILL)
-            else:
-                os.kill(proc.pid, signal.SIGKILL)
+        elif trial.kill == "group":
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
     if exited and proc.returncode != 0:
         trial.failures.append(f"the ingest failed on its own (exit {proc.returncode})")
