@@ -464,24 +464,48 @@ def _linked(spark, store, fresh, F):
         rows = rows.withColumn("group", F.col("scope"))
     else:
         rows = rows.join(F.broadcast(groups), "scope", "left").withColumn("group", F.coalesce("group", "scope"))
-    return rows.groupBy("group").applyInPandas(_link_group, LINK_OUT)
+    # one pass per partition over groups laid out contiguously: no per-group pandas frames
+    parts = max(1, int(spark.conf.get("spark.sql.shuffle.partitions")))
+    rows = rows.repartition(parts, "group").sortWithinPartitions("group", *_LINK_ORDER)
+    return rows.select("group", "_new", "file_idx", "_order", "_line", *linking.LINK_COLUMNS).mapInArrow(
+        _link_partition, LINK_OUT)
 
 
-def _link_group(frame):
-    """Link one group's new attempts file by file, as the DuckDB loader does: before each file the linker is
-    seeded from what is stored by then (`_preloaded`), then the shared `Linker` runs over the file's
-    attempts in time order."""
-    import numpy as np
-    import pandas as pd
+_LINK_ORDER = ("_new", "file_idx", "ts_us", "_order", "_line", "hop")
 
-    frame = frame.sort_values(["_new", "file_idx", "ts_us", "_order", "_line", "hop"], kind="stable")
-    cols = {c: frame[c].astype(object).where(frame[c].notna(), None).tolist()
-            for c in (*linking.LINK_COLUMNS, "_new", "file_idx", "_order")}
-    for name in ("ts_us", "line_no", "hop", "_order"):
-        cols[name] = [int(v) for v in cols[name]]
-    n = len(frame)
+
+def _link_partition(batches):
+    """Link the groups of one partition (rows sorted by group, then the load order) one group at a time."""
+    names = ("group", "_new", "file_idx", "_order", "_line", *linking.LINK_COLUMNS)
+    current: dict[str, list] | None = None
+    group = object()
+    for batch in batches:
+        data = batch.to_pydict()
+        groups = data["group"]
+        start = 0
+        for i in range(len(groups) + 1):
+            if i < len(groups) and groups[i] == group:
+                continue
+            if current is not None and i > start:
+                for name in names:
+                    current[name].extend(data[name][start:i])
+            if i == len(groups):
+                break
+            if current is not None:
+                yield _linked_batch(current)
+            current = {name: [] for name in names}
+            group, start = groups[i], i
+    if current is not None:
+        yield _linked_batch(current)
+
+
+def _linked_batch(cols: dict[str, list]) -> pa.RecordBatch:
+    """Link one group's rows (stored context first, then new attempts in load order): file by file, as the
+    DuckDB loader does — before each file the linker is seeded from what is stored by then (`_preloaded`),
+    then the shared `Linker` runs over the file's attempts."""
+    n = len(cols["group"])
     chain_ids: list = [None] * n
-    indexes = np.zeros(n, dtype="int32")
+    indexes: list = [0] * n
     triggers: list = [None] * n
     modes: list = [None] * n
     # stored rows: (chain, ts, attempt_index, scope, prompt_fp, minted_fp, model, outcome, accepted, error_class)
@@ -493,21 +517,20 @@ def _link_group(frame):
         end = start
         while end < n and cols["file_idx"][end] == cols["file_idx"][start]:
             end += 1
-        block = range(start, end)
-        linker = _preloaded(stored, min(cols["ts_us"][i] for i in block))
+        linker = _preloaded(stored, min(cols["ts_us"][start:end]))
         rows = zip(*(cols[c][start:end] for c in linking.LINK_COLUMNS), strict=True)
-        c_ids, idx, trig, mode = linker.link(rows)
-        chain_ids[start:end], indexes[start:end], triggers[start:end], modes[start:end] = c_ids, idx, trig, mode
-        stored.extend((chain_ids[i], cols["ts_us"][i], int(indexes[i]), cols["scope"][i], cols["prompt_fp"][i],
+        chain_ids[start:end], indexes[start:end], triggers[start:end], modes[start:end] = linker.link(rows)
+        stored.extend((chain_ids[i], cols["ts_us"][i], indexes[i], cols["scope"][i], cols["prompt_fp"][i],
                        cols["credit_minted_fp"][i], cols["model"][i], cols["outcome"][i], cols["accepted"][i],
-                       cols["error_class"][i]) for i in block)
+                       cols["error_class"][i]) for i in range(start, end))
         start = end
-    new = np.array(cols["_new"]) == 1
-    return pd.DataFrame({"attempt_id": frame["attempt_id"].to_numpy()[new],
-                         "chain_id": np.array(chain_ids, dtype=object)[new],
-                         "attempt_index": indexes[new],
-                         "trigger": np.array(triggers, dtype=object)[new],
-                         "fallback_mode": np.array(modes, dtype=object)[new]})
+    first = n - sum(cols["_new"])
+    return pa.RecordBatch.from_pydict(
+        {"attempt_id": cols["attempt_id"][first:], "chain_id": chain_ids[first:],
+         "attempt_index": pa.array(indexes[first:], pa.int32()), "trigger": triggers[first:],
+         "fallback_mode": modes[first:]},
+        schema=pa.schema([("attempt_id", pa.string()), ("chain_id", pa.string()), ("attempt_index", pa.int32()),
+                          ("trigger", pa.string()), ("fallback_mode", pa.string())]))
 
 
 def _preloaded(stored: list[tuple], first_ts: int) -> linking.Linker:
