@@ -12,6 +12,7 @@ Without the 1,000,000-line file, `--lines N` generates one with the project's ge
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -82,6 +83,8 @@ def main() -> None:
                 old = best.get(engine, (float("inf"), float("inf")))
                 best[engine] = (min(old[0], ingest), min(old[1], report))
                 print(f"  {engine}: ingest {ingest:.1f} s, report {report:.1f} s", flush=True)
+        reports = [json.loads((work / f"{engine}.json").read_text()) for engine in ("duckdb", "spark")]
+        same = _same_report(*reports)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     mem = psutil.virtual_memory().total / 2**30
@@ -91,6 +94,24 @@ def main() -> None:
     (d_in, d_rep), (s_in, s_rep) = best["duckdb"], best["spark"]
     print(f"ingest:        duckdb {d_in:8.1f} s   spark {s_in:8.1f} s   spark/duckdb {s_in / d_in:5.2f}×")
     print(f"report weekly: duckdb {d_rep:8.1f} s   spark {s_rep:8.1f} s   spark/duckdb {s_rep / d_rep:5.2f}×")
+    print("weekly JSON reports of the two engines: " + ("equal (counts exactly, numbers to 1e-9)" if same is None
+                                                        else f"DIFFER at {same}"))
+
+
+def _same_report(a, b, path: str = "") -> str | None:
+    """Return None when two reports are equal (floats to 1e-9), else the path of the first difference."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        if list(a) != list(b):
+            return path or "."
+        return next((d for k in a if (d := _same_report(a[k], b[k], f"{path}.{k}")) is not None), None)
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return path
+        pairs = enumerate(zip(a, b, strict=True))
+        return next((d for i, (x, y) in pairs if (d := _same_report(x, y, f"{path}[{i}]")) is not None), None)
+    if isinstance(a, float) and isinstance(b, float | int) and not isinstance(b, bool):
+        return None if abs(a - b) <= 1e-9 else path
+    return None if (type(a) is type(b) and a == b) else path
 
 
 if __name__ == "__main__":

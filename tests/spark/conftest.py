@@ -22,12 +22,6 @@ appender.file.layout.pattern = %d %p %c: %m%n
 """
 
 
-def pytest_collection_modifyitems(items):
-    for item in items:
-        if "tests/spark/" in str(item.fspath).replace(os.sep, "/"):
-            item.add_marker(pytest.mark.spark)
-
-
 @pytest.fixture(scope="session")
 def spark_root(tmp_path_factory) -> Path:
     """The folder holding Spark's local dirs, temp dir, warehouse, checkpoints and its log file."""
