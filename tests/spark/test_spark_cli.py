@@ -45,3 +45,10 @@ def test_store_location_keeps_uris_and_defaults(monkeypatch):
     assert store_location(Path("s3://bucket/prefix")) == "s3://bucket/prefix"
     monkeypatch.setenv("FALLBACKSCOPE_DB", "gs://b/s")
     assert store_location(None) == "gs://b/s"
+
+
+def test_the_duckdb_path_never_imports_spark():
+    code = ("import sys, fallbackscope.cli, ingest.loader, analytics.report, fallbackscope.weekly; "
+            "print(sorted(m for m in ('pyspark', 'sqlglot', 'py4j') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stderr
