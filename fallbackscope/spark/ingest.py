@@ -24,7 +24,7 @@ import gzip
 import hashlib
 import io
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
@@ -35,6 +35,7 @@ from fallbackscope.spark import store as sstore
 from ingest import linking
 from ingest.columns import FIELD_NAMES, SCHEMA
 from ingest.formats import ALL_FORMATS, sse
+from ingest.loader import FileReport
 from ingest.message import Context
 
 UNIT_BYTES = 64 * 1024 * 1024  # nominal size of the byte range one task parses
@@ -46,25 +47,6 @@ _EXTRA = [("file_idx", pa.int32()), ("unit_idx", pa.int32()), ("kind", pa.string
 UNIT_OUT = pa.schema(list(_PLAIN) + [pa.field(n, t) for n, t in _EXTRA])
 _DDL = {pa.string(): "STRING", pa.int64(): "BIGINT", pa.int32(): "INT", pa.float64(): "DOUBLE", pa.bool_(): "BOOLEAN"}
 UNIT_OUT_DDL = ", ".join(f"`{f.name}` {_DDL[f.type]}" for f in UNIT_OUT)
-
-
-@dataclass
-class SparkFileReport:
-    """One input file of a Spark run: the counts of its ledger row."""
-
-    path: str
-    status: str
-    format: str | None = None
-    load_id: int | None = None
-    records: int = 0
-    attempts_loaded: int = 0
-    duplicates: int = 0
-    rejected: int = 0
-    reasons: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def loaded(self) -> int:
-        return self.records - self.duplicates - self.rejected
 
 
 # ------------------------------------------------------------------------------ reading on executors
@@ -301,7 +283,7 @@ class SparkLoadOptions:
 
 
 def ingest_spark(spark, store_uri: str, paths: list[str], options: SparkLoadOptions | None = None,
-                 key: bytes | None = None) -> list[SparkFileReport]:
+                 key: bytes | None = None) -> list[FileReport]:
     """Load the files named into the Parquet store at `store_uri`; return one report per file."""
     from pyspark.sql import functions as F
 
@@ -325,17 +307,17 @@ def ingest_spark(spark, store_uri: str, paths: list[str], options: SparkLoadOpti
     files = list_inputs(paths)
     loaded_shas = store.loaded_shas()
     next_id = store.next_load_id()
-    reports: list[SparkFileReport] = []
+    reports: list[FileReport] = []
     todo: list[InputFile] = []
     for item in files:
         head, item.sha256 = _head_and_hash(item)
         item.format = options.format or detect_format(head)
         if item.sha256 in loaded_shas:
-            reports.append(SparkFileReport(item.display, "skipped", load_id=next_id))
+            reports.append(FileReport(item.display, "skipped", load_id=next_id))
         else:
             todo.append(item)
             loaded_shas.add(item.sha256)
-            reports.append(SparkFileReport(item.display, "ok", item.format, load_id=next_id))
+            reports.append(FileReport(item.display, "ok", item.format, load_id=next_id))
         next_id += 1
     by_idx = {i: r for i, r in enumerate(r for r in reports if r.status == "ok")}
     if todo:
@@ -354,7 +336,7 @@ def ingest_spark(spark, store_uri: str, paths: list[str], options: SparkLoadOpti
     return reports
 
 
-def _run(spark, store, con, ctx: Context, todo: list[InputFile], by_idx: dict[int, SparkFileReport],
+def _run(spark, store, con, ctx: Context, todo: list[InputFile], by_idx: dict[int, FileReport],
          web_search_usd: float, F) -> None:
     from pyspark import StorageLevel
     from pyspark.sql import Window
