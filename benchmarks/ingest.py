@@ -9,7 +9,8 @@ Prints, for a generated `exchange` file of realistic lines (~2.5 KB each):
   plus sha256 of the messages as a stand-in for the prompt fingerprint;
 - plain Python: a json.loads loop building a pandas DataFrame of the same columns.
 Targets (issue 2): ingest ≤ 2× DuckDB alone, ≥ 5× faster than plain Python, peak memory ≤ 1.5 GB.
-The other input formats' throughput against `exchange` (issue 6) is measured by `benchmarks/formats.py`.
+The other input formats' throughput against `exchange` (issue 6): `python benchmarks/ingest.py --formats
+[--lines 50000]`, which runs `benchmarks/formats.py`.
 """
 
 from __future__ import annotations
@@ -128,6 +129,15 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-python", action="store_true", help="skip the slow plain-Python baseline")
+    parser.add_argument("--formats", action="store_true",
+                        help="instead: each other input format's throughput against exchange (issue 6, formats.py)")
+    if "--formats" in sys.argv[1:]:  # the per-format benchmark takes its own options
+        sys.argv = [str(HERE / "formats.py"), *(a for a in sys.argv[1:] if a != "--formats")]
+        sys.path.insert(0, str(HERE))
+        import formats
+
+        formats.main()
+        return
     args = parser.parse_args()
 
     OUT.mkdir(exist_ok=True)
