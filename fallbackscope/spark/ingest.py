@@ -11,7 +11,8 @@ One definition of every rule, shared with the DuckDB engine:
   per file;
 - chains: `ingest.linking.Linker`, per group of attempts that can link with each other (a session, or a
   workload without sessions, merged where an app chain id or a credit token crosses groups), by
-  `applyInPandas`; stored chains the new attempts may join are replayed into the linker first;
+  one `mapInArrow` pass per partition over rows sorted by group; stored chains the new attempts may join
+  are replayed into the linker first;
 - cost: `fallbackscope.prices.attempt_cost_sql` over `price_rows`, transpiled by the SQL adapter.
 
 A run loads only attempts whose id is not stored yet, so running it again writes nothing new.
