@@ -251,7 +251,7 @@ class Loader:
         _trace("parse start")
         fmt = self.options.format or (detect_format(reader.head()) if not source.is_stdin else None)
         if source.splittable and source.size is not None and source.size - start_byte > POOL_THRESHOLD:
-            reader.finish()  # the workers read the file themselves; it is hashed after parsing
+            reader.close()  # the workers read the file themselves; it is hashed after parsing
             result = self._parse_ranges(source, fmt, start_byte)
         else:
             if start_byte:

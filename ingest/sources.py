@@ -138,8 +138,12 @@ class HashingReader:
         """Read what is left of the stored bytes (so the hash covers the file) and return the hash."""
         while self._raw.read(BLOCK):
             pass
-        self._raw.close()
+        self.close()
         return self.digest.hexdigest()
+
+    def close(self) -> None:
+        """Stop reading without hashing the rest (when the file is hashed some other way)."""
+        self._raw.close()
 
 
 class _HashingStream:
