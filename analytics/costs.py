@@ -7,6 +7,7 @@ null when every part of it is unpriced.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Literal
 
@@ -46,7 +47,10 @@ def mean_priced_cost(facts: Facts) -> pd.DataFrame:
     cols = ["workload", "model", "cost", "priced"]
     cube = pd.concat([facts.firsts[cols], facts.laters[cols]], ignore_index=True)
     cube = cube[cube["model"].notna()]
-    per = cube.groupby(["workload", "model"])[["cost", "priced"]].sum().reset_index()
+    grouped = cube.groupby(["workload", "model"])
+    # fsum: exactly rounded whatever order the engine gave the rows in
+    per = grouped.agg(cost=("cost", lambda values: math.fsum(values.dropna())), priced=("priced", "sum"))
+    per = per.reset_index()
     per["mean_cost"] = [ratio(c, n) for c, n in zip(per["cost"], per["priced"], strict=True)]
     return per
 

@@ -14,6 +14,7 @@ A chain — with all its attempts, credits and sessions — belongs to the day o
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -431,11 +432,11 @@ def _counterfactual(
     (`cf_usd`, over the priced ones) and how many could not be priced (`cf_unpriced`)."""
     early = firsts[firsts["success"].astype(bool)].assign(own_day=lambda d: d["day"])
     parts = pd.concat([early, late], ignore_index=True)
-    rows: dict[tuple[int, str], list[float]] = {}
+    rows: dict[tuple[int, str], list] = {}
     prices = PriceLookup(table)
     for rec in parts.to_dict("records"):
         key = (int(rec["day"]), str(rec["workload"]))
-        acc = rows.setdefault(key, [0, 0.0, 0])
+        acc = rows.setdefault(key, [0, [], 0])
         n = int(rec["n"])
         acc[0] += n
         price = prices.at(top_tier.get(key[1]), int(rec["own_day"]))
@@ -444,9 +445,11 @@ def _counterfactual(
             continue
         tokens = {c: float(rec[c] or 0) for c in TOKENS}
         band_code = int(rec["cf_band"]) if pd.notna(rec["cf_band"]) else 0
-        acc[1] += token_cost(price, tokens, band_code, thresholds, bool(rec["cf_batch"]), bool(rec["cf_geo_us"]))
+        acc[1].append(token_cost(price, tokens, band_code, thresholds, bool(rec["cf_batch"]),
+                                 bool(rec["cf_geo_us"])))
+    # fsum: exactly rounded whatever order the engine gave the rows in
     return pd.DataFrame(
-        [{"day": d, "workload": w, "resolved": a[0], "cf_usd": a[1], "cf_unpriced": a[2]}
+        [{"day": d, "workload": w, "resolved": a[0], "cf_usd": math.fsum(a[1]), "cf_unpriced": a[2]}
          for (d, w), a in rows.items()],
         columns=["day", "workload", "resolved", "cf_usd", "cf_unpriced"],
     )

@@ -23,6 +23,13 @@ LINK_COLUMNS = (
 )
 
 
+# The columns of a stored attempt `Linker.from_stored` reads, in this order.
+STORED_COLUMNS = (
+    "chain_id", "ts_us", "attempt_index", "scope", "prompt_fp", "credit_minted_fp", "model", "outcome", "accepted",
+    "error_class",
+)
+
+
 class ChainState:
     """A chain as linking sees it: its size and its last attempt."""
 
@@ -61,6 +68,36 @@ class Linker:
         # When set, only chains that a later attempt could join keep state (memory on large files):
         # those whose chain id, prompt or minted credit appears again. None keeps every chain.
         self.rejoinable: tuple[set, set, set] | None = None
+
+    @classmethod
+    def from_stored(cls, stored: Iterable[tuple], first_ts: int) -> Linker:
+        """Return a linker seeded with stored attempts (rows of STORED_COLUMNS, any order) of the chains a
+        file's attempts may join: each chain's size, last time and last attempt by (ts, attempt index);
+        per (scope, prompt) the chain of its latest attempt, if that is no older than the window before
+        the file's first attempt (`first_ts`); per minted credit its chain."""
+        linker = cls()
+        last: dict[str, tuple] = {}
+        counts: dict[str, int] = {}
+        latest_ts: dict[str, int] = {}
+        prompt: dict[tuple[str, str], tuple[int, str]] = {}
+        for row in stored:
+            chain, ts, index, scope, prompt_fp, minted_fp = row[:6]
+            counts[chain] = counts.get(chain, 0) + 1
+            latest_ts[chain] = max(latest_ts.get(chain, ts), ts)
+            if chain not in last or (ts, index) >= (last[chain][1], last[chain][2]):
+                last[chain] = row
+            if prompt_fp is not None:
+                key = (scope, prompt_fp)
+                if key not in prompt or ts >= prompt[key][0]:
+                    prompt[key] = (ts, chain)
+            if minted_fp is not None:
+                linker.minted[minted_fp] = chain
+        for chain, row in last.items():
+            linker.chains[chain] = ChainState(counts[chain], latest_ts[chain], *row[6:10])
+        for key, (ts, chain) in prompt.items():
+            if ts >= first_ts - LINK_WINDOW_US:
+                linker.by_prompt[key] = chain
+        return linker
 
     def link(self, rows: Iterable[tuple]) -> tuple[list[str], list[int], list[str | None], list[str]]:
         """Return chain_id, attempt_index, trigger and fallback_mode for rows of LINK_COLUMNS in time order."""

@@ -500,42 +500,28 @@ class Loader:
         con.unregister("linked_arrow")
 
     def _preload_context(self, fresh: pa.Table) -> linking.Linker:
-        """Return a linker holding the stored chains that new attempts could join."""
+        """Return a linker seeded with the stored chains that new attempts could join: chains named by a
+        new attempt's chain id, chains whose refusal minted a credit a new attempt presents, and chains
+        with a new attempt's prompt that ran in the linking window before the file's first attempt."""
         con = self.con
-        linker = linking.Linker()
-        _register(con, "fresh", fresh.select(["ts", "session_id", "workload", "prompt_fp", "given_chain_id",
-                                              "credit_presented_fp"]))
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE ctx_prompt AS"
-            " SELECT CASE WHEN a.session_id IS NOT NULL THEN 's:' || a.session_id ELSE 'w:' || a.workload END"
-            "   AS scope, a.prompt_fp, arg_max(a.chain_id, a.ts) AS chain_id"
-            " FROM attempts a WHERE a.prompt_fp IN (SELECT prompt_fp FROM fresh WHERE prompt_fp IS NOT NULL)"
-            "   AND a.ts >= (SELECT min(ts) FROM fresh) - INTERVAL 10 MINUTE"
-            " GROUP BY ALL"
-        )
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE ctx_minted AS SELECT credit_minted_fp, chain_id FROM attempts"
-            " WHERE credit_minted_fp IN (SELECT credit_presented_fp FROM fresh WHERE credit_presented_fp IS NOT NULL)"
-        )
-        states = con.execute(
+        _register(con, "fresh", fresh.select(["ts", "prompt_fp", "given_chain_id", "credit_presented_fp"]))
+        first_ts = con.execute("SELECT epoch_us(min(ts)) FROM fresh").fetchone()[0]
+        stored = con.execute(
             "WITH wanted AS ("
-            "  SELECT chain_id FROM ctx_prompt UNION SELECT chain_id FROM ctx_minted"
+            "  SELECT chain_id FROM attempts"
+            "    WHERE prompt_fp IN (SELECT prompt_fp FROM fresh WHERE prompt_fp IS NOT NULL) AND epoch_us(ts) >= ?"
+            "  UNION SELECT chain_id FROM attempts"
+            "    WHERE credit_minted_fp IN"
+            "      (SELECT credit_presented_fp FROM fresh WHERE credit_presented_fp IS NOT NULL)"
             "  UNION SELECT given_chain_id FROM fresh WHERE given_chain_id IS NOT NULL)"
-            " SELECT a.chain_id, count(*), epoch_us(max(a.ts)),"
-            "  arg_max(a.model, (a.ts, a.attempt_index)), arg_max(a.outcome, (a.ts, a.attempt_index)),"
-            "  arg_max(a.accepted, (a.ts, a.attempt_index)), arg_max(a.error_class, (a.ts, a.attempt_index))"
-            " FROM attempts a WHERE a.chain_id IN (SELECT chain_id FROM wanted) GROUP BY a.chain_id"
+            " SELECT a.chain_id, epoch_us(a.ts), a.attempt_index,"
+            "  CASE WHEN a.session_id IS NOT NULL THEN 's:' || a.session_id ELSE 'w:' || a.workload END,"
+            "  a.prompt_fp, a.credit_minted_fp, a.model, a.outcome, a.accepted, a.error_class"
+            " FROM attempts a WHERE a.chain_id IN (SELECT chain_id FROM wanted)",
+            [first_ts - linking.LINK_WINDOW_US],
         ).fetchall()
-        for chain_id, count, last_ts, model, outcome, accepted, error_class in states:
-            linker.chains[chain_id] = linking.ChainState(count, last_ts, model, outcome, accepted, error_class)
-        for scope, prompt_fp, chain_id in con.execute("SELECT * FROM ctx_prompt").fetchall():
-            linker.by_prompt[(scope, prompt_fp)] = chain_id
-        for fp, chain_id in con.execute("SELECT * FROM ctx_minted").fetchall():
-            linker.minted[fp] = chain_id
-        con.execute("DROP TABLE ctx_prompt")
-        con.execute("DROP TABLE ctx_minted")
         con.unregister("fresh")
-        return linker
+        return linking.Linker.from_stored(stored, first_ts)
 
 
 def _any_true(*masks: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:

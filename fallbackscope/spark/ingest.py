@@ -484,14 +484,14 @@ def _link_partition(batches):
 
 def _linked_batch(cols: dict[str, list]) -> pa.RecordBatch:
     """Link one group's rows (stored context first, then new attempts in load order): file by file, as the
-    DuckDB loader does — before each file the linker is seeded from what is stored by then (`_preloaded`),
+    DuckDB loader does — before each file the linker is seeded from what is stored by then (`Linker.from_stored`),
     then the shared `Linker` runs over the file's attempts."""
     n = len(cols["group"])
     chain_ids: list = [None] * n
     indexes: list = [0] * n
     triggers: list = [None] * n
     modes: list = [None] * n
-    # stored rows: (chain, ts, attempt_index, scope, prompt_fp, minted_fp, model, outcome, accepted, error_class)
+    # stored rows, in linking.STORED_COLUMNS order
     stored = [(cols["given_chain_id"][i], cols["ts_us"][i], cols["_order"][i], cols["scope"][i],
                cols["prompt_fp"][i], cols["credit_minted_fp"][i], cols["model"][i], cols["outcome"][i],
                cols["accepted"][i], cols["error_class"][i]) for i in range(n) if cols["_new"][i] == 0]
@@ -500,7 +500,7 @@ def _linked_batch(cols: dict[str, list]) -> pa.RecordBatch:
         end = start
         while end < n and cols["file_idx"][end] == cols["file_idx"][start]:
             end += 1
-        linker = _preloaded(stored, min(cols["ts_us"][start:end]))
+        linker = linking.Linker.from_stored(stored, min(cols["ts_us"][start:end]))
         rows = zip(*(cols[c][start:end] for c in linking.LINK_COLUMNS), strict=True)
         chain_ids[start:end], indexes[start:end], triggers[start:end], modes[start:end] = linker.link(rows)
         stored.extend((chain_ids[i], cols["ts_us"][i], indexes[i], cols["scope"][i], cols["prompt_fp"][i],
@@ -514,36 +514,6 @@ def _linked_batch(cols: dict[str, list]) -> pa.RecordBatch:
          "fallback_mode": modes[first:]},
         schema=pa.schema([("attempt_id", pa.string()), ("chain_id", pa.string()), ("attempt_index", pa.int32()),
                           ("trigger", pa.string()), ("fallback_mode", pa.string())]))
-
-
-def _preloaded(stored: list[tuple], first_ts: int) -> linking.Linker:
-    """Return a Linker holding the stored chains as `ingest.loader.Loader._preload_context` loads them from
-    the database before a file: each chain's size, last time and last attempt by (ts, attempt index); per
-    (scope, prompt) the chain of its latest attempt, if that is no older than 10 minutes before the file's
-    first attempt; per minted credit its chain."""
-    linker = linking.Linker()
-    last: dict[str, tuple] = {}
-    counts: dict[str, int] = {}
-    latest_ts: dict[str, int] = {}
-    prompt: dict[tuple[str, str], tuple[int, str]] = {}
-    for row in stored:
-        chain, ts, index, scope, prompt_fp, minted_fp = row[:6]
-        counts[chain] = counts.get(chain, 0) + 1
-        latest_ts[chain] = max(latest_ts.get(chain, ts), ts)
-        if chain not in last or (ts, index) >= (last[chain][1], last[chain][2]):
-            last[chain] = row
-        if prompt_fp is not None:
-            key = (scope, prompt_fp)
-            if key not in prompt or ts >= prompt[key][0]:
-                prompt[key] = (ts, chain)
-        if minted_fp is not None:
-            linker.minted[minted_fp] = chain
-    for chain, row in last.items():
-        linker.chains[chain] = linking.ChainState(counts[chain], latest_ts[chain], row[6], row[7], row[8], row[9])
-    for key, (ts, chain) in prompt.items():
-        if ts >= first_ts - linking.LINK_WINDOW_US:
-            linker.by_prompt[key] = chain
-    return linker
 
 
 def _stored_context(store, new, F):

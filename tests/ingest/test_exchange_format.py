@@ -317,3 +317,33 @@ def test_workload_and_default_ts_options(tmp_path, db):
     load(tmp_path, db, [record], default_ts="2026-11-03T00:00:00Z", workload="from-cli")
     [row] = rows(db)
     assert row["workload"] == "from-cli" and row["ts"] == 1793664000.0
+
+
+def test_chains_continue_across_files_loaded_one_after_the_other(tmp_path, db):
+    """Each rule of SPEC §4 links an attempt to a chain stored by an earlier load: the chain id, a presented
+    credit, and the same prompt within 10 minutes of a chain that has not succeeded (but not one older)."""
+    named = exchange("2026-11-02T09:00:00Z", request("claude-haiku-4-5", "tier me"),
+                     message("msg_n1", "claude-haiku-4-5"), chain_id="app-1", accepted=False)
+    old = exchange("2026-11-02T09:50:00Z", request("claude-fable-5", "stale prompt"),
+                   message("msg_old", "claude-fable-5", stop_reason="refusal", content=[]), session_id="s1")
+    refused = exchange("2026-11-02T10:00:10Z", request("claude-fable-5", "second prompt"),
+                       message("msg_r2", "claude-fable-5", stop_reason="refusal", content=[]), session_id="s3")
+    first = write_jsonl(tmp_path / "a.jsonl", [named, old, refusal_record(), refused])
+    named_next = exchange("2026-11-02T10:00:30Z", request("claude-sonnet-4-5", "tier me"),
+                          message("msg_n2", "claude-sonnet-4-5"), chain_id="app-1")
+    by_credit = exchange("2026-11-02T10:01:00Z", request("claude-opus-4-8", "other words",
+                                                         fallback_credit_token=TOKEN),
+                         message("msg_cr", "claude-opus-4-8"), session_id="s2")
+    by_prompt = exchange("2026-11-02T10:02:00Z", refused["request"], message("msg_pr", "claude-opus-4-8"),
+                         session_id="s3")
+    too_late = exchange("2026-11-02T10:03:00Z", old["request"], message("msg_tl", "claude-opus-4-8"),
+                        session_id="s1")
+    second = write_jsonl(tmp_path / "b.jsonl", [named_next, by_credit, by_prompt, too_late])
+    for path in (first, second):
+        ingest_paths(db, [str(path)])
+    got = {r["attempt_id"]: (r["chain_id"], r["attempt_index"], r["trigger"]) for r in rows(db)}
+    assert got["msg_n2"] == ("app-1", 2, "quality")
+    assert got["msg_cr"] == ("msg_ref1", 2, "refusal")
+    assert got["msg_pr"] == ("msg_r2", 2, "refusal")
+    # the same prompt 13 minutes after its refused chain's last attempt: a new chain
+    assert got["msg_tl"] == ("msg_tl", 1, None)
