@@ -353,7 +353,7 @@ def demo(
     serve: Annotated[bool, typer.Option(help="Serve the dashboard afterwards.")] = True,
     port: Annotated[int, typer.Option(help="Dashboard port.")] = 8050,
 ) -> None:
-    """Generate sample logs, load them into a fresh database, print the headline numbers."""
+    """Generate sample logs, load them into a fresh database, show the headline numbers and the dashboard."""
     from fallbackscope.demo import run_demo
 
     run_demo(db, logs, out, serve=serve, port=port)
