@@ -64,7 +64,11 @@ class ServerThread:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.server.close()
+        from waitress import wasyncore
+
+        # close the browser's keep-alive connections too: while any is open, the server's loop keeps running
+        self.server.task_dispatcher.shutdown()
+        wasyncore.close_all(self.server._map)
         self.thread.join(timeout=10)
 
 
