@@ -394,15 +394,7 @@ class Loader:
             table = _fill_content_ids(table)
         ids = table.column("attempt_id")
         if pc.count_distinct(ids).as_py() != table.num_rows:
-            # the same id twice in one file: the first (by record, then hop) is kept
-            order = pc.sort_indices(table, [("line_no", "ascending"), ("hop", "ascending")])
-            table = table.take(order)
-            seen: set[str] = set()
-            keep = []
-            for aid in table.column("attempt_id").to_pylist():
-                keep.append(aid not in seen)
-                seen.add(aid)
-            table = table.filter(pa.array(keep))
+            table = _first_of_each_id(table)
         if has_stored:
             _register(self.con, "new_ids", table.select(["attempt_id"]))
             self.con.complete()
@@ -539,6 +531,16 @@ def _repeated(column: pa.ChunkedArray) -> set:
         return set()
     values, freq = counts.field("values"), counts.field("counts")
     return set(pc.filter(values, pc.greater(freq, 1)).to_pylist())
+
+
+def _first_of_each_id(table: pa.Table) -> pa.Table:
+    """Return one row per attempt id — the first by record, then hop, when a file holds an id more than
+    once — in that order. Only the kept rows are copied, and no Python object is made per row."""
+    order = pc.sort_indices(table, [("line_no", "ascending"), ("hop", "ascending")])
+    ranked = pa.table({"attempt_id": table.column("attempt_id").take(order),
+                       "rank": pa.array(np.arange(table.num_rows, dtype=np.int64))})
+    first = ranked.group_by("attempt_id", use_threads=False).aggregate([("rank", "min")]).column("rank_min")
+    return table.take(order.take(first.take(pc.sort_indices(first))))
 
 
 def _distinct_records(table: pa.Table) -> int:

@@ -159,3 +159,17 @@ def test_sigkill_mid_file_leaves_none_of_it_and_the_rerun_loads_it_fully(tmp_pat
     [r1, r2] = ingest_paths(db, [str(first), str(second)])
     assert (r1.status, r2.status, r2.loaded) == ("skipped", "ok", 390)
     assert query(db, "SELECT count(*) FROM attempts") == [(400,)]
+
+
+def test_an_id_repeated_within_a_file_keeps_its_first_record(tmp_path, db):
+    """Of records sharing an attempt id in one file, the first line's is stored; the rest are duplicates."""
+    def line(ts: str, rid: str, workload: str) -> dict:
+        return exchange(ts, request("claude-haiku-4-5"), message(rid, "claude-haiku-4-5"), workload=workload)
+
+    records = [line("2026-11-02T10:00:03Z", "msg_b", "first-b"), line("2026-11-02T10:00:01Z", "msg_a", "first-a"),
+               line("2026-11-02T10:00:02Z", "msg_c", "only-c"), line("2026-11-02T10:00:00Z", "msg_a", "second-a"),
+               line("2026-11-02T10:00:04Z", "msg_b", "second-b"), line("2026-11-02T10:00:05Z", "msg_a", "third-a")]
+    [report] = ingest_paths(db, [str(write_jsonl(tmp_path / "rep.jsonl", records))])
+    assert (report.records, report.loaded, report.duplicates) == (6, 3, 3)
+    stored = [(r["attempt_id"], r["workload"], r["line_no"]) for r in rows(db)]
+    assert stored == [("msg_a", "first-a", 2), ("msg_c", "only-c", 3), ("msg_b", "first-b", 1)]
