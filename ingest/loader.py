@@ -247,16 +247,12 @@ class Loader:
                   and source.size > size and file_sha256(source.path, size) == sha):
                 start_byte, start_line = bytes_read, lines_read  # a grown log: only its new lines
 
-        reader = HashingReader(source)
         _trace("parse start")
-        fmt = self.options.format or (detect_format(reader.head()) if not source.is_stdin else None)
+        fmt = self.options.format or (detect_format(source.head()) if not source.is_stdin else None)
         if source.splittable and source.size is not None and source.size - start_byte > POOL_THRESHOLD:
-            reader.close()  # the workers read the file themselves; it is hashed after parsing
-            result = self._parse_ranges(source, fmt, start_byte)
+            result = self._parse_ranges(source, fmt, start_byte)  # the workers read it; hashed after parsing
         else:
-            if start_byte:
-                reader = HashingReader(source, start=start_byte)
-            result = self._parse_stream(source, reader, fmt, start_byte)
+            result = self._parse_stream(source, HashingReader(source, start=start_byte), fmt, start_byte)
         fmt, parts, rejects, records, lines, end, sha = result
         _trace("parse done")
         skip_if_seen = known_sha is None and start_byte == 0  # a renamed copy of a loaded file is skipped

@@ -35,6 +35,16 @@ class Source:
         """Whether workers can read byte ranges of the file themselves."""
         return self.path is not None and not self.compressed
 
+    def head(self, size: int = 65536) -> bytes:
+        """Return the first (decompressed) bytes of a file, for format detection."""
+        if self.path is None:
+            raise RuntimeError("stdin has no separate head")
+        with open(self.path, "rb") as fh:
+            if self.compressed:
+                with gzip.GzipFile(fileobj=fh) as gz:
+                    return gz.read(size)
+            return fh.read(size)
+
 
 def expand(paths: list[str]) -> list[Source]:
     """Return the sources named on the command line: directories recursively, in name order."""
@@ -105,16 +115,6 @@ class HashingReader:
                 break
             count -= len(block)
 
-    def head(self, size: int = 65536) -> bytes:
-        """Return the first bytes of a file for format detection, without consuming the stream."""
-        if self.source.path is None:
-            raise RuntimeError("stdin has no separate head")
-        with open(self.source.path, "rb") as fh:
-            if self.source.compressed:
-                with gzip.GzipFile(fileobj=fh) as gz:
-                    return gz.read(size)
-            return fh.read(size)
-
     def blocks(self) -> Iterator[tuple[int, bytes]]:
         """Yield (start offset, bytes) blocks that end at a newline (the last may not)."""
         carry = b""
@@ -138,12 +138,8 @@ class HashingReader:
         """Read what is left of the stored bytes (so the hash covers the file) and return the hash."""
         while self._raw.read(BLOCK):
             pass
-        self.close()
-        return self.digest.hexdigest()
-
-    def close(self) -> None:
-        """Stop reading without hashing the rest (when the file is hashed some other way)."""
         self._raw.close()
+        return self.digest.hexdigest()
 
 
 class _HashingStream:
