@@ -251,10 +251,9 @@ def to_ipc(columns: dict[str, list]) -> bytes:
     """Return attempt columns as Arrow IPC stream bytes (cheap to send between processes)."""
     arrays = []
     for name, kind in zip(FIELD_NAMES, SCHEMA.types, strict=True):
-        array = pa.array(columns[name], type=TS_TYPE if name == "ts" else kind)
-        if name in DICTIONARY_COLUMNS:
-            array = array.dictionary_encode()  # few distinct values: much less memory per row
-        arrays.append(array)
+        if name in DICTIONARY_COLUMNS:  # few distinct values: much less memory per row
+            kind = pa.dictionary(pa.int32(), kind)
+        arrays.append(pa.array(columns[name], type=TS_TYPE if name == "ts" else kind))
     schema = pa.schema([pa.field(name, array.type) for name, array in zip(FIELD_NAMES, arrays, strict=True)])
     batch = pa.RecordBatch.from_arrays(arrays, schema=schema)
     sink = pa.BufferOutputStream()
