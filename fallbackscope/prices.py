@@ -170,9 +170,30 @@ def attempt_cost_sql(a: str, p: str, *, web_search_usd: float = 0.01) -> str:
     )
 
 
+# The stored columns that hold normalised model ids (SPEC §3.6); `requested_model` is kept as sent.
+NORMALISED_MODEL_COLUMNS = ("model", "intended_model", "recommended_model")
+
+
+def apply_aliases(con: duckdb.DuckDBPyConnection, aliases: dict[str, str]) -> None:
+    """Rename stored model ids that a table's aliases name to the model they stand for.
+
+    Ingest applies aliases as it reads; a table stored later (`ingest --prices`) brings its aliases to the
+    attempts already stored, so a model it names is priced and compared under one id (SPEC §6).
+    """
+    pairs = [[alias, model] for alias, model in aliases.items() if alias != model]
+    if not pairs:
+        return
+    con.execute("CREATE OR REPLACE TEMP TABLE alias_map (alias VARCHAR, model VARCHAR)")
+    con.executemany("INSERT INTO alias_map VALUES (?, ?)", pairs)
+    for column in NORMALISED_MODEL_COLUMNS:
+        con.execute(f"UPDATE attempts SET {column} = m.model FROM alias_map m WHERE attempts.{column} = m.alias")
+    con.execute("DROP TABLE alias_map")
+
+
 def reprice(con: duckdb.DuckDBPyConnection) -> None:
-    """Recompute `cost_usd` of every stored attempt with the price table in force."""
+    """Bring the price table in force to every stored attempt: its aliases, then `cost_usd`."""
     table = install_price_rows(con)
+    apply_aliases(con, table.aliases)
     cost = attempt_cost_sql("a", "p", web_search_usd=table.web_search_usd)
     con.execute(
         "CREATE OR REPLACE TEMP TABLE repriced AS SELECT a.attempt_id, "

@@ -88,6 +88,31 @@ def test_prices_prints_the_table_in_force_and_a_stored_replacement(tmp_path):
     assert "p.toml" in proc.stdout and "claude-fable-5" not in proc.stdout
 
 
+def test_every_alias_of_the_shipped_price_table_names_a_priced_model():
+    from fallbackscope.prices import default_toml, parse_price_toml
+
+    table = parse_price_toml(default_toml())
+    assert set(table.aliases.values()) <= set(table.models())
+
+
+def test_a_stored_price_table_brings_its_aliases_to_attempts_already_stored(tmp_path):
+    from builders import query
+
+    db = tmp_path / "d.duckdb"
+    line = exchange("2026-11-02T00:00:00Z", request("acme-sonnet"), message("m1", "acme-sonnet"))
+    line["intended_model"] = "acme-sonnet"
+    assert cli("ingest", str(write_jsonl(tmp_path / "a.jsonl", [line])), "--db", str(db)).returncode == 0
+    assert query(db, "SELECT model, intended_model, cost_usd FROM attempts") == [("acme-sonnet", "acme-sonnet", None)]
+    from fallbackscope.prices import default_toml
+
+    prices = tmp_path / "p.toml"
+    prices.write_text(default_toml().replace("[aliases]\n", '[aliases]\n"acme-sonnet" = "claude-sonnet-4-5"\n', 1))
+    empty = write_jsonl(tmp_path / "empty.jsonl", [])
+    assert cli("ingest", str(empty), "--db", str(db), "--prices", str(prices)).returncode == 0
+    assert query(db, "SELECT model, intended_model, requested_model, cost_usd FROM attempts") == [
+        ("claude-sonnet-4-5", "claude-sonnet-4-5", "acme-sonnet", pytest.approx((10 * 3 + 5 * 15) / 1e6))]
+
+
 def test_key_file_is_created_once_with_mode_0600_and_never_stored(tmp_path):
     db = tmp_path / "d.duckdb"
     env = {k: v for k, v in os.environ.items() if k != "FALLBACKSCOPE_KEY"}
