@@ -11,7 +11,7 @@ plain loop over tuples in time order, seeded with the stored chains new attempts
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 LINK_WINDOW_US = 10 * 60 * 1_000_000
 
@@ -109,7 +109,7 @@ class Linker:
         record_chain = self.record_chain
         rejoinable = self.rejoinable
         for (attempt_id, ts, scope, prompt_fp, chain, presented, minted_fp, record_no, hop, hop_mode, outcome,
-             accepted, model, error_class, given_trigger, intended_model) in rows:
+             accepted, model, error_class, given_trigger, intended_model) in _with_record_credit(rows):
             if chain is None:
                 if presented is not None:
                     chain = minted.get(presented)
@@ -136,7 +136,8 @@ class Linker:
             else:
                 index = state.attempts + 1
                 trigger = given_trigger or state.trigger_after()
-                mode = hop_mode or ("client" if model != state.model else "none")
+                changed = model is not None and state.model is not None and model != state.model
+                mode = hop_mode or ("client" if changed else "none")
                 state.attempts = index
                 state.last_ts, state.model, state.outcome = ts, model, outcome
                 state.accepted, state.error_class = accepted, error_class
@@ -149,3 +150,31 @@ class Linker:
             triggers.append(trigger)
             modes.append(mode)
         return chain_ids, indexes, triggers, modes
+
+
+_PRESENTED, _RECORD, _HOP = (LINK_COLUMNS.index(c) for c in ("credit_presented_fp", "line_no", "hop"))
+
+
+def _with_record_credit(rows: Iterable[tuple]) -> Iterator[tuple]:
+    """Yield the rows, each with the credit its request presented (for linking only).
+
+    The hops of one server-side response come in a run (same record, hop 1, 2, …); only the serving hop
+    carries the presented credit, yet the request presented it for all of them, so every hop of the run
+    joins the minting refusal's chain (SPEC §4 rules 2 and 3). Other rows pass with their own credit.
+    """
+    run: list[tuple] = []
+    for row in rows:
+        if run and (not row[_HOP] or row[_RECORD] != run[0][_RECORD] or row[_HOP] <= run[-1][_HOP]):
+            yield from _flush(run)
+            run = []
+        if row[_HOP]:
+            run.append(row)
+        else:
+            yield row
+    yield from _flush(run)
+
+
+def _flush(run: list[tuple]) -> Iterator[tuple]:
+    presented = next((row[_PRESENTED] for row in reversed(run) if row[_PRESENTED] is not None), None)
+    for row in run:
+        yield row if row[_PRESENTED] == presented else (*row[:_PRESENTED], presented, *row[_PRESENTED + 1:])

@@ -125,6 +125,16 @@ def read_category(value: Any, path: str) -> str | None:
     raise Reject(f"field `{path}` has the wrong type (expected a string)")
 
 
+def _side_usage(iterations: list, kinds: list, path: str) -> dict[str, int]:
+    """Return the tokens of `compaction` and `advisor_message` iterations: not hops, billed to the serving
+    attempt (SPEC §3.7); the top-level usage leaves them out."""
+    total = dict(ZERO_USAGE)
+    for i, kind in enumerate(kinds):
+        if kind in ("compaction", "advisor_message"):
+            total = _add_usage(total, read_usage(iterations[i], f"{path}.usage.iterations[{i}]"))
+    return total
+
+
 def _credit_status(usage: dict | None, path: str) -> tuple[str | None, str | None]:
     if usage is None:
         return None, None
@@ -147,8 +157,7 @@ def _hop_error(trigger: dict, path: str) -> tuple[str, str | None, str | None]:
     kind = get_str(trigger, "type", path)
     if kind == "refusal":
         return "refusal", None, read_category(trigger.get("category"), f"{path}.category")
-    error_class = ERROR_TYPES.get(kind or "", "server_error")
-    return outcome_for_error(error_class), error_class, None
+    return "error", ERROR_TYPES.get(kind or "", "server_error"), None  # SPEC §3.7: `error`, whatever the class
 
 
 def message_attempts(msg: dict, path: str, ctx: Context, base: dict, *, hop_mode: str,
@@ -206,7 +215,7 @@ def message_attempts(msg: dict, path: str, ctx: Context, base: dict, *, hop_mode
     has_fallback_message = "fallback_message" in kinds
 
     if not fallback_at and not has_fallback_message:
-        serving.update(read_usage(usage, upath))
+        serving.update(_add_usage(read_usage(usage, upath), _side_usage(iterations or [], kinds, path)))
         serving["model"] = ctx.model(response_model) or base.get("model")
         serving["had_output"] = bool(content)
         return [serving]
@@ -256,17 +265,15 @@ def _split_hops(msg: dict, path: str, ctx: Context, base: dict, serving: dict, c
                 hops.append(hop)
         if len(before) == len(hops):
             declined_usage = [read_usage(iterations[i], f"{path}.usage.iterations[{i}]") for i in before]
-        served = dict(ZERO_USAGE)
-        for i, kind in enumerate(kinds):
-            if (i >= cut and kind in ("fallback_message", "message")) or kind in ("compaction", "advisor_message"):
+        served = _side_usage(iterations, kinds, path)
+        for i in range(cut, len(kinds)):
+            if kinds[i] in ("fallback_message", "message"):
                 served = _add_usage(served, read_usage(iterations[i], f"{path}.usage.iterations[{i}]"))
         fallback_entry = iterations[cut]
         serving_model = get_str(fallback_entry, "model", f"{path}.usage.iterations[{cut}]") or serving_model
-        web = read_usage(usage, f"{path}.usage")["web_search_requests"]
-        served["web_search_requests"] = max(served["web_search_requests"], web)
-        serving.update(served)
+        serving.update(served)  # SPEC §3.7: top-level usage is then not used
     else:
-        serving.update(read_usage(usage, f"{path}.usage"))
+        serving.update(_add_usage(read_usage(usage, f"{path}.usage"), _side_usage(iterations, kinds, path)))
     for hop, hop_usage in zip(hops, declined_usage, strict=False):
         hop.update(hop_usage)
 
@@ -288,6 +295,8 @@ def _split_hops(msg: dict, path: str, ctx: Context, base: dict, serving: dict, c
         if hop is not serving:
             for key in ("credit_status", "credit_reason", "recommended_model", "prefill_claim"):
                 hop[key] = None
+        if index > 1:  # the line's trigger says why the request was sent: hop 1; later hops follow their own
+            hop["given_trigger"] = None
     # the credit a request presents is judged on the response, which the serving hop carries
     for hop in hops[:-1]:
         hop["credit_presented_fp"] = None
@@ -295,8 +304,9 @@ def _split_hops(msg: dict, path: str, ctx: Context, base: dict, serving: dict, c
 
 
 def error_attempt(base: dict, ctx: Context, *, status: int | None, body: dict | None, path: str,
-                  usage: dict | None = None) -> dict:
-    """Return the attempt row of a failed call: an HTTP error, an error body, or an SSE error event."""
+                  usage: dict | None = None, had_output: bool = False) -> dict:
+    """Return the attempt row of a failed call: an HTTP error, an error body, or an SSE error event
+    (`had_output` when the stream had sent content blocks before it)."""
     attempt = dict(base)
     error = get_obj(body, "error", path) if body else None
     error_type = get_str(error, "type", f"{path}.error") if error else None
@@ -305,7 +315,7 @@ def error_attempt(base: dict, ctx: Context, *, status: int | None, body: dict | 
     error_class = error_class_for(status, error_type)
     attempt["attempt_id"] = attempt.get("attempt_id") or attempt.get("request_id")
     attempt.update(read_usage(usage, f"{path}.usage"))
-    attempt.update(error_class=error_class, outcome=outcome_for_error(error_class), had_output=False)
+    attempt.update(error_class=error_class, outcome=outcome_for_error(error_class), had_output=had_output)
     return attempt
 
 

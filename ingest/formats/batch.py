@@ -40,7 +40,9 @@ def parse(obj: dict, ctx: Context) -> list[dict]:
         error = get_obj(result, "error", "result")
         # the error may be wrapped as {"type": "error", "error": {...}} or given bare
         body = error if error is not None and "error" in error else {"error": error}
-        return [error_attempt(base, ctx, status=None, body=body, path="result.error")]
+        attempt = error_attempt(base, ctx, status=None, body=body, path="result.error")
+        attempt["attempt_id"] = base.get("attempt_id")  # SPEC §2: never the error's request id
+        return [attempt]
     if kind in ("canceled", "expired"):
         base.update(outcome=kind)
         return [base]

@@ -67,16 +67,23 @@ def parse(obj: dict, ctx: Context) -> list[dict]:
     if not 200 <= status < 300:
         return [error_attempt(base, ctx, status=status, body=response, path="response")]
     if events is not None:
-        message, error, _ = rebuild_stream(events, "events")
+        message, error, streamed = rebuild_stream(events, "events")
+        canceled = get_bool(obj, "canceled")  # the app stopped reading before the stop reason (recorder)
         if error is not None:
             usage = message.get("usage") if message else None
-            if message and not base["requested_model"]:
-                base["model"] = ctx.model(get_str(message, "model", "events.message"))
-            return [error_attempt(base, ctx, status=None, body=error, path="events", usage=usage)]
+            if message:
+                base["attempt_id"] = get_str(message, "id", "events.message") or base["attempt_id"]
+                if not base["requested_model"]:
+                    base["model"] = ctx.model(get_str(message, "model", "events.message"))
+            return [error_attempt(base, ctx, status=None, body=error, path="events", usage=usage,
+                                  had_output=streamed)]
         if message is None:
+            if canceled and not events:  # canceled before the first event arrived
+                base.update(outcome="canceled", had_output=False)
+                return [base]
             raise Reject("a streamed call without a `message_start` event")
         attempts = message_attempts(message, "events", ctx, base, hop_mode="server_side", stream=True)
-        if get_bool(obj, "canceled"):  # the app stopped reading before the stop reason (fallbackscope.recorder)
+        if canceled:
             attempts[-1]["outcome"] = "canceled"
         return attempts
     if response is None:

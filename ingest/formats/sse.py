@@ -89,7 +89,7 @@ def parse_stream(stream: Stream, ctx: Context) -> list[dict]:
         events.append(event)
     base = blank_attempt()
     base.update(ts=ctx.default_ts, workload=ctx.workload or "default", is_stream=True, http_status=200)
-    message, error, _ = rebuild_stream(events, "data")
+    message, error, streamed = rebuild_stream(events, "data")
     if message is not None:
         base["requested_model"] = get_str(message, "model", "message_start.message")
         base["model"] = ctx.model(base["requested_model"])
@@ -97,7 +97,8 @@ def parse_stream(stream: Stream, ctx: Context) -> list[dict]:
         usage = get_obj(message, "usage", "message") if message else None
         if message is not None:
             base["attempt_id"] = get_str(message, "id", "message_start.message")
-        return [error_attempt(base, ctx, status=None, body=error, path="error", usage=usage)]
+        return [error_attempt(base, ctx, status=None, body=error, path="error", usage=usage,
+                              had_output=streamed)]
     if message is None:
         raise Reject("a stream without a `message_start` event")
     return message_attempts(message, "data", ctx, base, hop_mode="server_side", stream=True)

@@ -131,18 +131,94 @@ def test_server_side_fallback_is_split_into_hops_with_iteration_usage(tmp_path, 
     assert hop1["cost_usd"] == 0
 
 
-def test_server_side_error_hop_without_fallback_message_gets_no_usage(tmp_path, db):
+@pytest.mark.parametrize(("error_type", "error_class"), [("overloaded_error", "overloaded"),
+                                                         ("timeout_error", "timeout"), ("api_error", "server_error")])
+def test_server_side_error_hop_without_fallback_message_gets_no_usage(tmp_path, db, error_type, error_class):
     resp = message("msg_ov", "claude-opus-4-8",
                    content=[{"type": "text", "text": "part"},
                             {"type": "fallback", "from": {"model": "claude-fable-5"},
-                             "to": {"model": "claude-opus-4-8"}, "trigger": {"type": "overloaded_error"}},
+                             "to": {"model": "claude-opus-4-8"}, "trigger": {"type": error_type}},
                             {"type": "text", "text": "rest"}],
                    usage_=usage(50, 20))
     load(tmp_path, db, [exchange("2026-11-02T11:00:00Z", request("claude-fable-5"), resp)])
     hop1, hop2 = rows(db)
-    assert hop1["outcome"] == "error" and hop1["error_class"] == "overloaded" and hop1["had_output"] is True
+    # SPEC §3.7: a declined hop that is no refusal has outcome `error`, whatever its class
+    assert hop1["outcome"] == "error" and hop1["error_class"] == error_class and hop1["had_output"] is True
     assert hop1["input_tokens"] == 0 and hop2["input_tokens"] == 50 and hop2["output_tokens"] == 20
-    assert hop2["trigger"] == "overloaded"
+    assert hop2["trigger"] == error_class
+
+
+def test_compaction_tokens_go_to_the_serving_attempt_without_a_fallback_message(tmp_path, db):
+    side = [{"type": "compaction", "input_tokens": 100, "output_tokens": 50},
+            {"type": "advisor_message", "input_tokens": 1000, "output_tokens": 500}]
+    declined = message("msg_cb", "claude-opus-4-8",
+                       content=[{"type": "fallback", "from": {"model": "claude-fable-5"},
+                                 "to": {"model": "claude-opus-4-8"}, "trigger": {"type": "overloaded_error"}},
+                                {"type": "text", "text": "rest"}],
+                       usage_=usage(5, 3, iterations=[side[0], {"type": "message", "input_tokens": 5,
+                                                                "output_tokens": 3}]))
+    single = message("msg_one", "claude-opus-4-8",
+                     usage_=usage(7, 2, iterations=[*side, {"type": "message", "input_tokens": 7, "output_tokens": 2}]))
+    load(tmp_path, db, [exchange("2026-11-02T11:00:00Z", request("claude-fable-5"), declined),
+                        exchange("2026-11-02T11:05:00Z", request("claude-opus-4-8", "other"), single)])
+    hop1, hop2, one = rows(db)
+    assert (hop1["input_tokens"], hop1["output_tokens"]) == (0, 0)
+    assert (hop2["input_tokens"], hop2["output_tokens"]) == (105, 53)  # top level + compaction
+    assert (one["input_tokens"], one["output_tokens"]) == (1107, 552)  # top level + compaction + advisor
+
+
+def test_web_searches_of_a_served_fallback_come_from_its_iterations(tmp_path, db):
+    resp = server_side_record()
+    iterations = resp["response"]["usage"]["iterations"]
+    resp["response"]["usage"]["server_tool_use"] = {"web_search_requests": 9}  # top level: not used
+    iterations[1]["server_tool_use"] = {"web_search_requests": 2}
+    load(tmp_path, db, [resp])
+    hop1, hop2 = rows(db)
+    assert (hop1["web_search_requests"], hop2["web_search_requests"]) == (0, 2)
+
+
+@pytest.mark.parametrize("link_slice", [100_000, 2])  # 2: the slice the linker reads ends between the hops
+def test_a_server_side_response_presenting_a_credit_joins_the_minting_chain_with_every_hop(tmp_path, db, monkeypatch,
+                                                                                          link_slice):
+    monkeypatch.setattr("ingest.loader.LINK_SLICE", link_slice)
+    # another session, another prompt and 20 minutes on: only the presented credit links it (rule 2, then 3)
+    req = request("claude-fable-5", "other text", fallback_credit_token={"token": TOKEN, "mode": "best_effort"},
+                  fallbacks=[{"model": "claude-opus-4-8"}])
+    resp = message("msg_sc", "claude-opus-4-8",
+                   content=[{"type": "fallback", "from": {"model": "claude-fable-5"},
+                             "to": {"model": "claude-opus-4-8"}, "trigger": {"type": "overloaded_error"}},
+                            {"type": "text", "text": "served"}],
+                   usage_=usage(5, 3, fallback_credit={"status": {"type": "redeemed"}}))
+    load(tmp_path, db, [refusal_record(), exchange("2026-11-02T10:20:00Z", req, resp, session_id="s2")])
+    refused, hop1, hop2 = rows(db)
+    assert refused["chain_id"] == hop1["chain_id"] == hop2["chain_id"] == "msg_ref1"
+    assert [hop1["attempt_index"], hop2["attempt_index"]] == [2, 3]
+    assert [hop1["trigger"], hop2["trigger"]] == ["refusal", "overloaded"]
+    # the presented credit is judged on the response, which the serving hop carries
+    assert hop1["credit_presented_fp"] is None and hop2["credit_presented_fp"] == token_fp(TOKEN)
+
+
+def test_a_given_trigger_is_the_first_hops_and_later_hops_follow_the_hop_before(tmp_path, db):
+    first = exchange("2026-11-02T11:00:00Z", request("claude-haiku-4-5"), message("msg_h", "claude-haiku-4-5"),
+                     chain_id="C", accepted=False)
+    resp = message("msg_e", "claude-sonnet-4-5",
+                   content=[{"type": "fallback", "from": {"model": "claude-opus-4-8"},
+                             "to": {"model": "claude-sonnet-4-5"}, "trigger": {"type": "overloaded_error"}},
+                            {"type": "text", "text": "served"}])
+    second = exchange("2026-11-02T11:00:05Z", request("claude-opus-4-8"), resp, chain_id="C", trigger="quality")
+    load(tmp_path, db, [first, second])
+    _, hop1, hop2 = rows(db)
+    assert [hop1["trigger"], hop2["trigger"]] == ["quality", "overloaded"]
+
+
+def test_an_attempt_without_a_model_is_no_change_of_model(tmp_path, db):
+    failed = exchange("2026-11-02T11:00:00Z", None, {"type": "error", "error": {"type": "overloaded_error"}},
+                      status=529, chain_id="C", request_id="req_1")
+    served = exchange("2026-11-02T11:00:02Z", None, message("m2", "claude-opus-4-8"), chain_id="C")
+    load(tmp_path, db, [failed, served])
+    first, second = rows(db)
+    assert first["model"] is None and second["attempt_index"] == 2
+    assert second["fallback_mode"] == "none" and second["trigger"] == "overloaded"
 
 
 def test_request_with_fallbacks_answered_by_first_model_is_one_attempt(tmp_path, db):
@@ -184,11 +260,16 @@ def test_streamed_refusal_with_cumulative_usage_is_not_double_counted(tmp_path, 
     assert row["cost_usd"] == pytest.approx((100 * 10 + 20 * 50) / 1e6)
 
 
-def test_stream_error_event_after_200_is_an_error_with_its_usage(tmp_path, db):
-    events = stream_events()[:4] + [{"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}]
-    load(tmp_path, db, [exchange("2026-11-02T12:00:00Z", request("claude-fable-5"), events=events)])
+@pytest.mark.parametrize("blocks", [True, False])
+def test_stream_error_event_after_200_is_an_error_with_its_usage(tmp_path, db, blocks):
+    events = stream_events()[:4 if blocks else 1] + [
+        {"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}]
+    load(tmp_path, db, [exchange("2026-11-02T12:00:00Z", request("claude-fable-5"), events=events,
+                                 request_id="req_st")])
     [row] = rows(db)
     assert row["outcome"] == "error" and row["error_class"] == "overloaded"
+    assert row["attempt_id"] == "msg_st" and row["request_id"] == "req_st"  # the message id first (SPEC §2)
+    assert row["had_output"] is blocks  # a block was streamed before the error
     assert row["input_tokens"] == 100 and row["output_tokens"] == 1
     assert row["cost_usd"] == pytest.approx((100 * 10 + 1 * 50) / 1e6)
 
@@ -201,6 +282,15 @@ def test_a_stream_abandoned_before_its_stop_reason_is_canceled_and_billed_for_it
     assert row["outcome"] == "canceled" and row["stop_reason"] is None
     # the input was billed when the stream started: 100 × $10 + 1 × $50 per million (not the batch rule's 0)
     assert row["cost_usd"] == pytest.approx((100 * 10 + 1 * 50) / 1e6)
+
+
+def test_a_stream_canceled_before_any_event_is_a_canceled_attempt(tmp_path, db):
+    record = exchange("2026-11-02T12:00:00Z", request("claude-fable-5", stream=True), events=[], canceled=True,
+                      request_id="req_c")
+    load(tmp_path, db, [record])
+    [row] = rows(db)
+    assert row["attempt_id"] == "req_c" and row["outcome"] == "canceled" and row["model"] == "claude-fable-5"
+    assert row["had_output"] is False and row["input_tokens"] == 0 and row["cost_usd"] == 0
 
 
 STATUS_CLASSES = [

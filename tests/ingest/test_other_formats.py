@@ -48,7 +48,7 @@ def batch_lines():
         {"custom_id": "r2", "result": {"type": "succeeded", "message": message(
             "msg_bt2", "claude-sonnet-4-5", usage_=usage(1000, 100, service_tier="batch"))}},
         {"custom_id": "r3", "result": {"type": "errored", "error": {
-            "type": "error", "error": {"type": "invalid_request_error", "message": "bad"}}}},
+            "type": "error", "error": {"type": "invalid_request_error", "message": "bad"}, "request_id": "req_bt3"}}},
         {"custom_id": "r4", "result": {"type": "canceled"}},
         {"custom_id": "r5", "result": {"type": "expired"}},
     ]
@@ -74,6 +74,8 @@ def test_batch_results_without_batch_id_get_content_ids_that_survive_gzip_and_re
     plain = write_jsonl(tmp_path / "results.jsonl", batch_lines())
     ingest_paths(db, [str(plain)], LoadOptions(default_ts=TS))
     first = {r["attempt_id"] for r in rows(db)}
+    # SPEC §2: the message id when succeeded, else (no --batch-id) the content hash, never the error's request id
+    assert {i for i in first if not i.startswith("h:")} == {"msg_bt1", "msg_bt2"} and len(first) == 5
     gz = tmp_path / "renamed.jsonl.gz"
     gz.write_bytes(gzip.compress(plain.read_bytes().replace(b"\n", b"\r\n")))
     [report] = ingest_paths(db, [str(gz)], LoadOptions(default_ts=TS, format="batch"))
@@ -142,6 +144,7 @@ def test_sse_streams_are_rebuilt_from_cumulative_usage(tmp_path, db):
     assert s2["credit_minted_fp"] == token_fp("fct_sse") and s2["cost_usd"] == 0
     s3 = by_id["msg_s3"]
     assert s3["outcome"] == "error" and s3["error_class"] == "overloaded"
+    assert s3["had_output"] is True  # a text block was streamed before the error event
     assert (s3["input_tokens"], s3["output_tokens"]) == (70, 3)
     assert s3["cost_usd"] == pytest.approx((70 * 5 + 3 * 25) / 1e6)
     hop1, hop2 = by_id["msg_s4#1"], by_id["msg_s4#2"]
