@@ -40,13 +40,15 @@ from ingest.extract import (
 )
 from ingest.formats import ALL_FORMATS, LINE_FORMATS, sse
 from ingest.message import Context
-from ingest.sources import HashingReader, Source, expand, file_sha256, line_ranges
+from ingest.sources import HashingReader, Source, ends_inside_a_line, expand, file_sha256, line_ranges
 from ingest.sources import cpu_workers as _cpu_workers
 
 POOL_THRESHOLD = 24 * 1024 * 1024  # smaller files parse in this process: no pool start-up cost
 LINK_SLICE = 100_000
 WRITE_WAIT_SECONDS = 300.0  # how long a write window waits for readers to let go of the file
 DUCKDB_MEMORY = os.environ.get("FALLBACKSCOPE_DUCKDB_MEMORY", "512MB")
+# the reasons `extract` gives a line that may be the start of a record still being written
+UNFINISHED_REASONS = frozenset({"invalid JSON", "not UTF-8"})
 ProgressFn = Callable[[str, int, int | None], None]
 
 
@@ -255,12 +257,35 @@ class Loader:
             result = self._parse_stream(source, HashingReader(source, start=start_byte), fmt, start_byte)
         fmt, parts, rejects, records, lines, end, sha = result
         _trace("parse done")
-        skip_if_seen = known_sha is None and start_byte == 0  # a renamed copy of a loaded file is skipped
+        resume = self._resume_point(source, fmt, rejects, start_byte, start_line, lines, end)
+        # a copy of a loaded file is skipped by its whole sha256, under another name or grown since its last load
+        skip_if_seen = known_sha is None
         with self._connected():
             if isinstance(sha, str) and skip_if_seen and self._sha_loaded(sha):
                 return self._skipped(source, started, sha)
-            return self._commit(source, started, fmt, parts, rejects, records, start_line, lines,
-                                start_byte, end, sha, skip_if_seen)
+            return self._commit(source, started, fmt, parts, rejects, records, start_line, start_byte, resume,
+                                sha, skip_if_seen)
+
+    @staticmethod
+    def _resume_point(source: Source, fmt: str, rejects: list[tuple[int, int, str]], start_byte: int,
+                      start_line: int, lines: int, end: int) -> tuple[int, int]:
+        """Return where the next load of this file, once grown, starts: (byte offset, lines before it).
+
+        That is the end of the bytes read, unless they end in an unterminated line rejected as invalid
+        JSON or not UTF-8 — a record its writer may still be writing: then the start of that line, so the
+        completed record is read again (and its reject's reason says why). A complete unterminated line
+        (loaded, a duplicate, or rejected for what it holds) is not read again. Lines are counted whole,
+        so the rest of a line appended later keeps that line's number.
+        """
+        path = source.path if source.splittable else None  # only an uncompressed file is read as grown
+        if path is None or fmt == sse.NAME or not ends_inside_a_line(path, start_byte, end):
+            return end, start_line + lines
+        for i in range(len(rejects) - 1, -1, -1):  # the last line's reject, if any, is near the end
+            line, offset, reason = rejects[i]
+            if line == lines and reason in UNFINISHED_REASONS:
+                rejects[i] = (line, offset, f"{reason} (unterminated last line)")
+                return offset, start_line + lines - 1
+        return end, start_line + lines - 1
 
     def _skipped(self, source: Source, started: dt.datetime, sha: str) -> FileReport:
         load_id = self.con.execute("SELECT nextval('load_id_seq')").fetchone()[0]
@@ -331,8 +356,8 @@ class Loader:
     # -- the write --------------------------------------------------------------------------
 
     def _commit(self, source: Source, started: dt.datetime, fmt: str, parts: list[pa.Table],
-                rejects: list[tuple[int, int, str]], records: int, start_line: int, lines: int,
-                start_byte: int, end: int, sha: str | cf.Future[str], skip_if_seen: bool) -> FileReport:
+                rejects: list[tuple[int, int, str]], records: int, start_line: int, start_byte: int,
+                resume: tuple[int, int], sha: str | cf.Future[str], skip_if_seen: bool) -> FileReport:
         con = self.con
         # asked once per file: the dedup and the linking context both need it
         has_stored = bool(con.execute("SELECT EXISTS (SELECT 1 FROM attempts)").fetchone()[0])
@@ -369,7 +394,7 @@ class Loader:
             " duplicates, rejected, status, file_size, mtime_ns, start_byte, bytes_read, lines_read)"
             " VALUES (?, ?, ?, ?, ?, now(), ?, ?, ?, ?, 'ok', ?, ?, ?, ?, ?)",
             [load_id, _stored_path(source), sha, fmt, started, records, attempts_loaded, duplicates,
-             len(rejects), source.size, source.mtime_ns, start_byte, end, start_line + lines],
+             len(rejects), source.size, source.mtime_ns, start_byte, *resume],
         )
         _fault_point(source)
         con.execute("COMMIT")
@@ -463,9 +488,16 @@ class Loader:
 
     @staticmethod
     def _link_slices(linker: linking.Linker, inputs: pa.Table, outputs: list[list[pa.Array]], types: tuple) -> None:
-        for offset in range(0, inputs.num_rows, LINK_SLICE):
-            # in slices, so the Python objects of a large file never all exist at once
-            part = inputs.slice(offset, LINK_SLICE)
+        hops = inputs.column("hop")
+        offset = 0
+        while offset < inputs.num_rows:
+            # in slices, so the Python objects of a large file never all exist at once; a slice never ends
+            # inside the hops of one response, which the linker reads as one run
+            end = min(offset + LINK_SLICE, inputs.num_rows)
+            while end < inputs.num_rows and hops[end].as_py() > 1:
+                end += 1
+            part = inputs.slice(offset, end - offset)
+            offset = end
             values = [column.to_pylist() for column in part.columns]
             for out, result, kind in zip(outputs, linker.link(zip(*values, strict=True)), types, strict=True):
                 out.append(pa.array(result, kind))

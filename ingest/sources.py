@@ -92,6 +92,16 @@ def file_sha256(path: Path, limit: int | None = None) -> str:
     return digest.hexdigest()
 
 
+def ends_inside_a_line(path: Path, start: int, end: int) -> bool:
+    """Return whether bytes [start, end) of an uncompressed file end without a newline: whether their
+    last line is unterminated (a writer may still be writing it)."""
+    if end <= start:
+        return False
+    with open(path, "rb") as fh:
+        fh.seek(end - 1)
+        return fh.read(1) != b"\n"
+
+
 class HashingReader:
     """Reads a source's (decompressed) stream in blocks of whole lines, hashing the stored bytes."""
 

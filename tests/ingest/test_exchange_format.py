@@ -177,10 +177,7 @@ def test_web_searches_of_a_served_fallback_come_from_its_iterations(tmp_path, db
     assert (hop1["web_search_requests"], hop2["web_search_requests"]) == (0, 2)
 
 
-@pytest.mark.parametrize("link_slice", [100_000, 2])  # 2: the slice the linker reads ends between the hops
-def test_a_server_side_response_presenting_a_credit_joins_the_minting_chain_with_every_hop(tmp_path, db, monkeypatch,
-                                                                                          link_slice):
-    monkeypatch.setattr("ingest.loader.LINK_SLICE", link_slice)
+def test_a_server_side_response_presenting_a_credit_joins_the_minting_chain_with_every_hop(tmp_path, db):
     # another session, another prompt and 20 minutes on: only the presented credit links it (rule 2, then 3)
     req = request("claude-fable-5", "other text", fallback_credit_token={"token": TOKEN, "mode": "best_effort"},
                   fallbacks=[{"model": "claude-opus-4-8"}])

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from builders import exchange, message, query, request, rows, usage, write_jsonl
 
 from ingest import loader
@@ -173,3 +174,77 @@ def test_an_id_repeated_within_a_file_keeps_its_first_record(tmp_path, db):
     assert (report.records, report.loaded, report.duplicates) == (6, 3, 3)
     stored = [(r["attempt_id"], r["workload"], r["line_no"]) for r in rows(db)]
     assert stored == [("msg_a", "first-a", 2), ("msg_c", "only-c", 3), ("msg_b", "first-b", 1)]
+
+
+def load_rows(db) -> list[tuple]:
+    return query(db, "SELECT status, records, attempts_loaded, duplicates, rejected FROM loads ORDER BY load_id")
+
+
+def stored_ids(db) -> list[tuple]:
+    return query(db, "SELECT attempt_id, line_no FROM attempts ORDER BY attempt_id")
+
+
+@pytest.mark.parametrize("pooled", [False, True], ids=["in-process", "workers"])
+def test_a_grown_copy_of_a_file_loaded_whole_is_skipped(tmp_path, db, monkeypatch, pooled):
+    # `a` grew since its load, but its whole content was loaded since as `b`: the sha256 rule wins
+    if pooled:
+        monkeypatch.setattr(loader, "POOL_THRESHOLD", 0)
+    a = write_jsonl(tmp_path / "a.jsonl", [good(0), good(1)])
+    ingest_paths(db, [str(a)], LoadOptions(workers=1))
+    with open(a, "ab") as fh:
+        fh.write(json.dumps(good(2)).encode() + b"\n")
+    b = tmp_path / "b.jsonl"
+    b.write_bytes(a.read_bytes())
+    ingest_paths(db, [str(b)], LoadOptions(workers=1))
+    [report] = ingest_paths(db, [str(a)], LoadOptions(workers=1))
+    assert (report.status, report.records, report.attempts_loaded, report.duplicates, report.rejected) == (
+        "skipped", 0, 0, 0, 0)
+    assert load_rows(db) == [("ok", 2, 2, 0, 0), ("ok", 3, 1, 2, 0), ("skipped", 0, 0, 0, 0)]
+    sha = hashlib.sha256(a.read_bytes()).hexdigest()
+    assert query(db, "SELECT path, sha256 FROM loads WHERE load_id = ?", [report.load_id]) == [
+        (str(a.resolve()), sha)]
+    assert stored_ids(db) == [("msg_0", 1), ("msg_1", 2), ("msg_2", 3)]
+    assert query(db, "SELECT count(*) FROM rejects") == [(0,)]
+
+
+@pytest.mark.parametrize("pooled", [False, True], ids=["in-process", "workers"])
+def test_a_last_line_completed_after_a_load_is_loaded_when_the_file_grows(tmp_path, db, monkeypatch, pooled):
+    # the writer was mid-line at the first load: the partial line is rejected then, and read again,
+    # whole, once the file has grown — it is never lost
+    if pooled:
+        monkeypatch.setattr(loader, "POOL_THRESHOLD", 0)
+    last = json.dumps(good(2)).encode()
+    path = tmp_path / "app.log"
+    head = json.dumps(good(0)).encode() + b"\n" + json.dumps(good(1)).encode() + b"\n"
+    path.write_bytes(head + last[:30])
+    [first] = ingest_paths(db, [str(path)], LoadOptions(workers=1))
+    assert first.reasons == {"invalid JSON (unterminated last line)": 1}
+    with open(path, "ab") as fh:  # more of the line, still unfinished
+        fh.write(last[30:60])
+    ingest_paths(db, [str(path)], LoadOptions(workers=1))
+    with open(path, "ab") as fh:
+        fh.write(last[60:] + b"\n" + json.dumps(good(3)).encode() + b"\n" + b"{broken\n")
+    ingest_paths(db, [str(path)], LoadOptions(workers=1))
+    assert load_rows(db) == [("ok", 3, 2, 0, 1), ("ok", 1, 0, 0, 1), ("ok", 3, 2, 0, 1)]
+    line_3 = len(head)
+    assert query(db, "SELECT load_id, line_no, byte_offset, reason FROM rejects ORDER BY load_id") == [
+        (1, 3, line_3, "invalid JSON (unterminated last line)"),
+        (2, 3, line_3, "invalid JSON (unterminated last line)"),
+        (3, 5, len(head) + len(last) + 1 + len(json.dumps(good(3))) + 1, "invalid JSON"),
+    ]
+    assert stored_ids(db) == [("msg_0", 1), ("msg_1", 2), ("msg_2", 3), ("msg_3", 4)]
+
+
+def test_a_complete_last_line_without_its_newline_is_not_read_again_when_the_file_grows(tmp_path, db):
+    # a valid last line is a whole record even without its newline: the next load starts after it, so it
+    # counts only the new records, and the lines after it keep their numbers
+    path = tmp_path / "app.log"
+    path.write_bytes(json.dumps(good(0)).encode() + b"\n" + json.dumps(good(1)).encode())
+    ingest_paths(db, [str(path)])
+    with open(path, "ab") as fh:
+        fh.write(b"\n" + json.dumps(good(2)).encode() + b"\n{broken\n")
+    [report] = ingest_paths(db, [str(path)])
+    assert (report.records, report.loaded, report.duplicates, report.rejected) == (2, 1, 0, 1)
+    assert load_rows(db) == [("ok", 2, 2, 0, 0), ("ok", 2, 1, 0, 1)]
+    assert query(db, "SELECT line_no, reason FROM rejects") == [(4, "invalid JSON")]
+    assert stored_ids(db) == [("msg_0", 1), ("msg_1", 2), ("msg_2", 3)]
