@@ -5,6 +5,7 @@ Runs in worker processes for large files, so it imports only what parsing needs.
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import operator
 import os
@@ -286,13 +287,30 @@ def _exit_when_orphaned(parent: int) -> None:
     os._exit(1)
 
 
-def extract_range(fmt: str, path: str, start: int, end: int) -> Extracted:
-    """Worker entry: read bytes [start, end) of an uncompressed file and extract them."""
+def extract_range(fmt: str, path: str, start: int, end: int, *, last: bool = False) -> Extracted:
+    """Worker entry: read bytes [start, end) of an uncompressed file and extract them.
+
+    `last`: no more ranges of this file are coming, so the worker hands the memory it freed back to the
+    system while the main process links and inserts (its peak).
+    """
     with open(path, "rb") as fh:
         fh.seek(start)
         data = fh.read(end - start)
     assert _WORKER_CTX is not None
-    return extract_lines(fmt, data, start, _WORKER_CTX)
+    out = extract_lines(fmt, data, start, _WORKER_CTX)
+    if last:
+        del data
+        release_memory()
+    return out
+
+
+def release_memory() -> None:
+    """Return freed memory to the system: Arrow's pool, then the C allocator's free lists (glibc only)."""
+    pa.default_memory_pool().release_unused()
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (AttributeError, OSError):  # not glibc
+        pass
 
 
 def extract_bytes(fmt: str, data: bytes, start: int) -> Extracted:

@@ -37,6 +37,7 @@ from ingest.extract import (
     from_ipc,
     gc_paused,
     init_worker,
+    release_memory,
 )
 from ingest.formats import ALL_FORMATS, LINE_FORMATS, sse
 from ingest.message import Context
@@ -310,7 +311,9 @@ class Loader:
         assert source.path is not None and source.size is not None
         pool = self._pool_for()
         ranges = line_ranges(source.path, start_byte, source.size)
-        futures = [pool.submit(extract_range, fmt, str(source.path), a, b) for a, b in ranges]
+        # the last range each worker takes (in practice the last `workers` ranges) ends its part of the file
+        futures = [pool.submit(extract_range, fmt, str(source.path), a, b, last=i >= len(ranges) - self.workers)
+                   for i, (a, b) in enumerate(ranges)]
         done_bytes = 0
         outputs = []
         for (a, b), future in zip(ranges, futures, strict=True):
@@ -467,6 +470,7 @@ class Loader:
                 columns[name] = pc.replace_with_mask(columns[name].combine_chunks(), linked_mask.combine_chunks(),
                                                      values)
         _trace(f"linked ({linked_rows.num_rows} rows sequentially)")
+        release_memory()  # what sorting and linking freed, before the insert (the load's peak)
         for name, values in columns.items():
             fresh = fresh.append_column(name, values)
         return fresh
