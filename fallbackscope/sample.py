@@ -192,7 +192,7 @@ def _chunks(text: str, rng: random.Random) -> list[str]:
 
 def _iteration(kind: str, model: str, usage: dict[str, Any]) -> dict[str, Any]:
     """One `usage.iterations` entry: a hop's token counts (SPEC §3.7)."""
-    tokens = {k: v for k, v in usage.items() if k.endswith("tokens") or k == "cache_creation"}
+    tokens = {k: v for k, v in usage.items() if k.endswith("tokens") or k in ("cache_creation", "server_tool_use")}
     return {"type": kind, "model": model, **tokens}
 
 
