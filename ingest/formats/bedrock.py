@@ -27,20 +27,21 @@ from ingest.message import (
 
 NAME = "bedrock"
 
-# errorCode → (HTTP status of that exception in the Bedrock runtime API, SPEC §5 error class)
-ERROR_CODES = {
-    "ValidationException": (400, "invalid_request"),
-    "AccessDeniedException": (403, "permission"),
-    "UnrecognizedClientException": (403, "auth"),
-    "ResourceNotFoundException": (404, "not_found"),
-    "ModelTimeoutException": (408, "timeout"),
-    "ThrottlingException": (429, "rate_limit"),
-    "ServiceQuotaExceededException": (429, "rate_limit"),
-    "ModelNotReadyException": (429, "rate_limit"),
-    "ModelErrorException": (424, "server_error"),
-    "ModelStreamErrorException": (424, "server_error"),
-    "InternalServerException": (500, "server_error"),
-    "ServiceUnavailableException": (503, "server_error"),
+# errorCode (or a ConverseStream exception event) → the HTTP status the Bedrock runtime API documents for
+# it; the error class follows from the status by SPEC §5's table, as for every format
+ERROR_STATUS = {
+    "ValidationException": 400,
+    "ServiceQuotaExceededException": 400,
+    "AccessDeniedException": 403,
+    "UnrecognizedClientException": 403,
+    "ResourceNotFoundException": 404,
+    "ModelTimeoutException": 408,
+    "ModelErrorException": 424,
+    "ModelStreamErrorException": 424,
+    "ThrottlingException": 429,
+    "ModelNotReadyException": 429,
+    "InternalServerException": 500,
+    "ServiceUnavailableException": 503,
 }
 
 # Converse stop reasons that mean the answer was withheld (SPEC §1 refusal; kept verbatim in stop_reason)
@@ -104,7 +105,7 @@ def parse(obj: dict, ctx: Context) -> list[dict]:
     base["workload"] = get_str(tags, "workload", "requestMetadata") or ctx.workload or "default"
     base["session_id"] = optional_id(tags, "session_id", "requestMetadata.session_id")
     base["given_chain_id"] = optional_id(tags, "chain_id", "requestMetadata.chain_id")
-    base["request_id"] = base["attempt_id"] = get_str(obj, "requestId")
+    base["request_id"] = base["attempt_id"] = get_str(obj, "requestId") or get_str(obj, "request_id")
     operation = get_str(obj, "operation") or ""
     model_id = get_str(obj, "modelId")
     inp = get_obj(obj, "input") or {}
@@ -126,30 +127,42 @@ def parse(obj: dict, ctx: Context) -> list[dict]:
 
     error_code = get_str(obj, "errorCode")
     if error_code is not None:
-        status, error_class = ERROR_CODES.get(error_code, (None, "server_error"))
-        base["http_status"] = status
-        attempt = error_attempt(base, ctx, status=None, body=None, path="")
-        attempt.update(error_class=error_class, outcome="timeout" if error_class == "timeout" else "error")
-        return [attempt]
+        return [_failed(base, ctx, error_code)]
 
     base["http_status"] = 200
     response = _body(out, "outputBodyJson", "output")
     counts = record_usage(obj, inp, out)
     if response is None:  # offloaded to S3, or body logging off: the record's counts are all there is
-        base.update(counts)
-        base["outcome"] = "ok"
-        base["had_output"] = counts["output_tokens"] > 0
-        return [base]
+        return [_from_counts(base, counts)]
     if converse:
-        return [_converse_attempt(response, base, counts)]
+        return [_converse_attempt(response, base, counts, ctx)]
     if isinstance(response, list):
         return _invoke_stream(response, base, counts, ctx)
     if response.get("type") == "error":
         return [error_attempt(base, ctx, status=None, body=response, path="output.outputBodyJson")]
+    if response.get("type") != "message" and "content" not in response:
+        return [_from_counts(base, counts)]  # another provider's body (Titan, Nova…): its usage is not Anthropic's
     attempts = message_attempts(response, "output.outputBodyJson", ctx, base, hop_mode="server_side")
     if response.get("usage") is None:
         attempts[-1].update(counts)
     return attempts
+
+
+def _from_counts(base: dict, counts: dict[str, int]) -> dict:
+    """Return a successful attempt known only by the record's token counts."""
+    base.update(counts)
+    base["outcome"] = "ok"
+    base["had_output"] = counts["output_tokens"] > 0
+    return base
+
+
+def _failed(base: dict, ctx: Context, error_code: str) -> dict:
+    """Return the attempt of a call that failed with a Bedrock exception (`errorCode`, or an exception event
+    of a ConverseStream): the exception's documented status, its SPEC §5 class; an unknown one is a
+    server error."""
+    status = ERROR_STATUS.get(error_code)
+    base["http_status"] = status
+    return error_attempt(base, ctx, status=status if status is not None else 500, body=None, path="")
 
 
 def _converse_request(body: dict, ctx: Context) -> dict:
@@ -171,11 +184,23 @@ def _converse_usage(usage: dict | None, path: str) -> dict[str, int] | None:
     out["input_tokens"] = get_tokens(usage, "inputTokens", path)
     out["output_tokens"] = get_tokens(usage, "outputTokens", path)
     out["cache_read_tokens"] = get_tokens(usage, "cacheReadInputTokens", path)
-    out["cache_write_5m_tokens"] = get_tokens(usage, "cacheWriteInputTokens", path)
+    write = get_tokens(usage, "cacheWriteInputTokens", path)
+    details = get_list(usage, "cacheDetails", path) or []
+    by_ttl = {"5m": 0, "1h": 0}
+    for i, detail in enumerate(details):  # the writes by TTL: part of the total, never added to it (SPEC §3.6)
+        dpath = f"{path}.cacheDetails[{i}]"
+        if not isinstance(detail, dict):
+            raise Reject(f"field `{dpath}` has the wrong type (expected an object)")
+        ttl = get_str(detail, "ttl", dpath)
+        by_ttl["1h" if ttl == "1h" else "5m"] += get_tokens(detail, "inputTokens", dpath)
+    if details:
+        out["cache_write_5m_tokens"], out["cache_write_1h_tokens"] = by_ttl["5m"], by_ttl["1h"]
+    else:
+        out["cache_write_5m_tokens"] = write
     return out
 
 
-def _converse_attempt(response, base: dict, counts: dict[str, int]) -> dict:
+def _converse_attempt(response, base: dict, counts: dict[str, int], ctx: Context) -> dict:
     """Return the attempt of a Converse (object body) or ConverseStream (list of events) call."""
     path = "output.outputBodyJson"
     if isinstance(response, dict):
@@ -194,6 +219,12 @@ def _converse_attempt(response, base: dict, counts: dict[str, int]) -> dict:
                 raise Reject(f"field `{epath}` has the wrong type (expected an object)")
             if "contentBlockStart" in event or "contentBlockDelta" in event:
                 had_output = True
+            failure = next((key for key in event if key.endswith("Exception")), None)
+            if failure is not None:  # an exception event ends the stream: the call failed
+                attempt = _failed(base, ctx, failure[0].upper() + failure[1:])
+                attempt.update(counts)  # what the record says was used, as for any stream it reports
+                attempt.update(http_status=200, had_output=had_output)
+                return attempt
             stop = get_obj(event, "messageStop", epath)
             if stop is not None:
                 stop_reason = get_str(stop, "stopReason", f"{epath}.messageStop")
@@ -226,19 +257,18 @@ def _invoke_stream(chunks: list, base: dict, counts: dict[str, int], ctx: Contex
         if found is not None:
             metrics = found
         events.append(event)
-    message, error, _ = rebuild_stream(events, path)
+    message, error, streamed = rebuild_stream(events, path)
     if metrics is not None:
         latency = get_int(metrics, "invocationLatency", f"{path}.amazon-bedrock-invocationMetrics")
         if latency is not None:
             base["latency_ms"] = float(latency)
     if error is not None:
         usage = message.get("usage") if message else None
-        return [error_attempt(base, ctx, status=None, body=error, path=path, usage=usage)]
+        if message:
+            base["attempt_id"] = get_str(message, "id", f"{path}.message") or base["attempt_id"]
+        return [error_attempt(base, ctx, status=None, body=error, path=path, usage=usage, had_output=streamed)]
     if message is None:
-        base.update(counts)
-        base["outcome"] = "ok"
-        base["had_output"] = counts["output_tokens"] > 0
-        return [base]
+        return [_from_counts(base, counts)]
     attempts = message_attempts(message, path, ctx, base, hop_mode="server_side", stream=True)
     if not message.get("usage"):
         attempts[-1].update(_metrics_usage(metrics, path) if metrics is not None else counts)

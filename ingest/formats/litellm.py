@@ -137,7 +137,8 @@ def parse(obj: dict, ctx: Context) -> list[dict]:
     metadata = _object(obj, "metadata") or {}
     hidden = _object(obj, "hidden_params") or {}
     usage = (get_obj(hidden, "usage_object", "hidden_params") or get_obj(metadata, "usage_object", "metadata"))
-    base.update(read_tokens(obj, usage))
+    tokens = read_tokens(obj, usage)
+    base.update(tokens)
     base["prompt_fp"] = _prompt_fp(obj, ctx)
 
     status = get_str(obj, "status") or get_str(metadata, "status", "metadata")
@@ -151,7 +152,10 @@ def parse(obj: dict, ctx: Context) -> list[dict]:
     if not isinstance(response, dict):  # not logged, redacted, or another API's shape: nothing to read
         response = None
     if response is not None and response.get("type") == "message":  # an Anthropic-format response
-        attempts = message_attempts(response, "response", ctx, base, hop_mode="unknown")
+        # the body LiteLLM's own client received: fallback blocks in it came from the server
+        attempts = message_attempts(response, "response", ctx, base, hop_mode="server_side")
+        if response.get("usage") is None:  # a body logged without usage: the payload's counts stand
+            attempts[-1].update(tokens)
         return attempts
     finish, had_output = _choice(response)
     raw = get_str(obj, "stop_reason")  # the provider's own stop reason, when the payload kept it

@@ -22,7 +22,7 @@ _MARKERS = (
     ("accessdenied", "permission"), ("notfound", "not_found"), ("badrequest", "invalid_request"),
     ("invalidrequest", "invalid_request"), ("validation", "invalid_request"), ("unprocessable", "invalid_request"),
     ("contextwindow", "invalid_request"), ("contentpolicy", "invalid_request"), ("conflict", "conflict"),
-    ("serviceunavailable", "server_error"),
+    ("serviceunavailable", "server_error"), ("requesttoolarge", "invalid_request"), ("deadlineexceeded", "timeout"),
 )
 
 

@@ -173,6 +173,84 @@ def test_invoke_model_stream_chunks_rebuild_the_message(tmp_path, db):
     assert (row["input_tokens"], row["cache_read_tokens"], row["output_tokens"]) == (20, 700, 30)
 
 
+def test_an_invoke_stream_failing_after_a_block_keeps_its_message_id_and_had_output(tmp_path, db):
+    chunks = [
+        {"type": "message_start", "message": {"id": "msg_bdrk_f", "type": "message", "role": "assistant",
+                                              "model": "claude-sonnet-4-5-20250929", "content": [],
+                                              "usage": {"input_tokens": 20, "output_tokens": 1}}},
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "par"}},
+        {"type": "error", "error": {"type": "overloaded_error", "message": "busy"}},
+    ]
+    rec = record("req-sf", operation="InvokeModelWithResponseStream", inp={"inputBodyJson": ANTHROPIC_BODY},
+                 out={"outputBodyJson": chunks})
+    _, by_id = load(tmp_path, db, [rec])
+    row = by_id["req-sf"]
+    assert (row["attempt_id"], row["outcome"], row["error_class"], row["had_output"]) == (
+        "msg_bdrk_f", "error", "overloaded", True)
+    assert (row["input_tokens"], row["output_tokens"]) == (20, 1)
+
+
+def test_converse_stream_exception_event_fails_the_call(tmp_path, db):
+    events = [{"messageStart": {"role": "assistant"}},
+              {"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"text": "Hel"}}},
+              {"internalServerException": {"message": "boom"}}]
+    rec = record("req-cx", operation="ConverseStream", inp={"inputTokenCount": 40},
+                 out={"outputBodyJson": events, "outputTokenCount": 3})
+    _, by_id = load(tmp_path, db, [rec])
+    row = by_id["req-cx"]
+    assert (row["outcome"], row["error_class"], row["http_status"], row["had_output"]) == (
+        "error", "server_error", 200, True)
+    assert (row["input_tokens"], row["output_tokens"]) == (40, 3)
+
+
+def test_converse_cache_details_split_writes_by_ttl(tmp_path, db):
+    body = {"output": {"message": {"role": "assistant", "content": [{"text": "ok"}]}}, "stopReason": "end_turn",
+            "usage": {"inputTokens": 4, "outputTokens": 2, "cacheWriteInputTokens": 1000,
+                      "cacheDetails": [{"ttl": "1h", "inputTokens": 600}, {"ttl": "5m", "inputTokens": 400}]}}
+    rec = record("req-cd", operation="Converse", inp={"inputTokenCount": 4}, out={"outputBodyJson": body})
+    _, by_id = load(tmp_path, db, [rec])
+    row = by_id["req-cd"]
+    assert (row["input_tokens"], row["cache_write_5m_tokens"], row["cache_write_1h_tokens"]) == (4, 400, 600)
+
+
+def test_a_non_anthropic_invoke_body_takes_the_records_counts(tmp_path, db):
+    nova = {"output": {"message": {"role": "assistant", "content": [{"text": "hi"}]}}, "stopReason": "end_turn",
+            "usage": {"inputTokens": 12, "outputTokens": 7}}
+    rec = record("req-nova", model_id="us.amazon.nova-pro-v1:0", inp={"inputTokenCount": 12},
+                 out={"outputBodyJson": nova, "outputTokenCount": 7})
+    _, by_id = load(tmp_path, db, [rec])
+    row = by_id["req-nova"]
+    assert (row["input_tokens"], row["output_tokens"], row["had_output"], row["outcome"]) == (12, 7, True, "ok")
+
+
+def test_the_request_id_may_be_spelled_request_id(tmp_path, db):
+    rec = record("unused", inp={"inputTokenCount": 5}, out={"outputTokenCount": 5})
+    rec["request_id"] = rec.pop("requestId")
+    _, by_id = load(tmp_path, db, [rec])
+    assert by_id["unused"]["attempt_id"] == "unused"
+
+
+@pytest.mark.parametrize(("code", "status", "error_class", "outcome"), [
+    ("ValidationException", 400, "invalid_request", "error"),
+    ("ServiceQuotaExceededException", 400, "invalid_request", "error"),
+    ("AccessDeniedException", 403, "permission", "error"),
+    ("UnrecognizedClientException", 403, "permission", "error"),
+    ("ResourceNotFoundException", 404, "not_found", "error"),
+    ("ModelTimeoutException", 408, "timeout", "timeout"),
+    ("ModelErrorException", 424, "invalid_request", "error"),
+    ("ThrottlingException", 429, "rate_limit", "error"),
+    ("ModelNotReadyException", 429, "rate_limit", "error"),
+    ("InternalServerException", 500, "server_error", "error"),
+    ("ServiceUnavailableException", 503, "server_error", "error"),
+])
+def test_an_error_code_gets_its_documented_status_and_that_statuss_class(tmp_path, db, code, status, error_class,
+                                                                          outcome):
+    _, by_id = load(tmp_path, db, [record("req-x", errorCode=code)])
+    row = by_id["req-x"]
+    assert (row["http_status"], row["error_class"], row["outcome"]) == (status, error_class, outcome)
+
+
 def test_errors_are_classed_by_error_code(tmp_path, db):
     arn = "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-opus-4-8-v1:0"
     throttled = record("req-e1", model_id=arn, inp={"inputBodyJson": ANTHROPIC_BODY}, errorCode="ThrottlingException")

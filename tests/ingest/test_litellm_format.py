@@ -114,6 +114,30 @@ def test_errors_without_a_status_are_classed_by_exception_name(tmp_path, db):
         ("error", "rate_limit"), ("timeout", "timeout"), ("connection", "connection")]
 
 
+@pytest.mark.parametrize(("name", "outcome", "error_class"), [
+    ("anthropic.RequestTooLargeError", "error", "invalid_request"),
+    ("anthropic.DeadlineExceededError", "timeout", "timeout"),
+    ("anthropic.OverloadedError", "error", "overloaded"),
+])
+def test_sdk_exception_names_get_their_class(tmp_path, db, name, outcome, error_class):
+    _, by_id = load(tmp_path, db, [failure("f-9", "t-9", START, "", name)])
+    assert (by_id["f-9"]["outcome"], by_id["f-9"]["error_class"]) == (outcome, error_class)
+
+
+def test_an_anthropic_response_logged_without_usage_keeps_the_payloads_counts_and_its_hops_are_server_side(
+        tmp_path, db):
+    raw = {"id": "msg_raw2", "type": "message", "role": "assistant", "model": "claude-opus-4-8",
+           "content": [{"type": "fallback", "from": {"model": "claude-fable-5"}, "to": {"model": "claude-opus-4-8"},
+                        "trigger": {"type": "overloaded_error"}}, {"type": "text", "text": "x"}],
+           "stop_reason": "end_turn"}
+    line = payload("r-4", "t-r4", START, call_type="anthropic_messages", model="claude-opus-4-8", response=raw,
+                   usage=usage_object(100, 20))
+    _, by_id = load(tmp_path, db, [line])
+    hop1, hop2 = by_id["msg_raw2#1"], by_id["msg_raw2#2"]
+    assert (hop2["input_tokens"], hop2["output_tokens"]) == (100, 20)
+    assert hop1["fallback_mode"] == hop2["fallback_mode"] == "server_side"
+
+
 def test_content_filter_is_a_refusal_and_a_raw_anthropic_response_gives_its_details(tmp_path, db):
     claude = payload("r-1", "t-r1", finish="content_filter", usage=usage_object(300, 0))
     claude["response"]["choices"][0]["message"]["content"] = None
