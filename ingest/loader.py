@@ -43,6 +43,7 @@ from ingest.formats import ALL_FORMATS, LINE_FORMATS, sse
 from ingest.message import Context
 from ingest.sources import HashingReader, Source, ends_inside_a_line, expand, file_sha256, line_ranges
 from ingest.sources import cpu_workers as _cpu_workers
+from ingest.tables import any_true, distinct_records, fill_content_ids, first_of_each_id, repeated
 
 POOL_THRESHOLD = 24 * 1024 * 1024  # smaller files parse in this process: no pool start-up cost
 LINK_SLICE = 100_000
@@ -373,7 +374,7 @@ class Loader:
         attempts_loaded = loaded_records = 0
         if fresh is not None and fresh.num_rows:
             attempts_loaded = fresh.num_rows
-            loaded_records = _distinct_records(fresh)
+            loaded_records = distinct_records(fresh)
             self._insert(self._linked(fresh, has_stored), load_id)
             _trace("inserted")
         if rejects:
@@ -415,10 +416,10 @@ class Loader:
                 i = table.schema.get_field_index(name)
                 table = table.set_column(i, name, pc.add(table.column(name), start_line))
         if table.column("attempt_id").null_count:
-            table = _fill_content_ids(table)
+            table = fill_content_ids(table)
         ids = table.column("attempt_id")
         if pc.count_distinct(ids).as_py() != table.num_rows:
-            table = _first_of_each_id(table)
+            table = first_of_each_id(table)
         if has_stored:
             _register(self.con, "new_ids", table.select(["attempt_id"]))
             self.con.complete()
@@ -443,11 +444,11 @@ class Loader:
         column operations. The rest go through the sequential linker, in time order.
         """
         linker = self._preload_context(fresh) if has_stored else linking.Linker()
-        repeated_chains = _repeated(fresh.column("given_chain_id")) | set(linker.chains)
-        repeated_prompts = _repeated(fresh.column("prompt_fp")) | {fp for _, fp in linker.by_prompt}
+        repeated_chains = repeated(fresh.column("given_chain_id")) | set(linker.chains)
+        repeated_prompts = repeated(fresh.column("prompt_fp")) | {fp for _, fp in linker.by_prompt}
         presented = set(pc.unique(fresh.column("credit_presented_fp")).drop_null().to_pylist())
         linker.rejoinable = (repeated_chains, repeated_prompts, presented)
-        linked_mask = _any_true(
+        linked_mask = any_true(
             pc.is_in(fresh.column("given_chain_id"), pa.array(list(repeated_chains), pa.string())),
             pc.is_in(fresh.column("prompt_fp"), pa.array(list(repeated_prompts), pa.string())),
             pc.is_valid(fresh.column("credit_presented_fp")),
@@ -546,58 +547,6 @@ class Loader:
         ).fetchall()
         con.unregister("fresh")
         return linking.Linker.from_stored(stored, first_ts)
-
-
-def _any_true(*masks: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:
-    """Return the element-wise OR of boolean masks, nulls counting as false."""
-    result = pc.fill_null(masks[0], False)
-    for mask in masks[1:]:
-        result = pc.or_(result, pc.fill_null(mask, False))
-    return result if isinstance(result, pa.ChunkedArray) else pa.chunked_array([result])
-
-
-def _repeated(column: pa.ChunkedArray) -> set:
-    """Return the non-null values that occur more than once in a column."""
-    counts = pc.value_counts(column.drop_null())
-    if not len(counts):
-        return set()
-    values, freq = counts.field("values"), counts.field("counts")
-    return set(pc.filter(values, pc.greater(freq, 1)).to_pylist())
-
-
-def _first_of_each_id(table: pa.Table) -> pa.Table:
-    """Return one row per attempt id — the first by record, then hop, when a file holds an id more than
-    once — in that order. Only the kept rows are copied, and no Python object is made per row."""
-    order = pc.sort_indices(table, [("line_no", "ascending"), ("hop", "ascending")])
-    ranked = pa.table({"attempt_id": table.column("attempt_id").take(order),
-                       "rank": pa.array(np.arange(table.num_rows, dtype=np.int64))})
-    first = ranked.group_by("attempt_id", use_threads=False).aggregate([("rank", "min")]).column("rank_min")
-    return table.take(order.take(first.take(pc.sort_indices(first))))
-
-
-def _distinct_records(table: pa.Table) -> int:
-    """Return how many records the rows come from: lines, or (line, record) where a line holds several."""
-    if not pc.max(table.column("record_no")).as_py():
-        return pc.count_distinct(table.column("line_no")).as_py()
-    return table.group_by(["line_no", "record_no"]).aggregate([]).num_rows
-
-
-def _fill_content_ids(table: pa.Table) -> pa.Table:
-    """Give records without any id a keyed hash of their content plus their ordinal among identical
-    records of the file, so a renamed, gzipped or piped copy keeps the same ids."""
-    filled = table.column("attempt_id").to_pylist()
-    seen: dict[str, int] = {}
-    last_record: dict[str, tuple[int, int]] = {}
-    for i, (fp, record, hop) in enumerate(zip(table.column("content_fp").to_pylist(),
-                                              zip(table.column("line_no").to_pylist(),
-                                                  table.column("record_no").to_pylist(), strict=True),
-                                              table.column("hop").to_pylist(), strict=True)):
-        if filled[i] is None:
-            if last_record.get(fp) != record:
-                seen[fp] = seen.get(fp, 0) + 1
-                last_record[fp] = record
-            filled[i] = f"h:{fp}:{seen[fp]}" + (f"#{hop}" if hop else "")
-    return table.set_column(table.schema.get_field_index("attempt_id"), "attempt_id", pa.array(filled, pa.string()))
 
 
 _TRACE = bool(os.environ.get("FALLBACKSCOPE_TRACE"))

@@ -7,7 +7,7 @@
 
 One definition of every rule, shared with the DuckDB engine:
 - records → attempt rows: `ingest.extract.extract_lines` / `extract_sse` inside `mapInArrow`, on line-aligned
-  byte ranges of each file (whole files when gzipped or SSE); content ids by `ingest.loader._fill_content_ids`
+  byte ranges of each file (whole files when gzipped or SSE); content ids by `ingest.tables.fill_content_ids`
   per file;
 - chains: `ingest.linking.Linker`, per group of attempts that can link with each other (a session, or a
   workload without sessions, merged where an app chain id or a credit token crosses groups), by
@@ -407,7 +407,7 @@ def _run(spark, store, con, ctx: Context, todo: list[InputFile], by_idx: dict[in
 
 def _with_content_ids(attempts):
     """Give id-less records their content id with the DuckDB loader's own function, per file."""
-    from ingest.loader import _fill_content_ids
+    from ingest.tables import fill_content_ids
 
     needing = attempts.where("attempt_id IS NULL")
     if needing.isEmpty():
@@ -416,7 +416,7 @@ def _with_content_ids(attempts):
 
     def fill(group: pa.Table) -> pa.Table:
         order = pa.compute.sort_indices(group, [("line_no", "ascending"), ("hop", "ascending")])
-        return _fill_content_ids(group.take(order))
+        return fill_content_ids(group.take(order))
 
     return keep.unionByName(needing.groupBy("file_idx").applyInArrow(fill, needing.schema))
 
