@@ -37,7 +37,7 @@ _INT_KEYS = (
 _STR_KEYS = (
     "gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.system", "gen_ai.request.model",
     "gen_ai.response.model", "gen_ai.response.id", "gen_ai.conversation.id", "anthropic.message.stop_reason",
-    "error.type",
+    "anthropic.request.id", "error.type",
 )
 _FINGERPRINTED = ("gen_ai.input.messages", "gen_ai.system_instructions", "gen_ai.tool.definitions")
 WANTED = frozenset(_INT_KEYS + _STR_KEYS + _FINGERPRINTED + ("gen_ai.response.finish_reasons", "service.name"))
@@ -237,7 +237,9 @@ def parse(record: Span, ctx: Context) -> list[dict]:
     base["model"] = ctx.model(served or requested)
     response_id = _str(attrs, "gen_ai.response.id", path)
     trace_id, span_id = get_str(span, "traceId", path), get_str(span, "spanId", path)
-    base["attempt_id"] = response_id or (f"otel:{trace_id}:{span_id}" if trace_id and span_id else None)
+    base["request_id"] = _str(attrs, "anthropic.request.id", path)
+    base["attempt_id"] = (response_id or base["request_id"]
+                          or (f"otel:{trace_id}:{span_id}" if trace_id and span_id else None))
     if "gen_ai.input.messages" in attrs:
         base["prompt_fp"] = prompt_fingerprint(ctx.key, {
             "messages": _json_attr(attrs, "gen_ai.input.messages"),
@@ -252,8 +254,10 @@ def parse(record: Span, ctx: Context) -> list[dict]:
     write_1h = _tokens(attrs, "anthropic.usage.cache_creation.ephemeral_1h_input_tokens", path)
     write = (_tokens(attrs, "gen_ai.usage.cache_creation.input_tokens", path)
              or _tokens(attrs, "gen_ai.usage.cache_write.input_tokens", path))
-    if not (write_5m or write_1h):
-        write_5m = write  # no TTL breakdown: all writes are 5-minute writes (SPEC §3.6)
+    if write > write_5m + write_1h:
+        # the total is what was written; writes no TTL breakdown covers (none given, or one iteration's
+        # only) are 5-minute writes (SPEC §3.6)
+        write_5m = write - write_1h
     cached = read + write_5m + write_1h
     base.update(
         input_tokens=total_input - cached if total_input >= cached else total_input,

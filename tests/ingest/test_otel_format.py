@@ -109,6 +109,22 @@ def test_sdk_attribute_names_cache_breakdown_and_stop_reason(tmp_path, db):
     assert (by_id["msg_o4"]["outcome"], by_id["msg_o4"]["stop_reason"]) == ("refusal", "content_filter")
 
 
+def test_cache_writes_a_partial_breakdown_leaves_out_are_5m_writes(tmp_path, db):
+    partial = chat("p1", "msg_p1", gen_ai__usage__input_tokens=1410, gen_ai__usage__cache_write__input_tokens=300,
+                   anthropic__usage__cache_creation__ephemeral_1h_input_tokens=200, gen_ai__usage__output_tokens=5)
+    _, by_id = load(tmp_path, db, [export(partial)])
+    row = by_id["msg_p1"]
+    assert (row["input_tokens"], row["cache_write_5m_tokens"], row["cache_write_1h_tokens"]) == (1110, 100, 200)
+
+
+def test_the_sdks_request_id_names_a_span_without_a_response_id(tmp_path, db):
+    failed = chat("f1", None, anthropic__request__id="req_otel_1", error__type="anthropic.OverloadedError",
+                  http__response__status_code=529)
+    _, by_id = load(tmp_path, db, [export(failed)])
+    row = by_id["req_otel_1"]
+    assert (row["request_id"], row["error_class"]) == ("req_otel_1", "overloaded")
+
+
 def test_input_tokens_smaller_than_the_cache_counts_are_taken_as_uncached(tmp_path, db):
     """A producer that reports Anthropic's own input_tokens (cache excluded) is not driven negative."""
     exclusive = chat("c1", "msg_o5", gen_ai__usage__input_tokens=50, gen_ai__usage__cache_read__input_tokens=4000)
