@@ -144,7 +144,8 @@ def parse(obj: dict, ctx: Context) -> list[dict]:
     status = get_str(obj, "status") or get_str(metadata, "status", "metadata")
     error_info = (_object(obj, "error_information")
                   or get_obj(metadata, "error_information", "metadata"))
-    if status == "failure" or (status is None and error_info):
+    # a success carries `error_information` too, its values empty: only a filled one tells of a failure
+    if status == "failure" or (status is None and error_info and any(error_info.values())):
         return [_error(base, error_info or {})]
 
     base["http_status"] = 200

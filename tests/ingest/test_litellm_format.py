@@ -114,6 +114,17 @@ def test_errors_without_a_status_are_classed_by_exception_name(tmp_path, db):
         ("error", "rate_limit"), ("timeout", "timeout"), ("connection", "connection")]
 
 
+def test_without_a_status_only_filled_error_information_is_a_failure(tmp_path, db):
+    ok = payload("s-1", "t-s1")
+    del ok["status"]  # older payloads: no `status`, an empty `error_information` on success
+    failed = failure("s-2", "t-s2", START + 1, "529", "OverloadedError")
+    del failed["status"]
+    _, by_id = load(tmp_path, db, [ok, failed])
+    assert (by_id["s-1"]["outcome"], by_id["s-1"]["error_class"]) == ("ok", None)
+    assert (by_id["s-2"]["outcome"], by_id["s-2"]["error_class"], by_id["s-2"]["http_status"]) == (
+        "error", "overloaded", 529)
+
+
 @pytest.mark.parametrize(("name", "outcome", "error_class"), [
     ("anthropic.RequestTooLargeError", "error", "invalid_request"),
     ("anthropic.DeadlineExceededError", "timeout", "timeout"),
