@@ -25,7 +25,8 @@ NAME = "otel"
 
 CALL_OPERATIONS = frozenset({"chat", "text_completion", "generate_content"})
 SURFACES = {"anthropic": "anthropic", "aws.bedrock": "bedrock", "gcp.vertex_ai": "vertex", "gcp.gen_ai": "vertex",
-            "azure.ai.inference": "foundry", "azure.ai.foundry": "foundry"}
+            "azure.ai.inference": "foundry", "azure.ai.foundry": "foundry",
+            "vertex_ai": "vertex", "az.ai.inference": "foundry"}  # the last two: older `gen_ai.system` values
 REFUSAL_REASONS = frozenset({"refusal", "content_filter"})
 
 _INT_KEYS = (

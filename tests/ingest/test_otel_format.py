@@ -117,6 +117,15 @@ def test_cache_writes_a_partial_breakdown_leaves_out_are_5m_writes(tmp_path, db)
     assert (row["input_tokens"], row["cache_write_5m_tokens"], row["cache_write_1h_tokens"]) == (1110, 100, 200)
 
 
+def test_older_system_names_map_to_their_surface(tmp_path, db):
+    vertex = chat("v1", "msg_v1", gen_ai__provider__name=None, gen_ai__system="vertex_ai")
+    azure = chat("z1", "msg_z1", gen_ai__provider__name=None, gen_ai__system="az.ai.inference")
+    for s in (vertex, azure):
+        s["attributes"] = [a for a in s["attributes"] if a["key"] != "gen_ai.provider.name"]
+    _, by_id = load(tmp_path, db, [export(vertex, azure)])
+    assert (by_id["msg_v1"]["surface"], by_id["msg_z1"]["surface"]) == ("vertex", "foundry")
+
+
 def test_the_sdks_request_id_names_a_span_without_a_response_id(tmp_path, db):
     failed = chat("f1", None, anthropic__request__id="req_otel_1", error__type="anthropic.OverloadedError",
                   http__response__status_code=529)
