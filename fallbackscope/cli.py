@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -371,23 +371,42 @@ def main() -> None:
     except click.exceptions.UsageError as exc:
         err.print(f"fallbackscope: {exc.format_message().strip()} (see --help)", markup=False)
         sys.exit(int(ExitCode.USAGE))
-    except typer.Abort:  # Ctrl-C while click had the terminal
-        err.print("fallbackscope: interrupted.", markup=False)
-        sys.exit(130)
+    except (typer.Abort, KeyboardInterrupt):  # Ctrl-C while click had the terminal, or outside a command
+        _interrupted()
     except FallbackscopeError as exc:
         err.print(f"fallbackscope: {exc}", markup=False)
         sys.exit(int(exc.exit_code))
-    except KeyboardInterrupt:
-        err.print("fallbackscope: interrupted.", markup=False)
-        sys.exit(130)
     except Exception as exc:
+        if _caused_by_interrupt(exc):  # Ctrl-C inside a DuckDB call comes back wrapped
+            _interrupted()
         if os.environ.get("FALLBACKSCOPE_DEBUG"):
             raise
         # never print the exception's text: it could quote log content
         err.print(f"fallbackscope: internal error ({type(exc).__name__}); set FALLBACKSCOPE_DEBUG=1 for details.",
                   markup=False)
         sys.exit(int(ExitCode.FAILURE))
+    if code == INTERRUPTED:  # typer turns Ctrl-C inside a command into this exit code, silently
+        _interrupted()
     sys.exit(code if isinstance(code, int) else 0)
+
+
+INTERRUPTED = 130  # the shell's code for a process ended by Ctrl-C (128 + SIGINT)
+
+
+def _interrupted() -> NoReturn:
+    err.print("fallbackscope: interrupted (an ingest keeps the files it had committed and nothing of the one it "
+              "was loading; run it again to finish).", markup=False)
+    sys.exit(INTERRUPTED)
+
+
+def _caused_by_interrupt(exc: BaseException | None) -> bool:
+    """Return whether an exception stems from Ctrl-C (KeyboardInterrupt somewhere in its chain)."""
+    seen = 0
+    while exc is not None and seen < 20:
+        if isinstance(exc, KeyboardInterrupt) or type(exc).__name__ == "InterruptException":
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
 
 
 if __name__ == "__main__":

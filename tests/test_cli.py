@@ -113,6 +113,36 @@ def test_a_stored_price_table_brings_its_aliases_to_attempts_already_stored(tmp_
         ("claude-sonnet-4-5", "claude-sonnet-4-5", "acme-sonnet", pytest.approx((10 * 3 + 5 * 15) / 1e6))]
 
 
+def test_ctrl_c_during_an_ingest_is_one_sentence_exit_130_and_keeps_only_whole_files(tmp_path):
+    import signal
+    import time
+
+    from builders import query
+
+    db = tmp_path / "d.duckdb"
+    first = write_jsonl(tmp_path / "a.jsonl", [exchange("2026-11-02T00:00:00Z", request("claude-haiku-4-5"),
+                                                        message("m1", "claude-haiku-4-5"))])
+    second = write_jsonl(tmp_path / "b.jsonl", [exchange("2026-11-02T00:01:00Z", request("claude-haiku-4-5", "x"),
+                                                         message("m2", "claude-haiku-4-5"))])
+    marker = tmp_path / "holding"
+    env = {**os.environ, "COLUMNS": "200", "FALLBACKSCOPE_HOLD_BEFORE_COMMIT": str(marker),
+           "FALLBACKSCOPE_HOLD_FILE": "b.jsonl"}
+    proc = subprocess.Popen([sys.executable, "-m", "fallbackscope.cli", "ingest", str(first), str(second), "--db",
+                             str(db)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 60
+    while not marker.exists() and time.monotonic() < deadline:  # b.jsonl is inside its transaction
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, errors = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    said = [line for line in errors.splitlines() if not line.startswith("ts=")]  # logfmt lines aside
+    assert len(said) == 1 and said[0].startswith("fallbackscope: interrupted")
+    assert "Traceback" not in errors and "a.jsonl: 1 loaded" in out
+    assert query(db, "SELECT attempt_id FROM attempts") == [("m1",)]  # a.jsonl whole, nothing of b.jsonl
+    assert cli("ingest", str(first), str(second), "--db", str(db)).returncode == 0
+    assert query(db, "SELECT attempt_id FROM attempts ORDER BY 1") == [("m1",), ("m2",)]
+
+
 def test_key_file_is_created_once_with_mode_0600_and_never_stored(tmp_path):
     db = tmp_path / "d.duckdb"
     env = {k: v for k, v in os.environ.items() if k != "FALLBACKSCOPE_KEY"}
