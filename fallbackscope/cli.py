@@ -96,18 +96,24 @@ def ingest(
             if not err.is_terminal:
                 _log_file_report(report)
         return
-    from ingest.loader import LoadOptions, ingest_paths
+    from ingest.loader import IngestFailed, LoadOptions, ingest_paths
 
     options = LoadOptions(format=format, workload=workload, default_ts=default_ts, batch_id=batch_id,
                           policy_file=policy, prices_file=prices)
     with _progress() as progress:
         def show(report) -> None:
             progress.finish_file()
-            _print_file_report(report)
+            if report.status == "failed":  # one sentence on stderr; the other files go on loading
+                err.print(f"fallbackscope: {report.error}", markup=False)
+            else:
+                _print_file_report(report)
             if not err.is_terminal:
                 _log_file_report(report)
 
-        ingest_paths(_db(db), paths, options, progress=progress.update, on_file=show)
+        try:
+            ingest_paths(_db(db), paths, options, progress=progress.update, on_file=show)
+        except IngestFailed:
+            raise typer.Exit(int(ExitCode.FAILURE)) from None  # each unreadable file was named as it failed
 
 
 def _print_file_report(report) -> None:

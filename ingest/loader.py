@@ -11,9 +11,11 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import datetime as dt
+import gzip
 import multiprocessing
 import os
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -208,9 +210,8 @@ class Loader:
         except FallbackscopeError as exc:
             self._record_failure(source, started, str(exc))
             raise
-        except (OSError, EOFError) as exc:
-            why = getattr(exc, "strerror", None) or type(exc).__name__
-            message = f"{source.display}: cannot read the file ({why})."
+        except (OSError, EOFError, zlib.error) as exc:
+            message = f"{source.display}: cannot read the file ({_read_failure(exc)}); nothing of it was loaded."
             self._record_failure(source, started, message)
             raise FallbackscopeError(message) from None
 
@@ -611,15 +612,41 @@ def ingest_paths(db_path: str | Path, paths: list[str], options: LoadOptions | N
                  on_file: Callable[[FileReport], None] | None = None) -> list[FileReport]:
     """Load every file named (directories recursively, in name order); return one report per file.
 
-    A file that cannot be read raises FallbackscopeError after the files before it are committed.
+    A file that cannot be read gets a report with status `failed` (and a `failed` loads row) and the
+    other files still load; then IngestFailed is raised, holding every report.
     """
     options = options or LoadOptions()
     sources = expand(paths)
     reports = []
     with Loader(Path(db_path), options, progress) as loader:
         for source in sources:
-            report = loader.load(source)
+            try:
+                report = loader.load(source)
+            except FallbackscopeError as exc:
+                report = FileReport(source.display, "failed", error=str(exc))
             reports.append(report)
             if on_file:
                 on_file(report)
+    failed = [r for r in reports if r.status == "failed"]
+    if failed:
+        raise IngestFailed(" ".join(r.error or "" for r in failed), reports)
     return reports
+
+
+class IngestFailed(FallbackscopeError):
+    """Some files could not be read; the others were loaded. `reports` has one report per file."""
+
+    def __init__(self, message: str, reports: list[FileReport]) -> None:
+        super().__init__(message)
+        self.reports = reports
+
+
+def _read_failure(exc: BaseException) -> str:
+    """Return why a file could not be read, in words (never the exception's text: it could quote content)."""
+    if isinstance(exc, EOFError):
+        return "its compressed data ends early: the file is truncated"
+    if isinstance(exc, gzip.BadGzipFile):
+        return "its gzip data is invalid or corrupt"
+    if isinstance(exc, zlib.error):
+        return "its compressed data is corrupt"
+    return getattr(exc, "strerror", None) or type(exc).__name__

@@ -143,6 +143,36 @@ def test_ctrl_c_during_an_ingest_is_one_sentence_exit_130_and_keeps_only_whole_f
     assert query(db, "SELECT attempt_id FROM attempts ORDER BY 1") == [("m1",), ("m2",)]
 
 
+@pytest.mark.parametrize(("damage", "why"), [("truncate", "truncated"), ("corrupt", "corrupt")])
+def test_an_unreadable_file_is_named_in_one_sentence_and_the_others_still_load(tmp_path, damage, why):
+    import gzip
+
+    from builders import query
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    lines = [exchange(f"2026-11-02T00:0{i}:00Z", request("claude-haiku-4-5", f"p{i}"),
+                      message(f"m{i}", "claude-haiku-4-5")) for i in range(4)]
+    write_jsonl(logs / "a.jsonl", lines[:1])
+    packed = gzip.compress(b"".join(json.dumps(line).encode() + b"\n" for line in lines[1:3] * 200))
+    if damage == "truncate":
+        packed = packed[: len(packed) // 2]
+    else:  # flip bytes inside the deflate stream
+        middle = len(packed) // 2
+        packed = packed[:middle] + bytes(b ^ 0xFF for b in packed[middle:middle + 64]) + packed[middle + 64:]
+    (logs / "b.jsonl.gz").write_bytes(packed)
+    write_jsonl(logs / "c.jsonl", lines[3:])
+    db = tmp_path / "d.duckdb"
+    for _ in range(2):  # the next night: the good files are skipped, the bad one named again
+        proc = cli("ingest", str(logs), "--db", str(db))
+        assert proc.returncode == 1
+        said = [line for line in proc.stderr.splitlines() if not line.startswith("ts=")]
+        assert len(said) == 1 and "b.jsonl.gz: cannot read the file" in said[0] and why in said[0], proc.stderr
+        assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr
+    assert query(db, "SELECT attempt_id FROM attempts ORDER BY 1") == [("m0",), ("m3",)]
+    assert query(db, "SELECT count(*) FROM loads WHERE status = 'failed' AND path LIKE '%b.jsonl.gz'") == [(2,)]
+
+
 def test_key_file_is_created_once_with_mode_0600_and_never_stored(tmp_path):
     db = tmp_path / "d.duckdb"
     env = {k: v for k, v in os.environ.items() if k != "FALLBACKSCOPE_KEY"}
