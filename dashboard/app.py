@@ -9,6 +9,7 @@ address it is open to local users; bound anywhere else it requires a password fr
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import hmac
 import ipaddress
 import os
@@ -204,13 +205,15 @@ def serve(db_path: str | Path, host: str = "127.0.0.1", port: int = 8050,
     if not path.exists():
         raise FallbackscopeError(f"{path}: no such database; load logs first with `fallbackscope ingest`.")
     app = create_app(path, policy_path, auth=auth)
-    app.server.extensions[components.EXTENSION].start_watcher()
+    import waitress
+
     shown = f"[{host}]" if ":" in host else host
+    try:  # bind first, so a port in use is one sentence before anything starts
+        server = waitress.create_server(app.server, host=host, port=port, threads=8, ident="fallbackscope")
+    except OSError as exc:
+        why = "is in use" if exc.errno == errno.EADDRINUSE else f"cannot be bound ({exc.strerror or 'error'})"
+        raise FallbackscopeError(f"{shown}:{port} {why}; pick another port with --port.") from None
+    app.server.extensions[components.EXTENSION].start_watcher()
     print(f"fallbackscope dashboard: http://{shown}:{port}/  ({path}, read-only; Ctrl-C stops it)", flush=True)
-    try:
-        import waitress
-    except ImportError:  # pragma: no cover - waitress is a dependency of the test setup
-        app.server.run(host=host, port=port, threaded=True)
-        return
-    waitress.serve(app.server, host=host, port=port, threads=8, ident="fallbackscope")
+    server.run()  # until Ctrl-C, which waitress takes as a clean stop
 

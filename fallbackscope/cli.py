@@ -342,7 +342,7 @@ def dashboard(
     db: DbOption = None,
     host: Annotated[str, typer.Option(help="Address to bind; anything but loopback requires "
                                       "$FALLBACKSCOPE_DASHBOARD_PASSWORD (basic auth).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to serve on.")] = 8050,
+    port: Annotated[int, typer.Option(help="Port to serve on.", min=1, max=65535)] = 8050,
     policy: PolicyOption = None,
 ) -> None:
     """Serve the dashboard over the database, read-only (it keeps serving while an ingest writes)."""
@@ -357,7 +357,7 @@ def demo(
         "fallbackscope-demo.duckdb"),
     logs: Annotated[Path, typer.Option(help="Folder for the generated sample logs.")] = Path("fallbackscope-demo-logs"),
     serve: Annotated[bool, typer.Option(help="Serve the dashboard afterwards.")] = True,
-    port: Annotated[int, typer.Option(help="Dashboard port.")] = 8050,
+    port: Annotated[int, typer.Option(help="Dashboard port.", min=1, max=65535)] = 8050,
 ) -> None:
     """Generate sample logs, load them into a fresh database, show the headline numbers and the dashboard."""
     from fallbackscope.demo import run_demo

@@ -88,7 +88,7 @@ def connect(
                 raise FallbackscopeError(
                     f"{path}: the database is locked by another fallbackscope process; try again when it ends."
                 ) from None
-            raise FallbackscopeError(f"{path}: cannot open the database ({type(exc).__name__}).") from None
+            raise FallbackscopeError(f"{path}: cannot open the database ({_why_not_a_database(path, exc)}).") from None
     if read_only:
         version = con.execute(
             "SELECT max(version) FROM schema_version"
@@ -115,3 +115,17 @@ def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
 def attempt_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Return the columns of the attempts table in their stored order."""
     return [row[0] for row in con.execute("DESCRIBE attempts").fetchall()]
+
+
+def _why_not_a_database(path: Path, exc: Exception) -> str:
+    """Return why DuckDB could not open `path`, in words (never the driver's text: it may quote a path's bytes)."""
+    if path.is_dir():
+        return "it is a directory, not a database file"
+    if not path.parent.is_dir():
+        return f"the directory {path.parent} does not exist"
+    if path.is_file():
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+        if path.stat().st_size and head[8:12] != b"DUCK":
+            return "it is not a DuckDB database file"
+    return type(exc).__name__

@@ -14,9 +14,9 @@ from builders import exchange, message, request, write_jsonl
 COMMANDS = ["ingest", "sample", "prices", "demo", "metrics", "report", "dashboard", "export"]
 
 
-def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+def cli(*args: str, env: dict | None = None, timeout: float | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "fallbackscope.cli", *args], capture_output=True, text=True,
-                          env={**os.environ, "COLUMNS": "200", **(env or {})})
+                          env={**os.environ, "COLUMNS": "200", **(env or {})}, timeout=timeout)
 
 
 def test_help_lists_every_command():
@@ -171,6 +171,37 @@ def test_an_unreadable_file_is_named_in_one_sentence_and_the_others_still_load(t
         assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr
     assert query(db, "SELECT attempt_id FROM attempts ORDER BY 1") == [("m0",), ("m3",)]
     assert query(db, "SELECT count(*) FROM loads WHERE status = 'failed' AND path LIKE '%b.jsonl.gz'") == [(2,)]
+
+
+def test_dashboard_port_out_of_range_is_a_usage_error_and_a_port_in_use_one_sentence(tmp_path):
+    import socket
+
+    db = tmp_path / "d.duckdb"
+    log = write_jsonl(tmp_path / "a.jsonl", [exchange("2026-11-02T00:00:00Z", request("claude-haiku-4-5"),
+                                                      message("m1", "claude-haiku-4-5"))])
+    assert cli("ingest", str(log), "--db", str(db)).returncode == 0
+    for bad in ("99999", "0", "-5"):
+        proc = cli("dashboard", "--db", str(db), "--port", bad, timeout=60)  # a server would never return
+        assert proc.returncode == 2 and "--port" in proc.stderr and "Traceback" not in proc.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = cli("dashboard", "--db", str(db), "--port", str(port), timeout=60)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == f"fallbackscope: 127.0.0.1:{port} is in use; pick another port with --port."
+    assert "http://" not in proc.stdout  # no banner for a server that never started
+
+
+def test_a_db_path_that_cannot_be_a_database_says_why(tmp_path):
+    log = write_jsonl(tmp_path / "a.jsonl", [])
+    text = tmp_path / "notes.duckdb"
+    text.write_text("hello\n")
+    for db, why in [(tmp_path / "no" / "such" / "d.duckdb", f"the directory {tmp_path / 'no' / 'such'} does not exist"),
+                    (text, "it is not a DuckDB database file"), (tmp_path, "it is a directory, not a database file")]:
+        proc = cli("ingest", str(log), "--db", str(db))
+        assert proc.returncode == 1
+        assert proc.stderr.strip() == f"fallbackscope: {db}: cannot open the database ({why}).", proc.stderr
 
 
 def test_key_file_is_created_once_with_mode_0600_and_never_stored(tmp_path):
