@@ -56,6 +56,8 @@ def expand(paths: list[str]) -> list[Source]:
         path = Path(name)
         if path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+            if not files:  # a scheduled job pointed at the wrong folder should hear of it
+                raise FallbackscopeError(f"{name}: no files to load in this directory.")
             out.extend(_source(p) for p in files)
         elif path.exists():
             out.append(_source(path))
@@ -110,7 +112,9 @@ class HashingReader:
         self.digest = hashlib.sha256()
         if source.path is None:
             self._raw = _HashingStream(sys.stdin.buffer, self.digest)
-            self._stream = self._raw
+            # a gzip piped in is read like a gzip file (files are told by content too, not by name)
+            piped_gzip = sys.stdin.buffer.peek(2)[:2] == GZIP_MAGIC
+            self._stream = gzip.GzipFile(fileobj=self._raw, mode="rb") if piped_gzip else self._raw
         else:
             self._raw = _HashingStream(open(source.path, "rb"), self.digest)
             self._stream = gzip.GzipFile(fileobj=self._raw, mode="rb") if source.compressed else self._raw

@@ -193,6 +193,13 @@ def test_dashboard_port_out_of_range_is_a_usage_error_and_a_port_in_use_one_sent
     assert "http://" not in proc.stdout  # no banner for a server that never started
 
 
+def test_an_empty_directory_is_named_not_silently_done(tmp_path):
+    (tmp_path / "empty").mkdir()
+    proc = cli("ingest", str(tmp_path / "empty"), "--db", str(tmp_path / "d.duckdb"))
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == f"fallbackscope: {tmp_path / 'empty'}: no files to load in this directory."
+
+
 def test_a_db_path_that_cannot_be_a_database_says_why(tmp_path):
     log = write_jsonl(tmp_path / "a.jsonl", [])
     text = tmp_path / "notes.duckdb"
@@ -228,13 +235,17 @@ def test_ingest_prints_a_per_file_summary(tmp_path):
     assert "rejected 1: invalid JSON" in proc.stdout
 
 
-def test_stdin_is_read_with_dash(tmp_path):
+@pytest.mark.parametrize("packed", [False, True])
+def test_stdin_is_read_with_dash_plain_or_gzipped(tmp_path, packed):
+    import gzip
+
     record = exchange("2026-11-02T00:00:00Z", request("claude-haiku-4-5"), message("m_stdin", "claude-haiku-4-5"))
+    data = (json.dumps(record) + "\n").encode()
     proc = subprocess.run([sys.executable, "-m", "fallbackscope.cli", "ingest", "-",
                            "--db", str(tmp_path / "d.duckdb")],
-                          input=json.dumps(record) + "\n", capture_output=True, text=True)
+                          input=gzip.compress(data) if packed else data, capture_output=True)
     assert proc.returncode == 0, proc.stderr
-    assert "-: 1 loaded" in proc.stdout
+    assert b"-: 1 loaded (1 attempts), 0 duplicate, 0 rejected" in proc.stdout
 
 
 def test_engine_packages_never_import_dash_or_plotly():
