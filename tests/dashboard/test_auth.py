@@ -26,11 +26,18 @@ def no_password(monkeypatch):
 
 @pytest.fixture
 def captured(monkeypatch):
-    """Replace waitress.serve: record what would be served instead of serving it."""
+    """Replace waitress.create_server: record what would be served; its server's run() returns at once."""
+    import types
+
     import waitress
 
     served: dict = {}
-    monkeypatch.setattr(waitress, "serve", lambda wsgi, **kw: served.update(app=wsgi, **kw))
+
+    def create_server(wsgi, **kw):
+        served.update(app=wsgi, **kw)
+        return types.SimpleNamespace(run=lambda: None)
+
+    monkeypatch.setattr(waitress, "create_server", create_server)
     return served
 
 
