@@ -193,9 +193,13 @@ def sample(
     gzip: Annotated[bool, typer.Option("--gzip", help="Compress the log files (.jsonl.gz).")] = False,
 ) -> None:
     """Write synthetic logs (seeded) with a ground-truth file of what they hold."""
+    from fallbackscope.errors import output_failure
     from fallbackscope.sample import SampleSpec, generate, generate_lines
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise output_failure(out_dir, exc) from None
     if lines is not None:
         truth = generate_lines(lines, out_dir / "exchange-bench.jsonl", seed=seed)
     else:

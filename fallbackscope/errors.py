@@ -32,3 +32,19 @@ class UsageError(FallbackscopeError):
     """Bad arguments or configuration given by the user (exit 2)."""
 
     exit_code = ExitCode.USAGE
+
+
+def output_failure(path, exc: OSError) -> FallbackscopeError:
+    """Return the one-sentence error for an output path that cannot be written (never the OS's text)."""
+    from pathlib import Path
+
+    path = Path(path)
+    if path.is_dir():
+        why = "it is a directory; name a file"
+    elif path.exists() and not path.is_dir() and isinstance(exc, (FileExistsError, NotADirectoryError)):
+        why = "it is a file, not a directory"
+    elif not path.parent.is_dir():
+        why = f"the directory {path.parent} does not exist"
+    else:
+        why = exc.strerror or type(exc).__name__
+    return FallbackscopeError(f"{path}: cannot write there ({why}).")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from fallbackscope.errors import UsageError
+from fallbackscope.errors import UsageError, output_failure
 
 
 def weeks_present(db) -> list[dt.date]:
@@ -39,10 +39,13 @@ def write_weekly(path: Path, *, week: str | None, fmt: str, out: Path | None, po
             daily = db.refusal_rate(by="day", since=min(mondays), until=max(mondays) + dt.timedelta(days=7))
     missed = [name for report in reports for name in slo_missed(report)]
     if all_weeks and out is not None and (out.is_dir() or not out.suffix):
-        out.mkdir(parents=True, exist_ok=True)
-        for report in reports:
-            (out / report_filename(report, fmt)).write_text(
-                render(report, fmt, daily=daily, by_category=by_category), encoding="utf-8")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            for report in reports:
+                (out / report_filename(report, fmt)).write_text(
+                    render(report, fmt, daily=daily, by_category=by_category), encoding="utf-8")
+        except OSError as exc:
+            raise output_failure(out, exc) from None
         return missed
     text = (render_many(reports, fmt, daily=daily, by_category=by_category) if all_weeks
             else render(reports[0], fmt, daily=daily, by_category=by_category))
@@ -50,5 +53,8 @@ def write_weekly(path: Path, *, week: str | None, fmt: str, out: Path | None, po
         console.file.write(text if text.endswith("\n") else text + "\n")
         console.file.flush()
     else:
-        out.write_text(text, encoding="utf-8")
+        try:
+            out.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise output_failure(out, exc) from None
     return missed

@@ -193,6 +193,22 @@ def test_dashboard_port_out_of_range_is_a_usage_error_and_a_port_in_use_one_sent
     assert "http://" not in proc.stdout  # no banner for a server that never started
 
 
+def test_output_paths_that_cannot_be_written_say_why(tmp_path):
+    db = tmp_path / "d.duckdb"
+    log = write_jsonl(tmp_path / "a.jsonl", [exchange("2026-11-02T00:00:00Z", request("claude-haiku-4-5"),
+                                                      message("m1", "claude-haiku-4-5"))])
+    assert cli("ingest", str(log), "--db", str(db)).returncode == 0
+    missing = tmp_path / "nodir" / "w.md"
+    cases = [(("report", "weekly", "--db", str(db), "--out", str(missing)),
+              f"{missing}: cannot write there (the directory {missing.parent} does not exist)."),
+             (("report", "weekly", "--db", str(db), "--out", str(tmp_path)),
+              f"{tmp_path}: cannot write there (it is a directory; name a file)."),
+             (("sample", str(log)), f"{log}: cannot write there (it is a file, not a directory).")]
+    for args, sentence in cases:
+        proc = cli(*args)
+        assert (proc.returncode, proc.stderr.strip()) == (1, f"fallbackscope: {sentence}"), args
+
+
 def test_an_empty_directory_is_named_not_silently_done(tmp_path):
     (tmp_path / "empty").mkdir()
     proc = cli("ingest", str(tmp_path / "empty"), "--db", str(tmp_path / "d.duckdb"))
