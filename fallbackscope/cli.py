@@ -218,6 +218,7 @@ def sample(
 @app.command(name="prices")
 def prices_command(db: DbOption = None) -> None:
     """Print the price table in force (USD per million tokens)."""
+    from rich.measure import Measurement
     from rich.table import Table
 
     from fallbackscope import prices as price_mod
@@ -237,7 +238,7 @@ def prices_command(db: DbOption = None) -> None:
         origin = "built-in"
     grid = Table(title=f"Prices in force ({origin}), USD per million tokens")
     for name in ("model", "from", "input", "5m write", "1h write", "cache read", "output", "fast in/out", "band"):
-        grid.add_column(name)
+        grid.add_column(name, no_wrap=name in ("model", "from"), overflow="fold")  # ids are never cut
     for row in sorted(table.price, key=lambda r: (r.model, r.valid_from)):
         fast = f"{row.fast_input:g} / {row.fast_output:g}" if row.fast_input is not None else ""
         band = (f">{row.band_threshold:,}: {row.band_input:g} / {row.band_cache_write_5m:g} / "
@@ -245,7 +246,12 @@ def prices_command(db: DbOption = None) -> None:
                 if row.band_threshold else "")
         grid.add_row(row.model, str(row.valid_from), f"{row.input:g}", f"{row.cache_write_5m:g}",
                      f"{row.cache_write_1h:g}", f"{row.cache_read:g}", f"{row.output:g}", fast, band)
-    out.print(grid)
+    # piped or redirected: the whole table at its natural width, not cut to 80 columns
+    target = out
+    if not out.is_terminal:
+        needed = Measurement.get(out, out.options.update(max_width=10_000), grid).maximum
+        target = Console(file=out.file, width=max(out.width, needed), highlight=False, soft_wrap=True)
+    target.print(grid)
     if table.aliases:
         out.print("aliases: " + ", ".join(f"{k} → {v}" for k, v in sorted(table.aliases.items())), markup=False)
     out.print(f"web search: ${table.web_search_usd:g} per request; batch ×0.5, inference_geo us ×1.1",

@@ -95,6 +95,17 @@ def test_every_alias_of_the_shipped_price_table_names_a_priced_model():
     assert set(table.aliases.values()) <= set(table.models())
 
 
+def test_prices_piped_to_a_narrow_reader_keep_whole_rows():
+    from fallbackscope.prices import default_toml, parse_price_toml
+
+    proc = cli("prices", env={"COLUMNS": "80"})
+    assert proc.returncode == 0
+    rows = {line.split("│")[1].strip(): line for line in proc.stdout.splitlines() if line.startswith("│")}
+    for row in parse_price_toml(default_toml()).price:
+        assert row.model in rows and str(row.valid_from) in proc.stdout
+    assert "│ claude-haiku-5-5  │ 2026-01-01 │ 0.1 " in proc.stdout  # one row, one line
+
+
 def test_a_stored_price_table_brings_its_aliases_to_attempts_already_stored(tmp_path):
     from builders import query
 
