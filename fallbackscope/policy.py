@@ -16,7 +16,6 @@ the "yes" rows of SPEC §5, `require_disclosure = false`, `refusal_slo = 0.05`.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated
 
@@ -31,7 +30,11 @@ DEFAULT_FALLBACK_ON: tuple[str, ...] = (
 )
 DEFAULT_REFUSAL_SLO = 0.05
 
-_TRIGGER = re.compile(r"^[a-z][a-z0-9_]*$")
+#: Every trigger SPEC §1 and §5 name: refusal, quality, pinned and the error classes.
+KNOWN_TRIGGERS = frozenset({
+    "refusal", "quality", "pinned", "invalid_request", "auth", "billing", "permission", "not_found", "conflict",
+    "rate_limit", "server_error", "timeout", "overloaded", "connection",
+})
 
 ModelName = Annotated[str, Field(min_length=1)]
 
@@ -62,8 +65,8 @@ class WorkloadPolicy(BaseModel):
     @classmethod
     def _known_shape(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for trigger in value:
-            if not _TRIGGER.match(trigger):
-                raise ValueError(f"`{trigger}` is not a trigger name (refusal, quality or an error class)")
+            if trigger not in KNOWN_TRIGGERS:  # a typo would silently count every such fallback as a violation
+                raise ValueError(f"`{trigger}` is not a trigger (one of {', '.join(sorted(KNOWN_TRIGGERS))})")
         return value
 
 

@@ -27,9 +27,14 @@ def parse_toml_model(text: str, model: type[M], source: str, what: str) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
+        # a misspelt key shows as an unknown key and a missing one: name the unknown one, the likely typo
+        first = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")[0]
         where = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        raise UsageError(f"{source}: bad {what} at `{where}`: {one_line(first['msg'])}.") from None
+        why = _PLAIN.get(first["type"]) or one_line(first["msg"])
+        raise UsageError(f"{source}: bad {what} at `{where}`: {why}.") from None
+
+
+_PLAIN = {"extra_forbidden": "unknown key (a typo?)", "missing": "required key missing"}
 
 
 def read_text_file(path: str | Path, what: str) -> str:

@@ -61,6 +61,11 @@ def test_bad_price_file_names_the_key(tmp_path):
     assert proc.returncode == 2
     assert "price.0.input" in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+    prices.write_text(prices.read_text().replace("input = -1", "input = 1").replace("cache_read", "cache_reed"))
+    proc = cli("ingest", str(write_jsonl(tmp_path / "a.jsonl", [])), "--db", str(tmp_path / "d.duckdb"),
+               "--prices", str(prices))
+    assert proc.returncode == 2  # the misspelt key is named, not the key it left missing
+    assert proc.stderr.strip().endswith("bad price table at `price.0.cache_reed`: unknown key (a typo?).")
 
 
 def test_prices_prints_the_table_in_force_and_a_stored_replacement(tmp_path):

@@ -52,6 +52,7 @@ def test_a_workload_without_a_section_and_keys_left_out_get_the_defaults():
     ("[workloads.chat]\nrequire_disclosure = 'yes'\n", "workloads.chat.require_disclosure"),
     ("[workloads.chat]\nchain = []\n", "workloads.chat.chain"),
     ("[workloads.chat]\nfallback_on = ['Refusal!']\n", "workloads.chat.fallback_on"),
+    ("[workloads.chat]\nfallback_on = ['refusal', 'qualty']\n", "workloads.chat.fallback_on"),
     ("[workloads.chat]\nfalback_on = ['refusal']\n", "workloads.chat.falback_on"),
     ("[workload.chat]\nchain = ['x']\n", "workload"),
 ])
@@ -60,6 +61,10 @@ def test_a_bad_policy_is_a_one_line_usage_error_naming_the_key(text, key):
         parse_policy_toml(text, "policy.toml")
     message = str(info.value)
     assert message.startswith("policy.toml: bad policy at `") and f"`{key}`" in message
+    if "fallback_on" in key:
+        assert "is not a trigger (one of " in message
+    if key.endswith(("falback_on", "workload")):
+        assert message.endswith("unknown key (a typo?).")
     assert "\n" not in message
     assert info.value.exit_code == ExitCode.USAGE
 
