@@ -69,7 +69,8 @@ def _db(db: Path | None) -> Path:
 
 @app.command()
 def ingest(
-    paths: Annotated[list[str], typer.Argument(help="Files, directories (recursively, in name order) or '-'.")],
+    paths: Annotated[list[str] | None, typer.Argument(help="Files, directories (recursively, in name order) or "
+                                                     "'-'; none to only store --policy or --prices.")] = None,
     db: DbOption = None,
     format: Annotated[str | None, typer.Option("--format", help="exchange, anthropic, sse, batch, bedrock, otel "
                                                "or litellm (default: detected per file).")] = None,
@@ -86,6 +87,9 @@ def ingest(
     spark_conf: SparkConfOption = None,
 ) -> None:
     """Load log files into the database: atomic per file, idempotent, every record accounted for."""
+    if not paths and policy is None and prices is None:
+        raise UsageError("ingest: name the files, directories or '-' to load (or only --policy / --prices).")
+    paths = paths or []
     if _spark(engine):
         from fallbackscope.spark import commands
 
@@ -114,6 +118,10 @@ def ingest(
             ingest_paths(_db(db), paths, options, progress=progress.update, on_file=show)
         except IngestFailed:
             raise typer.Exit(int(ExitCode.FAILURE)) from None  # each unreadable file was named as it failed
+    if policy is not None:
+        out.print(f"policy stored: {policy} (the default for report, metrics and dashboard)", markup=False)
+    if prices is not None:
+        out.print(f"price table stored: {prices} (every stored attempt repriced)", markup=False)
 
 
 def _print_file_report(report) -> None:

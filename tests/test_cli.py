@@ -87,8 +87,10 @@ def test_prices_prints_the_table_in_force_and_a_stored_replacement(tmp_path):
     from builders import query
 
     assert query(db, "SELECT cost_usd FROM attempts") == [(pytest.approx((10 * 1 + 5 * 5) / 1e6),)]
-    assert cli("ingest", "--db", str(db), "--prices", str(prices), str(log)).returncode == 0
+    stored = cli("ingest", "--db", str(db), "--prices", str(prices))  # no file: only the table is stored
+    assert stored.returncode == 0 and f"price table stored: {prices}" in stored.stdout
     assert query(db, "SELECT cost_usd FROM attempts") == [(pytest.approx((10 * 2 + 5 * 10) / 1e6),)]  # repriced
+    assert cli("ingest", "--db", str(db)).returncode == 2  # nothing to do at all is a usage error
     proc = cli("prices", "--db", str(db))
     assert "p.toml" in proc.stdout and "claude-fable-5" not in proc.stdout
 
