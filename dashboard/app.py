@@ -204,6 +204,9 @@ def serve(db_path: str | Path, host: str = "127.0.0.1", port: int = 8050,
     path = Path(db_path)
     if not path.exists():
         raise FallbackscopeError(f"{path}: no such database; load logs first with `fallbackscope ingest`.")
+    from fallbackscope.store import refuse_non_database
+
+    refuse_non_database(path)
     app = create_app(path, policy_path, auth=auth)
     import waitress
 

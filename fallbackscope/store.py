@@ -117,7 +117,15 @@ def attempt_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [row[0] for row in con.execute("DESCRIBE attempts").fetchall()]
 
 
-def _why_not_a_database(path: Path, exc: Exception) -> str:
+def refuse_non_database(path: Path) -> None:
+    """Raise FallbackscopeError when `path` is plainly no database (a directory, or a file that is not
+    DuckDB's); say nothing of a file that merely cannot be opened now (a writer may hold it)."""
+    why = _why_not_a_database(path, None)
+    if why is not None:
+        raise FallbackscopeError(f"{path}: cannot open the database ({why}).")
+
+
+def _why_not_a_database(path: Path, exc: Exception | None) -> str | None:
     """Return why DuckDB could not open `path`, in words (never the driver's text: it may quote a path's bytes)."""
     if path.is_dir():
         return "it is a directory, not a database file"
@@ -128,4 +136,4 @@ def _why_not_a_database(path: Path, exc: Exception) -> str:
             head = fh.read(12)
         if path.stat().st_size and head[8:12] != b"DUCK":
             return "it is not a DuckDB database file"
-    return type(exc).__name__
+    return type(exc).__name__ if exc is not None else None

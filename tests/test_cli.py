@@ -243,6 +243,9 @@ def test_a_db_path_that_cannot_be_a_database_says_why(tmp_path):
         proc = cli("ingest", str(log), "--db", str(db))
         assert proc.returncode == 1
         assert proc.stderr.strip() == f"fallbackscope: {db}: cannot open the database ({why}).", proc.stderr
+    for db, why in [(text, "it is not a DuckDB database file"), (tmp_path, "it is a directory, not a database file")]:
+        proc = cli("dashboard", "--db", str(db), "--port", "65000", timeout=60)  # refused before it serves
+        assert (proc.returncode, proc.stderr.strip()) == (1, f"fallbackscope: {db}: cannot open the database ({why}).")
 
 
 def test_key_file_is_created_once_with_mode_0600_and_never_stored(tmp_path):
