@@ -273,10 +273,11 @@ class Loader:
     def _resume_point(source: Source, fmt: str, rejects: list[tuple[int, int, str]], start_byte: int,
                       start_line: int, lines: int, end: int) -> tuple[int, int]:
         """Return where the next load of this file, once grown, starts: (byte offset, lines before it).
+        Updates `rejects` in place: the reason of an unfinished last line says so.
 
         That is the end of the bytes read, unless they end in an unterminated line rejected as invalid
         JSON or not UTF-8 — a record its writer may still be writing: then the start of that line, so the
-        completed record is read again (and its reject's reason says why). A complete unterminated line
+        completed record is read again. A complete unterminated line
         (loaded, a duplicate, or rejected for what it holds) is not read again. Lines are counted whole,
         so the rest of a line appended later keeps that line's number.
         """
