@@ -19,7 +19,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from fallbackscope.errors import UsageError
+from fallbackscope.core.errors import UsageError
 
 Z95 = 1.959964
 UTC = dt.UTC

@@ -32,10 +32,10 @@ from analytics.common import (
     temp_names,
 )
 from analytics.credits import credit_cube, credit_rows_sql
-from analytics.policy import refusal_loop_rows
-from fallbackscope.modelnames import normalise_model
-from fallbackscope.policy import Policy, resolve_policy
-from fallbackscope.prices import PriceRow, PriceTable, install_price_rows
+from analytics.violations import refusal_loop_rows
+from fallbackscope.core.modelnames import normalise_model
+from fallbackscope.core.policy import Policy, resolve_policy
+from fallbackscope.core.prices import PriceRow, PriceTable, install_price_rows
 
 TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens")
 PROMPT = "(input_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens)"

@@ -19,10 +19,10 @@ from analytics import refusals, tiers
 from analytics.common import RATE_SUFFIXES, Period, add_rate, clean, rate_names, ratio
 from analytics.credits import summarise
 from analytics.facts import Facts, collect
-from analytics.policy import KINDS, violation_rows
 from analytics.summary import chain_table, keys_for, present, with_keys
-from fallbackscope.errors import UsageError
-from fallbackscope.policy import Policy
+from analytics.violations import KINDS, violation_rows
+from fallbackscope.core.errors import UsageError
+from fallbackscope.core.policy import Policy
 
 By = Literal["day", "week", "workload", "model", "category"]
 Format = Literal["table", "json", "csv"]
@@ -67,7 +67,7 @@ def compute_metrics(
 
 
 def _policy(con: duckdb.DuckDBPyConnection, policy: Policy | str | None) -> Policy:
-    from fallbackscope.policy import resolve_policy
+    from fallbackscope.core.policy import resolve_policy
 
     return resolve_policy(con, policy)
 

@@ -7,8 +7,8 @@ import pandas as pd
 
 from analytics.common import RATE_COLUMNS, rate_frame
 from analytics.facts import Facts
-from analytics.policy import violations
 from analytics.tiers import fallbacks_by_trigger
+from analytics.violations import violations
 
 __all__ = ["errors", "outcomes", "fallbacks_by_trigger", "violations"]
 

@@ -23,7 +23,7 @@ from analytics.common import (
     week_start_day,
 )
 from analytics.facts import Facts
-from fallbackscope.errors import UsageError
+from fallbackscope.core.errors import UsageError
 
 ALL = "_all"
 BY_WORDS = ("day", "week", "workload")

@@ -32,8 +32,8 @@ from synthetic import build  # noqa: E402
 
 from analytics.common import Period, Rate  # noqa: E402
 from analytics.facts import collect  # noqa: E402
-from analytics.report import build_report, weekly_report  # noqa: E402
-from fallbackscope.store import connect  # noqa: E402
+from fallbackscope.core.store import connect  # noqa: E402
+from fallbackscope.render.report import build_report, weekly_report  # noqa: E402
 
 
 def main() -> None:

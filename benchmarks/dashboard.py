@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from synthetic import build  # noqa: E402
 
-from fallbackscope.store import connect  # noqa: E402
+from fallbackscope.core.store import connect  # noqa: E402
 
 TARGET_SECONDS = 1.0
 

@@ -9,7 +9,7 @@ five workloads, with refusals, errors, client fallbacks and redeemed credits. Th
 prints both and their ratio. Target (issue 5): html ≤ 5 s for 10,000,000 attempts.
 
 Until `report weekly` is wired in the CLI, the same work runs as a small Python subprocess instead
-(analytics.report.weekly_report, then fallbackscope.reports.render), and the output says so.
+(fallbackscope.render.report.weekly_report, then fallbackscope.render.weekly.render), and the output says so.
 """
 
 from __future__ import annotations
@@ -78,9 +78,9 @@ DIRECT = r"""
 import sys
 from pathlib import Path
 from analytics.common import day_sql
-from analytics.report import weekly_report
-from fallbackscope import store
-from fallbackscope.reports import render
+from fallbackscope.render.report import weekly_report
+from fallbackscope.core import store
+from fallbackscope.render.weekly import render
 
 db, week, fmt, out = sys.argv[1:5]
 con = store.connect(db, read_only=True)
@@ -99,7 +99,7 @@ Path(out).write_text(render(report, fmt, daily=daily), encoding="utf-8")
 
 def build(db: Path, attempts: int) -> None:
     """Create `db` with `attempts` attempts in WEEK and a tenth as many in the week before."""
-    from fallbackscope import store
+    from fallbackscope.core import store
 
     con = store.connect(db)
     try:

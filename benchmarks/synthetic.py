@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fallbackscope.store import connect  # noqa: E402
+from fallbackscope.core.store import connect  # noqa: E402
 
 START = "2026-03-02 00:00:00+00"
 DAYS = 28

@@ -24,7 +24,7 @@ from dash import _callback as dash_callbacks  # the process-wide registry behind
 from dashboard import components
 from dashboard.data import DataSource, DataUnavailable
 from dashboard.filters import DEFAULT_DAYS, Filters
-from fallbackscope.errors import FallbackscopeError, UsageError
+from fallbackscope.core.errors import FallbackscopeError, UsageError
 
 PASSWORD_ENV = "FALLBACKSCOPE_DASHBOARD_PASSWORD"
 USER_ENV = "FALLBACKSCOPE_DASHBOARD_USER"
@@ -204,7 +204,7 @@ def serve(db_path: str | Path, host: str = "127.0.0.1", port: int = 8050,
     path = Path(db_path)
     if not path.exists():
         raise FallbackscopeError(f"{path}: no such database; load logs first with `fallbackscope ingest`.")
-    from fallbackscope.store import refuse_non_database
+    from fallbackscope.core.store import refuse_non_database
 
     refuse_non_database(path)
     app = create_app(path, policy_path, auth=auth)

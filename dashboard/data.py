@@ -3,7 +3,7 @@
 DuckDB lets one process write a file and no other process open it meanwhile, so a nightly `ingest`
 and this dashboard take turns. The dashboard never holds the file between requests:
 
-- every computation opens the file read-only (`fallbackscope.store.connect(..., read_only=True,
+- every computation opens the file read-only (`fallbackscope.core.store.connect(..., read_only=True,
   wait_seconds=...)`, which retries while a writer holds it), reads, and closes it;
 - results are cached under the file's *version* — mtime and size of the database and its WAL — so
   requests for unchanged data never open the file at all;
@@ -36,9 +36,9 @@ import pandas as pd
 
 from analytics.common import UTC, Period, day_sql, day_to_date
 from analytics.facts import Facts, collect
-from fallbackscope.errors import FallbackscopeError
-from fallbackscope.policy import Policy, load_policy_file, resolve_policy
-from fallbackscope.store import connect
+from fallbackscope.core.errors import FallbackscopeError
+from fallbackscope.core.policy import Policy, load_policy_file, resolve_policy
+from fallbackscope.core.store import connect
 
 T = TypeVar("T")
 Version = tuple[int, int, int, int]

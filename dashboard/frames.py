@@ -27,7 +27,7 @@ from analytics.facts import Facts
 from analytics.summary import chain_table, present
 from dashboard.data import Base, DataSource, Dimensions, Ledger, Result, SessionPrefix, session_frame
 from dashboard.filters import Filters
-from fallbackscope.policy import Policy
+from fallbackscope.core.policy import Policy
 
 UNKNOWN = "unknown"
 #: a range longer than this is bucketed by week in the stacked charts
@@ -464,7 +464,7 @@ def errors_by_class(facts: Facts, time_key: str) -> pd.DataFrame:
 
 
 def violations(facts: Facts) -> pd.DataFrame:
-    """Return policy violations per kind and workload (`analytics.policy.violations`)."""
+    """Return policy violations per kind and workload (`analytics.violations.violations`)."""
     return reliability.violations(facts)
 
 

@@ -29,15 +29,16 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from analytics import costs, credits, refusals, reliability, report, tiers
+from analytics import costs, credits, refusals, reliability, tiers
 from analytics import metrics as metrics_mod
 from analytics.common import Period, parse_week
 from analytics.facts import Facts, collect
 from analytics.refusals import Drift
 from analytics.summary import parse_by
-from fallbackscope.config import resolve_db_path
-from fallbackscope.policy import Policy, resolve_policy
-from fallbackscope.store import connect
+from fallbackscope.core.config import resolve_db_path
+from fallbackscope.core.policy import Policy, resolve_policy
+from fallbackscope.core.store import connect
+from fallbackscope.render import report
 
 When = str | dt.date | dt.datetime | None
 By = str | Sequence[str] | None

@@ -14,7 +14,7 @@ from typing import Annotated, NoReturn
 import typer
 from rich.console import Console
 
-from fallbackscope.errors import ExitCode, FallbackscopeError, UsageError
+from fallbackscope.core.errors import ExitCode, FallbackscopeError, UsageError
 
 app = typer.Typer(
     name="fallbackscope",
@@ -62,7 +62,7 @@ def _spark(engine: str) -> bool:
 
 
 def _db(db: Path | None) -> Path:
-    from fallbackscope.config import resolve_db_path
+    from fallbackscope.core.config import resolve_db_path
 
     return resolve_db_path(db)
 
@@ -201,7 +201,7 @@ def sample(
     gzip: Annotated[bool, typer.Option("--gzip", help="Compress the log files (.jsonl.gz).")] = False,
 ) -> None:
     """Write synthetic logs (seeded) with a ground-truth file of what they hold."""
-    from fallbackscope.errors import output_failure
+    from fallbackscope.core.errors import output_failure
     from fallbackscope.sample import SampleSpec, generate, generate_lines
 
     try:
@@ -229,8 +229,8 @@ def prices_command(db: DbOption = None) -> None:
     from rich.measure import Measurement
     from rich.table import Table
 
-    from fallbackscope import prices as price_mod
-    from fallbackscope import store
+    from fallbackscope.core import prices as price_mod
+    from fallbackscope.core import store
 
     path = _db(db)
     if path.exists():
@@ -280,7 +280,7 @@ def metrics(
 ) -> None:
     """Print every metric of a period, one row per day, week, workload, model or refusal category."""
     from analytics.metrics import FORMATS, compute_metrics, format_metrics
-    from fallbackscope import store
+    from fallbackscope.core import store
 
     if format not in FORMATS:
         raise UsageError(f"--format `{format}` is not one of {', '.join(FORMATS)}.")
@@ -319,7 +319,7 @@ def weekly(
     spark_conf: SparkConfOption = None,
 ) -> None:
     """Write the weekly refusal-rate report: json (stable keys), csv, md or self-contained html."""
-    from fallbackscope.weekly import write_weekly
+    from fallbackscope.render.files import write_weekly
 
     database = None
     if _spark(engine):

@@ -21,7 +21,7 @@ refusal_slo = 0.10
 
 def build_demo_database(db: Path, logs: Path, *, seed: int = 7) -> dict:
     """Write the sample logs into `logs`, load them into a fresh `db`; return the ground truth."""
-    from fallbackscope.config import key_path_for
+    from fallbackscope.core.config import key_path_for
     from fallbackscope.sample import SampleSpec, generate
     from ingest.loader import LoadOptions, ingest_paths
 
@@ -45,7 +45,7 @@ def build_demo_database(db: Path, logs: Path, *, seed: int = 7) -> dict:
 
 def headline(db: Path) -> list[tuple[str, str]]:
     """Return the headline numbers of a database as (label, value) pairs."""
-    from fallbackscope import store
+    from fallbackscope.core import store
 
     con = store.connect(db, read_only=True, wait_seconds=10)
     try:

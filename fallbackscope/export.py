@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from analytics.common import UTC, to_utc
-from fallbackscope import store
-from fallbackscope.errors import FallbackscopeError, UsageError
+from fallbackscope.core import store
+from fallbackscope.core.errors import FallbackscopeError, UsageError
 
 TABLE = "attempts"
 PARTITION = "day"

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-from fallbackscope.fingerprint import hmac_hex
+from fallbackscope.core.fingerprint import hmac_hex
 from ingest.columns import DICTIONARY_COLUMNS, EXTRACTED, FIELD_NAMES, SCHEMA, TS_TYPE
 from ingest.fields import Reject
 from ingest.formats import LINE_FORMATS, sse

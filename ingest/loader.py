@@ -26,9 +26,9 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from fallbackscope import prices, store
-from fallbackscope.config import load_key
-from fallbackscope.errors import FallbackscopeError, UsageError
+from fallbackscope.core import prices, store
+from fallbackscope.core.config import load_key
+from fallbackscope.core.errors import FallbackscopeError, UsageError
 from ingest import linking
 from ingest.extract import (
     Extracted,
@@ -177,7 +177,7 @@ class Loader:
     def _apply_settings(self) -> None:
         opts = self.options
         if opts.policy_file is not None:
-            from fallbackscope.policy import read_policy_file
+            from fallbackscope.core.policy import read_policy_file
 
             text = read_policy_file(opts.policy_file)
             self.con.execute("INSERT INTO policy VALUES (now(), ?, ?)", [str(opts.policy_file), text])

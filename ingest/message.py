@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from fallbackscope.fingerprint import prompt_fingerprint, token_fingerprint
-from fallbackscope.modelnames import normalise_model
+from fallbackscope.core.fingerprint import prompt_fingerprint, token_fingerprint
+from fallbackscope.core.modelnames import normalise_model
 from ingest.fields import Reject, get_bool, get_list, get_obj, get_str, get_tokens
 
 ERROR_TYPES = {

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from fallbackscope.errors import FallbackscopeError
+from fallbackscope.core.errors import FallbackscopeError
 
 BLOCK = 16 * 1024 * 1024
 GZIP_MAGIC = b"\x1f\x8b"

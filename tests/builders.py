@@ -8,7 +8,7 @@ from typing import Any
 
 import duckdb
 
-from fallbackscope.fingerprint import canonical_json, hmac_hex, normalise_messages
+from fallbackscope.core.fingerprint import canonical_json, hmac_hex, normalise_messages
 
 KEY = "0123456789abcdef" * 4
 KEY_BYTES = KEY.encode()

@@ -162,7 +162,7 @@ def _except_both_ways(con: duckdb.DuckDBPyConnection, left: str, right: str) -> 
 
 def check_after_kill(db: Path, ref: Reference) -> tuple[list[str], int]:
     """Open the killed run's database as the next ingest would; return (problems, files it holds)."""
-    from fallbackscope.store import connect
+    from fallbackscope.core.store import connect
 
     problems: list[str] = []
     try:

@@ -96,14 +96,14 @@ def test_prices_prints_the_table_in_force_and_a_stored_replacement(tmp_path):
 
 
 def test_every_alias_of_the_shipped_price_table_names_a_priced_model():
-    from fallbackscope.prices import default_toml, parse_price_toml
+    from fallbackscope.core.prices import default_toml, parse_price_toml
 
     table = parse_price_toml(default_toml())
     assert set(table.aliases.values()) <= set(table.models())
 
 
 def test_prices_piped_to_a_narrow_reader_keep_whole_rows():
-    from fallbackscope.prices import default_toml, parse_price_toml
+    from fallbackscope.core.prices import default_toml, parse_price_toml
 
     proc = cli("prices", env={"COLUMNS": "80"})
     assert proc.returncode == 0
@@ -121,7 +121,7 @@ def test_a_stored_price_table_brings_its_aliases_to_attempts_already_stored(tmp_
     line["intended_model"] = "acme-sonnet"
     assert cli("ingest", str(write_jsonl(tmp_path / "a.jsonl", [line])), "--db", str(db)).returncode == 0
     assert query(db, "SELECT model, intended_model, cost_usd FROM attempts") == [("acme-sonnet", "acme-sonnet", None)]
-    from fallbackscope.prices import default_toml
+    from fallbackscope.core.prices import default_toml
 
     prices = tmp_path / "p.toml"
     prices.write_text(default_toml().replace("[aliases]\n", '[aliases]\n"acme-sonnet" = "claude-sonnet-4-5"\n', 1))
@@ -286,7 +286,7 @@ def test_stdin_is_read_with_dash_plain_or_gzipped(tmp_path, packed):
 
 
 def test_engine_packages_never_import_dash_or_plotly():
-    code = ("import sys, ingest.loader, ingest.formats, fallbackscope.store, fallbackscope.prices; "
+    code = ("import sys, ingest.loader, ingest.formats, fallbackscope.core.store, fallbackscope.core.prices; "
             "import importlib, pkgutil, analytics\n"
             "for m in pkgutil.iter_modules(analytics.__path__): importlib.import_module('analytics.' + m.name)\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dash', 'plotly')))")

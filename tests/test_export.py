@@ -14,8 +14,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from fallbackscope import store
-from fallbackscope.errors import UsageError
+from fallbackscope.core import store
+from fallbackscope.core.errors import UsageError
 from fallbackscope.export import day_bounds, export_parquet
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,7 +9,7 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fallbackscope.fingerprint import canonical_json, hmac_hex, prompt_fingerprint, token_fingerprint
+from fallbackscope.core.fingerprint import canonical_json, hmac_hex, prompt_fingerprint, token_fingerprint
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False, allow_infinity=False)

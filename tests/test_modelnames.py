@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fallbackscope.modelnames import normalise_model
+from fallbackscope.core.modelnames import normalise_model
 
 
 @pytest.mark.parametrize("name", [

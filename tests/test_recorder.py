@@ -28,8 +28,8 @@ anthropic = pytest.importorskip("anthropic")
 
 from anthropic import AsyncAnthropic, BetaFallbackState, BetaRefusalFallbackMiddleware  # noqa: E402
 
-from fallbackscope.config import load_key  # noqa: E402
-from fallbackscope.fingerprint import prompt_fingerprint, token_fingerprint  # noqa: E402
+from fallbackscope.core.config import load_key  # noqa: E402
+from fallbackscope.core.fingerprint import prompt_fingerprint, token_fingerprint  # noqa: E402
 from fallbackscope.recorder import Recorder, reduce_request, tags  # noqa: E402
 
 FABLE, OPUS = "claude-fable-5", "claude-opus-4-8"

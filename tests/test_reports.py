@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 from markdown_it import MarkdownIt
 
-from fallbackscope import reports
-from fallbackscope.reports import (
+from fallbackscope.render import weekly as reports
+from fallbackscope.render.weekly import (
     CSV_CATEGORY_COLUMNS,
     CSV_COLUMNS,
     md_escape,
@@ -354,10 +354,10 @@ def load_committed_sample(db: Path) -> None:
 def committed_sample_report(db: Path) -> dict[str, Any]:
     """Return the weekly report (default week) of a loaded sample; skip while analytics lacks it."""
     try:
-        from analytics.report import weekly_report
+        from fallbackscope.render.report import weekly_report
     except ImportError as exc:
-        pytest.skip(f"analytics.report.weekly_report is not available yet ({exc})")
-    from fallbackscope import store
+        pytest.skip(f"fallbackscope.render.report.weekly_report is not available yet ({exc})")
+    from fallbackscope.core import store
 
     # one thread: a parallel float sum can differ in its last bit between runs, and so its rounded money
     con = store.connect(db, threads=1)

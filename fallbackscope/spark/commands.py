@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from fallbackscope.api import Database
-from fallbackscope.policy import Policy
+from fallbackscope.core.policy import Policy
 from fallbackscope.spark.session import parse_conf, spark_session
 
 DEFAULT_STORE = "fallbackscope-store"
@@ -47,7 +47,7 @@ def ingest(db, paths: list[str], *, master: str | None, conf: list[str] | None, 
            workload: str | None, default_ts: str | None, batch_id: str | None, policy: Path | None,
            prices: Path | None):
     """Run `ingest --engine spark`; returns the per-file reports."""
-    from fallbackscope.errors import UsageError
+    from fallbackscope.core.errors import UsageError
     from fallbackscope.spark.ingest import SparkLoadOptions, ingest_spark
 
     if prices is not None:

@@ -13,7 +13,7 @@ One definition of every rule, shared with the DuckDB engine:
   workload without sessions, merged where an app chain id or a credit token crosses groups), by
   one `mapInArrow` pass per partition over rows sorted by group; stored chains the new attempts may join
   are replayed into the linker first;
-- cost: `fallbackscope.prices.attempt_cost_sql` over `price_rows`, transpiled by the SQL adapter.
+- cost: `fallbackscope.core.prices.attempt_cost_sql` over `price_rows`, transpiled by the SQL adapter.
 
 A run loads only attempts whose id is not stored yet, so running it again writes nothing new.
 """
@@ -30,8 +30,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from fallbackscope import prices
-from fallbackscope.errors import FallbackscopeError, UsageError
+from fallbackscope.core import prices
+from fallbackscope.core.errors import FallbackscopeError, UsageError
 from fallbackscope.spark import store as sstore
 from ingest import linking
 from ingest.columns import FIELD_NAMES, SCHEMA
@@ -297,7 +297,7 @@ def ingest_spark(spark, store_uri: str, paths: list[str], options: SparkLoadOpti
     store = sstore.Store(spark, store_uri)
     started = dt.datetime.now(dt.UTC)
     if options.policy_file is not None:
-        from fallbackscope.policy import read_policy_file
+        from fallbackscope.core.policy import read_policy_file
 
         store.append_policy(str(options.policy_file), read_policy_file(options.policy_file), started)
     con = store.connection()

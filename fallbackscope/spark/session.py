@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from fallbackscope.errors import FallbackscopeError, UsageError
+from fallbackscope.core.errors import FallbackscopeError, UsageError
 
 DEFAULT_MASTER = "local[*]"
 

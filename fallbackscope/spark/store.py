@@ -12,14 +12,14 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from fallbackscope.config import KEY_ENV, load_key
-from fallbackscope.errors import FallbackscopeError
+from fallbackscope.core.config import KEY_ENV, load_key
+from fallbackscope.core.errors import FallbackscopeError
 
 
 def _attempt_columns() -> list[tuple[str, str]]:
     import duckdb
 
-    from fallbackscope import store
+    from fallbackscope.core import store
 
     con = duckdb.connect()
     try:

@@ -167,7 +167,7 @@ def _failed(base: dict, ctx: Context, error_code: str) -> dict:
 
 def _converse_request(body: dict, ctx: Context) -> dict:
     """Return the prompt fingerprint of a Converse request: its messages, system and tool specs."""
-    from fallbackscope.fingerprint import prompt_fingerprint
+    from fallbackscope.core.fingerprint import prompt_fingerprint
 
     path = "input.inputBodyJson"
     get_list(body, "messages", path)

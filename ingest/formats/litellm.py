@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from fallbackscope.fingerprint import prompt_fingerprint
+from fallbackscope.core.fingerprint import prompt_fingerprint
 from ingest.columns import blank_attempt
 from ingest.fields import Reject, get_bool, get_obj, get_str, get_tokens, parse_ts
 from ingest.formats.shared import error_class_named, record_time

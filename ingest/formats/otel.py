@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from fallbackscope.fingerprint import canonical_json, prompt_fingerprint
+from fallbackscope.core.fingerprint import canonical_json, prompt_fingerprint
 from ingest.columns import blank_attempt
 from ingest.fields import TOKEN_LIMIT, Reject, get_list, get_obj, get_str
 from ingest.formats.shared import error_class_named

@@ -9,7 +9,7 @@ from typing import Any
 
 import duckdb
 
-from fallbackscope.store import connect
+from fallbackscope.core.store import connect
 
 UTC = dt.UTC
 ERROR_STATUS = {"overloaded": 529, "rate_limit": 429, "server_error": 500, "invalid_request": 400, "auth": 401,

@@ -22,7 +22,7 @@ from analytics.common import (
     wilson,
 )
 from analytics.refusals import drift
-from fallbackscope.errors import UsageError
+from fallbackscope.core.errors import UsageError
 
 Z = 1.959964
 

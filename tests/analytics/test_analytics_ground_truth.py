@@ -11,12 +11,12 @@ import pytest
 from analytics.common import Period, parse_week
 from analytics.credits import credit_summary
 from analytics.facts import collect
-from analytics.policy import violations
 from analytics.refusals import refusals_by_category
 from analytics.reliability import errors, outcomes
-from analytics.report import weekly_report
 from analytics.summary import chain_table, present
-from fallbackscope.store import connect
+from analytics.violations import violations
+from fallbackscope.core.store import connect
+from fallbackscope.render.report import weekly_report
 
 loader = pytest.importorskip("ingest.loader", reason="the ingester (ingest.loader) is not importable yet")
 sample = pytest.importorskip("fallbackscope.sample", reason="the sample generator is not importable yet")

@@ -10,8 +10,8 @@ import math
 import pytest
 
 from analytics.metrics import compute_metrics, format_metrics
-from fallbackscope.errors import UsageError
-from fallbackscope.policy import parse_policy_toml
+from fallbackscope.core.errors import UsageError
+from fallbackscope.core.policy import parse_policy_toml
 
 H, S = "claude-haiku-4-5", "claude-sonnet-4-5"
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from analytics.facts import collect
-from analytics.policy import violations
-from fallbackscope.errors import ExitCode, UsageError
-from fallbackscope.policy import (
+from analytics.violations import violations
+from fallbackscope.core.errors import ExitCode, UsageError
+from fallbackscope.core.policy import (
     DEFAULT_FALLBACK_ON,
     default_policy,
     load_policy_file,

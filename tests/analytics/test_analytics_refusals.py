@@ -16,7 +16,7 @@ from analytics.refusals import (
     session_refusal_rate,
     slo,
 )
-from fallbackscope.policy import parse_policy_toml
+from fallbackscope.core.policy import parse_policy_toml
 
 
 def _four_chains(adb):

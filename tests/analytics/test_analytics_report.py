@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from analytics.report import default_week, weekly_report
-from fallbackscope.policy import parse_policy_toml
+from fallbackscope.core.policy import parse_policy_toml
+from fallbackscope.render.report import default_week, weekly_report
 
 H, S, OP = "claude-haiku-4-5", "claude-sonnet-4-5", "claude-opus-4-8"
 

@@ -15,7 +15,7 @@ from analytics.tiers import (
     tier_order,
     unresolved_rate,
 )
-from fallbackscope.policy import parse_policy_toml
+from fallbackscope.core.policy import parse_policy_toml
 
 H, S, OP = "claude-haiku-4-5", "claude-sonnet-4-5", "claude-opus-4-8"
 

@@ -9,7 +9,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 from test_reports import EVIL, committed_sample_report, load_committed_sample, make_daily, make_report
 
-from fallbackscope.reports import render_html, render_many
+from fallbackscope.render.weekly import render_html, render_many
 
 pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 

@@ -197,7 +197,7 @@ def test_a_policy_file_replaces_the_stored_policy(sample, tmp_path):
 
 
 def test_a_bad_policy_file_is_refused_when_the_app_is_made(sample, tmp_path):
-    from fallbackscope.errors import UsageError
+    from fallbackscope.core.errors import UsageError
 
     bad = tmp_path / "bad.toml"
     bad.write_text("[workloads.x]\nrefusal_slo = 7\n")
@@ -206,7 +206,7 @@ def test_a_bad_policy_file_is_refused_when_the_app_is_made(sample, tmp_path):
 
 
 def test_an_empty_database_gives_empty_pages_not_errors(tmp_path):
-    from fallbackscope.store import connect
+    from fallbackscope.core.store import connect
 
     db = tmp_path / "empty.duckdb"
     connect(db).close()

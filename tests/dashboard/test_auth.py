@@ -9,7 +9,7 @@ import pytest
 from dashboard_support import ServerThread, http_get
 
 from dashboard.app import PASSWORD_ENV, USER_ENV, create_app, credentials, is_loopback, serve
-from fallbackscope.errors import ExitCode, FallbackscopeError, UsageError
+from fallbackscope.core.errors import ExitCode, FallbackscopeError, UsageError
 
 ROUTES = ["/", "/refusals", "/_dash-layout", "/_dash-dependencies", "/assets/style.css"]
 

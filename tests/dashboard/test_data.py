@@ -14,7 +14,7 @@ import pytest
 import dashboard.data as data
 from analytics.common import date_to_day
 from dashboard.data import DataSource, DataUnavailable
-from fallbackscope.store import connect
+from fallbackscope.core.store import connect
 
 # Opens the database for writing, adds a load, and keeps the file (and its lock) until stdin closes.
 HOLD_WRITE_LOCK = textwrap.dedent("""

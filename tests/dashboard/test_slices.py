@@ -14,7 +14,7 @@ from analytics.summary import chain_table, present
 from dashboard.data import DataSource, install_scope
 from dashboard.filters import Filters
 from dashboard.frames import headline, sankey_flows, view_for
-from fallbackscope.store import connect
+from fallbackscope.core.store import connect
 
 D = dt.date
 

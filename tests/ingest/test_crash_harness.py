@@ -60,7 +60,7 @@ def test_sigkill_at_random_moments_never_leaves_a_partial_file_and_a_rerun_match
 KILL_WHILE_CREATING_KEY = """
 import os, secrets, signal, sys
 from pathlib import Path
-from fallbackscope import config
+from fallbackscope.core import config
 
 def killed(_n):  # SIGKILL at the moment the new key's bytes are drawn, i.e. while its file is being made
     os.kill(os.getpid(), signal.SIGKILL)

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fallbackscope import store
+from fallbackscope.core import store
 from ingest.columns import FIELD_NAMES
 from ingest.extract import extract_lines, extract_sse, from_ipc, line_count, numbered_lines
 from ingest.formats import ALL_FORMATS, LINE_FORMATS, sse

@@ -16,7 +16,7 @@ from hostile import CATEGORY, FORMULA, MARKUP, MODELS, NAMES, TEMPLATE, WEEK, WO
 from dashboard.app import create_app
 from dashboard.filters import Filters
 from fallbackscope.api import Database
-from fallbackscope.reports import render
+from fallbackscope.render.weekly import render
 
 SAFE_TAGS = {"html", "head", "meta", "title", "style", "script", "body", "header", "main", "section", "nav", "div",
              "span", "h1", "h2", "h3", "p", "ul", "li", "table", "thead", "tbody", "tr", "th", "td", "small", "a",

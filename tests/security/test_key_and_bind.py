@@ -15,8 +15,8 @@ import pytest
 from builders import exchange, message, request, write_jsonl
 from dashboard_support import free_port, http_get, wait_for
 
-from fallbackscope.config import key_path_for, load_key
-from fallbackscope.errors import FallbackscopeError
+from fallbackscope.core.config import key_path_for, load_key
+from fallbackscope.core.errors import FallbackscopeError
 
 PASSWORD_ENV = "FALLBACKSCOPE_DASHBOARD_PASSWORD"
 

@@ -19,7 +19,7 @@ from dashboard.app import create_app
 from dashboard.data import DataSource
 from dashboard.filters import Filters
 from fallbackscope import cli
-from fallbackscope.errors import ExitCode
+from fallbackscope.core.errors import ExitCode
 
 PAYLOADS = [
     "'; DROP TABLE attempts; --",

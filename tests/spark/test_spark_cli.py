@@ -48,7 +48,7 @@ def test_store_location_keeps_uris_and_defaults(monkeypatch):
 
 
 def test_the_duckdb_path_never_imports_spark():
-    code = ("import sys, fallbackscope.cli, ingest.loader, analytics.report, fallbackscope.weekly; "
+    code = ("import sys, fallbackscope.cli, ingest.loader, fallbackscope.render.report, fallbackscope.render.files; "
             "print(sorted(m for m in ('pyspark', 'sqlglot', 'py4j') if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stderr

@@ -74,7 +74,7 @@ def assert_same_rows(db: Path, store: Path) -> int:
 
 
 def spark_report(spark, store: Path, week=None) -> dict:
-    from analytics.report import weekly_report
+    from fallbackscope.render.report import weekly_report
     from fallbackscope.spark.store import Store
 
     con = Store(spark, store).connection()
@@ -85,7 +85,7 @@ def spark_report(spark, store: Path, week=None) -> dict:
 
 
 def duckdb_report(db: Path, week=None) -> dict:
-    from analytics.report import weekly_report
+    from fallbackscope.render.report import weekly_report
 
     con = duckdb.connect(str(db), read_only=True)
     try:

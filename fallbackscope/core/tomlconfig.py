@@ -8,7 +8,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from fallbackscope.errors import UsageError
+from fallbackscope.core.errors import UsageError
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from fallbackscope.tomlconfig import parse_toml_model, read_text_file
+from fallbackscope.core.tomlconfig import parse_toml_model, read_text_file
 
 
 class PriceRow(BaseModel):
@@ -60,7 +60,7 @@ class PriceTable(BaseModel):
 
 def default_toml() -> str:
     """Return the text of the price table shipped in the package."""
-    return (resources.files("fallbackscope") / "prices.toml").read_text(encoding="utf-8")
+    return (resources.files("fallbackscope.core") / "prices.toml").read_text(encoding="utf-8")
 
 
 def parse_price_toml(text: str, source: str = "price table") -> PriceTable:

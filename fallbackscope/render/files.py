@@ -1,4 +1,4 @@
-"""`fallbackscope report weekly`: compute the week(s) with `analytics`, render with `fallbackscope.reports`."""
+"""`fallbackscope report weekly`: compute the week(s) with `analytics`, render with `fallbackscope.render.weekly`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from fallbackscope.errors import UsageError, output_failure
+from fallbackscope.core.errors import UsageError, output_failure
 
 
 def weeks_present(db) -> list[dt.date]:
@@ -25,7 +25,7 @@ def write_weekly(path: Path, *, week: str | None, fmt: str, out: Path | None, po
 
     `database` replaces the DuckDB file at `path` (the Spark engine passes its store here)."""
     from fallbackscope.api import Database
-    from fallbackscope.reports import FORMATS, render, render_many, report_filename, slo_missed
+    from fallbackscope.render.weekly import FORMATS, render, render_many, report_filename, slo_missed
 
     if fmt not in FORMATS:
         raise UsageError(f"--format `{fmt}` is not one of {', '.join(FORMATS)}.")

@@ -22,7 +22,7 @@ from typing import Annotated
 import duckdb
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
-from fallbackscope.tomlconfig import parse_toml_model, read_text_file
+from fallbackscope.core.tomlconfig import parse_toml_model, read_text_file
 
 #: Triggers that may fall back by default: the "yes" rows of SPEC §5.
 DEFAULT_FALLBACK_ON: tuple[str, ...] = (

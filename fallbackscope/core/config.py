@@ -6,7 +6,7 @@ import os
 import secrets
 from pathlib import Path
 
-from fallbackscope.errors import FallbackscopeError
+from fallbackscope.core.errors import FallbackscopeError
 
 DEFAULT_DB = "fallbackscope.duckdb"
 KEY_ENV = "FALLBACKSCOPE_KEY"

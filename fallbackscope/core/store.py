@@ -8,14 +8,14 @@ from pathlib import Path
 
 import duckdb
 
-from fallbackscope.errors import FallbackscopeError
+from fallbackscope.core.errors import FallbackscopeError
 
 _LOCK_WORDS = ("lock", "Conflicting", "being used")
 
 
 def _migrations() -> list[tuple[int, str, str]]:
     """Return (number, name, sql) for each bundled migration, in order."""
-    folder = resources.files("fallbackscope") / "migrations"
+    folder = resources.files("fallbackscope.core") / "migrations"
     found = []
     for entry in folder.iterdir():
         name = entry.name

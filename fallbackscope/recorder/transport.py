@@ -3,7 +3,7 @@
 The recorder wraps the `httpx2` transport under the SDK's client, so it sees every real HTTP exchange:
 each hop of the SDK's refusal-fallback middleware and each retry of its retry loop is its own line
 (SPEC §8: log at the transport). Request and response bodies are reduced as they pass
-(`fallbackscope.recorder_reduce`): models, stop reasons, refusal categories, token counts, block types
+(`fallbackscope.recorder.reduce`): models, stop reasons, refusal categories, token counts, block types
 and the `fallback` blocks' models; the prompt (messages, system, tools) becomes `prompt_fp` and every
 credit token its fingerprint, computed here with the database's key, so no text, token, key or header
 is ever written.
@@ -33,8 +33,8 @@ from typing import Any
 
 import orjson
 
-from fallbackscope.config import load_key, resolve_db_path
-from fallbackscope.recorder_reduce import reduce_event, reduce_message, reduce_request, reduce_usage
+from fallbackscope.core.config import load_key, resolve_db_path
+from fallbackscope.recorder.reduce import reduce_event, reduce_message, reduce_request
 
 log = logging.getLogger("fallbackscope.recorder")
 
@@ -492,7 +492,3 @@ class Recorder:
             # the exception type only: a message could quote the body it failed on
             log.warning("fallbackscope recorder: an exchange was not recorded (%s); %d so far",
                         type(exc).__name__, count)
-
-
-__all__ = ["AsyncRecordingTransport", "Recorder", "RecordingTransport", "reduce_event", "reduce_message",
-           "reduce_request", "reduce_usage", "tags"]

@@ -11,9 +11,9 @@ from analytics import costs, refusals, reliability, tiers
 from analytics.common import UTC, Period, Rate, clean, day_to_date, money, parse_week, week_label, week_start_day
 from analytics.credits import credit_summary
 from analytics.facts import Facts, collect
-from analytics.policy import violations
 from analytics.summary import chain_table, present
-from fallbackscope.policy import Policy, resolve_policy
+from analytics.violations import violations
+from fallbackscope.core.policy import Policy, resolve_policy
 
 
 def default_week(con: duckdb.DuckDBPyConnection, today: dt.date | None = None) -> dt.date:

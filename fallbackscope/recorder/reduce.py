@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fallbackscope.fingerprint import prompt_fingerprint, token_fingerprint
+from fallbackscope.core.fingerprint import prompt_fingerprint, token_fingerprint
 
 _USAGE_STRINGS = ("service_tier", "inference_geo", "speed")
 _REQUEST_SCALARS = ("model", "stream", "max_tokens", "service_tier", "speed", "inference_geo")
