@@ -1,6 +1,6 @@
 """Shared pieces of the analytics: the analysed period, Wilson rates, day and ISO-week buckets.
 
-Days and weeks are UTC; weeks start Monday 00:00 (SPEC §6). Inside SQL a day is an integer, the number of
+Days and weeks are UTC; weeks start Monday 00:00 (docs/metrics.md §6). Inside SQL a day is an integer, the number of
 days since 1970-01-01, computed from `epoch_us(ts)` so that nothing depends on the session's time zone.
 """
 
@@ -28,7 +28,7 @@ US_PER_DAY = 86_400_000_000
 
 TimeKey = Literal["day", "week"]
 
-#: SQL: the attempt succeeded (SPEC §1, "resolved"): outcome ok and not rejected by the app.
+#: SQL: the attempt succeeded (docs/metrics.md §1, "resolved"): outcome ok and not rejected by the app.
 SUCCESS = "(outcome = 'ok' AND accepted IS DISTINCT FROM false)"
 #: SQL: an attempt "got a 2xx"; an attempt that returned a message without a recorded status counts too.
 GOT_2XX = "(http_status BETWEEN 200 AND 299 OR (http_status IS NULL AND outcome IN ('ok', 'refusal')))"

@@ -1,4 +1,4 @@
-"""Cost (SPEC §6.3): spend, unpriced attempts, blended cost per request, escalation overhead, the
+"""Cost (docs/metrics.md §6.3): spend, unpriced attempts, blended cost per request, escalation overhead, the
 top-tier counterfactual and start-tier advice.
 
 A model without a price never costs $0: its attempts are counted as `unpriced_attempts`, and a sum is

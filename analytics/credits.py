@@ -1,4 +1,4 @@
-"""Cache credits (SPEC §6.5): what became of each credit a refusal minted, and what it saved or missed.
+"""Cache credits (docs/metrics.md §6.5): what became of each credit a refusal minted, and what it saved or missed.
 
 Each redeemable credit gets the first outcome that holds: `redeemed`, `rejected`, `unconfirmed` (an attempt
 presenting it got a 2xx with `credit_status` redeemed / not_applied / none), `forfeited` (the chain went
@@ -159,7 +159,7 @@ def priced_total(known: pd.Series, parts: int, unpriced: int) -> float | None:
 
 @dataclass(frozen=True)
 class CreditSummary:
-    """The cache-credit outcome of a period (SPEC §6.5 and the report's `cache_credit`)."""
+    """The cache-credit outcome of a period (docs/metrics.md §6.5 and the report's `cache_credit`)."""
 
     credits_minted: int
     credits_unredeemable: int

@@ -5,7 +5,7 @@ attempt, so the first attempts of the period are summarised straight into a smal
 day × workload × model × outcome × … combination) without grouping by chain. Only the chains with two
 or more attempts get a per-chain summary (`multi`): their attempts are read once, each carrying its
 chain's first-attempt columns through one join, and their contributions are added as corrections.
-Every chain metric of SPEC §6 is a sum over these cubes, so rolling up by day, week, workload or model
+Every chain metric of docs/metrics.md §6 is a sum over these cubes, so rolling up by day, week, workload or model
 afterwards works on a few thousand rows.
 
 A chain — with all its attempts, credits and sessions — belongs to the day of its first attempt
@@ -94,7 +94,7 @@ class Facts:
       (`workload` null = all workloads together); session-less chains are counted in the cubes.
     - `counterfactual`: resolved chains and their resolver tokens priced at the workload's top tier.
     - `credits`: minted credits by day, workload, batch, outcome, reason and presentations.
-    - `loops`: one row per refusal loop (SPEC §5).
+    - `loops`: one row per refusal loop (docs/metrics.md §5).
     - `credit_rows`: one row per credit, only when collected with `detail=True`.
     """
 

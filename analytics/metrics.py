@@ -1,4 +1,4 @@
-"""`fallbackscope metrics` (SPEC §7): every metric of a period, one row per day, week, workload, model
+"""`fallbackscope metrics` (docs/metrics.md §7): every metric of a period, one row per day, week, workload, model
 or refusal category, and its table / JSON / CSV rendering.
 
 Rates are stored flat as `<rate>`, `<rate>_numerator`, `<rate>_denominator`, `<rate>_ci95_low`,

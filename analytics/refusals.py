@@ -1,4 +1,4 @@
-"""Refusal SLIs (SPEC §6.1): chain, session and attempt refusal rates, categories, drift and the SLO."""
+"""Refusal SLIs (docs/metrics.md §6.1): chain, session and attempt refusal rates, categories, drift and the SLO."""
 
 from __future__ import annotations
 

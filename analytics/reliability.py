@@ -1,4 +1,4 @@
-"""Reliability (SPEC §6.4): attempts per error class and outcome, fallbacks per trigger and policy
+"""Reliability (docs/metrics.md §6.4): attempts per error class and outcome, fallbacks per trigger and policy
 violations per kind."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Roll the facts of a period up into chain counts per group: per day, ISO week, workload, or all.
 
-Every chain metric of SPEC §6.1–§6.3 is a ratio or a sum of the counts made here. A chain's counts come
+Every chain metric of docs/metrics.md §6.1–§6.3 is a ratio or a sum of the counts made here. A chain's counts come
 from its first attempt (the `firsts` cube) plus, for chains of two or more attempts, a correction from
 the `multi` cube: e.g. refused chains = chains whose first attempt was refused + multi-attempt chains
 whose first attempt was not refused but a later one was.

@@ -1,4 +1,4 @@
-"""Fallback, tiers and escalation (SPEC §6.2): fallback, unresolved, escalation and retry rates, the
+"""Fallback, tiers and escalation (docs/metrics.md §6.2): fallback, unresolved, escalation and retry rates, the
 resolution share per model in tier order, escalation by trigger and fallbacks per trigger."""
 
 from __future__ import annotations

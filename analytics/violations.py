@@ -1,4 +1,4 @@
-"""Policy violations (SPEC §5), counted per kind and workload.
+"""Policy violations (docs/metrics.md §5), counted per kind and workload.
 
 - `fallback_on_disallowed_trigger`: an attempt k ≥ 2 on a different model than attempt k−1 whose trigger
   is not in the workload's `fallback_on` (an attempt without a trigger is not allowed either);

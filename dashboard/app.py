@@ -36,7 +36,7 @@ def create_app(db_path: str | Path, policy_path: str | Path | None = None, *,
                auth: tuple[str, str] | None = None, source: DataSource | None = None) -> dash.Dash:
     """Return the dashboard app over the database at `db_path` (nothing is read until a page asks).
 
-    `policy_path` replaces the stored policy for this app (SPEC §5); `auth` = (user, password) guards
+    `policy_path` replaces the stored policy for this app (docs/metrics.md §5); `auth` = (user, password) guards
     every route with HTTP basic auth; `source` replaces the default DataSource (tests tune its timings).
     Raises UsageError when the policy file is invalid.
     """

@@ -169,7 +169,7 @@ def view_for(source: DataSource, filters: Filters) -> View:
 
 
 def slo_table(per_workload: pd.DataFrame, policy: Policy) -> pd.DataFrame:
-    """Return the SLO of each workload (SPEC §6.1) from a per-workload chain table: the session refusal
+    """Return the SLO of each workload (docs/metrics.md §6.1) from a per-workload chain table: the session refusal
     rate with its interval, the workload's `refusal_slo`, whether it is met (rate ≤ target; None without
     sessions) and the burn rate (rate / target) — `analytics.refusals.slo` without a second roll-up."""
     rows = []
@@ -287,7 +287,7 @@ def refusal_series(view: View, time_key: str) -> pd.DataFrame:
 
 def drift_table(view: View) -> pd.DataFrame:
     """Return per week of the range (from the second): the refusal rate, the previous week's, and the
-    drift (delta, z, p_value, significant at p < 0.01) of SPEC §6.1."""
+    drift (delta, z, p_value, significant at p < 0.01) of docs/metrics.md §6.1."""
     weeks = view.rate("refused_chains", "chains", "week")
     rows = []
     for prev, cur in zip(weeks.to_dict("records"), weeks.to_dict("records")[1:], strict=False):

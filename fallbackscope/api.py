@@ -9,7 +9,7 @@ db.refusal_rate(by="week,workload", since="2026-10-01")
 db.costs(by="workload")                   # cost, blended cost per request, overhead, top-tier counterfactual
 db.start_tier_advice()                    # start_higher / keep / insufficient_data per adjacent tier pair
 db.credits()                              # CreditSummary (redeemed, rejected, …, savings_usd)
-db.weekly_report("2026-W45")              # the JSON report of SPEC §7.1, as a dict
+db.weekly_report("2026-W45")              # the JSON report of docs/metrics.md §7.1, as a dict
 db.metrics(by="model")                    # what `fallbackscope metrics --by model` prints
 ```
 
@@ -45,7 +45,7 @@ By = str | Sequence[str] | None
 
 
 class Database:
-    """A fallbackscope database opened read-only, with one method per metric of SPEC §6."""
+    """A fallbackscope database opened read-only, with one method per metric of docs/metrics.md §6."""
 
     def __init__(self, path: str | Path | None = None, *, policy: Policy | str | Path | None = None) -> None:
         self.path = resolve_db_path(path)
@@ -204,7 +204,7 @@ class Database:
         return metrics_mod.compute_metrics(self.con, since=since, until=until, by=by, policy=self.policy)
 
     def weekly_report(self, week: str | dt.date | None = None) -> dict[str, Any]:
-        """Return the weekly report of SPEC §7.1 (default: the last complete week) as a dict."""
+        """Return the weekly report of docs/metrics.md §7.1 (default: the last complete week) as a dict."""
         return report.weekly_report(self.con, self._monday(week), self.policy)
 
     def _monday(self, week: str | dt.date | None) -> dt.date:

@@ -1,4 +1,4 @@
-"""The `fallbackscope` command: a thin layer over the library (SPEC §7).
+"""The `fallbackscope` command: a thin layer over the library (docs/metrics.md §7).
 
 Every command parses its arguments, calls one library function and turns FallbackscopeError into
 one sentence on stderr and a documented exit code (0 done, 1 failure, 2 usage, 3 SLO not met).

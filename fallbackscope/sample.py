@@ -1,6 +1,6 @@
 """Seeded synthetic LLM API logs, and a ground truth of what was planted in them.
 
-`generate` writes one `exchange` JSON-lines file per UTC day (SPEC §3.1), a Message Batches results file
+`generate` writes one `exchange` JSON-lines file per UTC day (docs/metrics.md §3.1), a Message Batches results file
 (§3.4), optionally a wire capture of the streamed calls (§3.3), and `ground_truth.json`: the counts that
 ingest and analytics must find, computed from the planted scenarios (§1, §4, §6), never by reading the
 files back. `generate_lines` writes one large file fast, for benchmarks.
@@ -45,7 +45,7 @@ search season segment server service session setting shipment signal source stag
 storage store supplier support sync table target task team template tenant test ticket tier token total
 track transfer trend update upgrade usage user value vendor version volume warehouse webhook weekly
 window workflow""".split()
-# (error_class, HTTP status or transport error, error.type, message), SPEC §5
+# (error_class, HTTP status or transport error, error.type, message), docs/metrics.md §5
 _ERRORS: dict[str, tuple[str, int | str, str, str]] = {
     "400": ("invalid_request", 400, "invalid_request_error", "messages: text content blocks must be non-empty"),
     "413": ("invalid_request", 413, "request_too_large", "Request exceeds the maximum allowed number of bytes."),
@@ -66,10 +66,10 @@ _ERRORS: dict[str, tuple[str, int | str, str, str]] = {
 }
 _RETRYABLE = {"conflict", "rate_limit", "server_error", "timeout", "overloaded", "connection"}
 _ERROR_BAG = list(_ERRORS) + ["429"] * 4 + ["529"] * 4 + ["500", "conn"]
-# what the app does after a refusal; `refusal_chain` plants each, the ground truth applies SPEC §6.5
+# what the app does after a refusal; `refusal_chain` plants each, the ground truth applies docs/metrics.md §6.5
 _CREDIT_FATES = ["redeemed"] * 4 + ["redeemed_after_error", "rejected", "rejected", "unconfirmed", "forfeited"]
 _CREDIT_FATES += ["forfeited_failed", "expired", "expired", "expired_late", "no_token", "loop"]
-# server-side fallback (SPEC §3.7): the declined hops (model, trigger type) before the serving one, weighted
+# server-side fallback (docs/metrics.md §3.7): the declined hops (model, trigger type) before the serving one, weighted
 _SERVER_PLANS: list[tuple[list[tuple[str, str]], float]] = [
     ([], 0.80),  # answered by the first model although the request carried `fallbacks`
     ([(FABLE, "refusal")], 0.10),
@@ -97,7 +97,7 @@ class _Workload:
     name: str
     weight: float
     start: str  # the model the app asks first
-    chain_id: bool  # the app logs chain_id/attempt/trigger; else chains are linked by SPEC §4 rules
+    chain_id: bool  # the app logs chain_id/attempt/trigger; else chains are linked by docs/metrics.md §4 rules
     session: tuple[int, int] | None  # chains per session; None: no session_id
     stream: float = 0.0  # share of streamed chains
     cache_ttl: str | None = None  # prompt caching of system prompt and history
@@ -191,7 +191,7 @@ def _chunks(text: str, rng: random.Random) -> list[str]:
 
 
 def _iteration(kind: str, model: str, usage: dict[str, Any]) -> dict[str, Any]:
-    """One `usage.iterations` entry: a hop's token counts (SPEC §3.7)."""
+    """One `usage.iterations` entry: a hop's token counts (docs/metrics.md §3.7)."""
     tokens = {k: v for k, v in usage.items() if k.endswith("tokens") or k in ("cache_creation", "server_tool_use")}
     return {"type": kind, "model": model, **tokens}
 
@@ -494,7 +494,7 @@ class _Gen:
         return hop
 
     def server_call(self, c: _Ctx) -> None:
-        """Plant one request with `fallbacks` answered by one response holding its hops (SPEC §3.7)."""
+        """Plant one request with `fallbacks` answered by one response holding its hops (docs/metrics.md §3.7)."""
         rng, ts = self.rng, c.t
         weights = [w * (c.boost if any(t == "refusal" for _, t in plan) else 1) for plan, w in _SERVER_PLANS]
         plan = rng.choices([p for p, _ in _SERVER_PLANS], weights)[0]
@@ -567,7 +567,7 @@ class _Gen:
 
     # -- scenarios -------------------------------------------------------------------------------------
     def refusal_chain(self, c: _Ctx) -> None:
-        """A refusal on the first model, then what the app does with its credit (SPEC §6.5)."""
+        """A refusal on the first model, then what the app does with its credit (docs/metrics.md §6.5)."""
         rng, wl = self.rng, c.wl
         fate = self.draw("credit", _CREDIT_FATES)
         h = self.call(c, c.wl.start, "refusal", mint=fate != "no_token", partial=c.stream and rng.random() < 0.6)
@@ -744,7 +744,7 @@ def _write_lines(path: Path, rows: list[bytes]) -> None:
 
 
 def _truth(chains: list[_Chain]) -> dict[str, Any]:
-    """Count what was planted with the SPEC's definitions (§1, §4, §6.1, §6.2, §6.5)."""
+    """Count what was planted with the definitions of docs/metrics.md (§1, §4, §6.1, §6.2, §6.5)."""
     hops = [h for ch in chains for h in ch.hops]
     refused = [h for h in hops if h.outcome == "refusal"]
     by_category = Counter(h.category or "unspecified" for h in refused)

@@ -1,4 +1,4 @@
-"""Chain linking and triggers (SPEC §4): which chain each new attempt joins, and what follows from it.
+"""Chain linking and triggers (docs/metrics.md §4): which chain each new attempt joins, and what follows from it.
 
 Rules, strongest first: the app's `chain_id`; a presented credit token joins the chain of the
 refusal that minted it; the hops of one server-side response are one chain; the same `prompt_fp` in
@@ -160,7 +160,7 @@ def _with_record_credit(rows: Iterable[tuple]) -> Iterator[tuple]:
 
     The hops of one server-side response come in a run (same record, hop 1, 2, …); only the serving hop
     carries the presented credit, yet the request presented it for all of them, so every hop of the run
-    joins the minting refusal's chain (SPEC §4 rules 2 and 3). Other rows pass with their own credit.
+    joins the minting refusal's chain (docs/metrics.md §4 rules 2 and 3). Other rows pass with their own credit.
     """
     run: list[tuple] = []
     for row in rows:

@@ -1,4 +1,4 @@
-"""Reading a Messages API response (SPEC §3.6) and splitting server-side fallbacks into hops (§3.7).
+"""Reading a Messages API response (docs/metrics.md §3.6) and splitting server-side fallbacks into hops (§3.7).
 
 Every format ends here: it builds the fields it knows about a request (`base`) and hands the
 response body to `message_attempts` or `error_attempt`. Only allow-listed fields are read.
@@ -36,7 +36,7 @@ _STATUS_CLASSES = {
 }
 
 def error_class_for(status: int | None, error_type: str | None) -> str:
-    """Return the SPEC §5 error class of an HTTP status, else of an error body's `error.type`."""
+    """Return the docs/metrics.md §5 error class of an HTTP status, else of an error body's `error.type`."""
     if status is not None and status >= 400:
         if status in _STATUS_CLASSES:
             return _STATUS_CLASSES[status]
@@ -127,7 +127,7 @@ def read_category(value: Any, path: str) -> str | None:
 
 def _side_usage(iterations: list, kinds: list, path: str) -> dict[str, int]:
     """Return the tokens of `compaction` and `advisor_message` iterations: not hops, billed to the serving
-    attempt (SPEC §3.7); the top-level usage leaves them out."""
+    attempt (docs/metrics.md §3.7); the top-level usage leaves them out."""
     total = dict(ZERO_USAGE)
     for i, kind in enumerate(kinds):
         if kind in ("compaction", "advisor_message"):
@@ -157,7 +157,7 @@ def _hop_error(trigger: dict, path: str) -> tuple[str, str | None, str | None]:
     kind = get_str(trigger, "type", path)
     if kind == "refusal":
         return "refusal", None, read_category(trigger.get("category"), f"{path}.category")
-    return "error", ERROR_TYPES.get(kind or "", "server_error"), None  # SPEC §3.7: `error`, whatever the class
+    return "error", ERROR_TYPES.get(kind or "", "server_error"), None  # §3.7: `error`, whatever the class
 
 
 def message_attempts(msg: dict, path: str, ctx: Context, base: dict, *, hop_mode: str,
@@ -271,7 +271,7 @@ def _split_hops(msg: dict, path: str, ctx: Context, base: dict, serving: dict, c
                 served = _add_usage(served, read_usage(iterations[i], f"{path}.usage.iterations[{i}]"))
         fallback_entry = iterations[cut]
         serving_model = get_str(fallback_entry, "model", f"{path}.usage.iterations[{cut}]") or serving_model
-        serving.update(served)  # SPEC §3.7: top-level usage is then not used
+        serving.update(served)  # docs/metrics.md §3.7: top-level usage is then not used
     else:
         serving.update(_add_usage(read_usage(usage, f"{path}.usage"), _side_usage(iterations, kinds, path)))
     for hop, hop_usage in zip(hops, declined_usage, strict=False):
@@ -320,7 +320,7 @@ def error_attempt(base: dict, ctx: Context, *, status: int | None, body: dict | 
 
 
 def rebuild_stream(events: list, path: str) -> tuple[dict | None, dict | None, bool]:
-    """Rebuild the final Message of a stream from its SSE data objects (SPEC §3.3).
+    """Rebuild the final Message of a stream from its SSE data objects (docs/metrics.md §3.3).
 
     Returns (message, error event body or None, whether content blocks were streamed). Usage in
     `message_delta` is cumulative: it overwrites field by field, never adds.

@@ -1,4 +1,4 @@
-"""Fingerprints are HMAC-SHA256 of canonical JSON exactly as SPEC §2 defines them."""
+"""Fingerprints are HMAC-SHA256 of canonical JSON exactly as docs/metrics.md §2 defines them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Model-name normalisation (SPEC §3.6): API, Bedrock, Vertex and gateway spellings of one model agree."""
+"""Model-name normalisation (docs/metrics.md §3.6): API, Bedrock, Vertex and gateway spellings of one model agree."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Weekly report renderers (SPEC §7.1): json key order, csv rows, md and html escaping, golden files."""
+"""Weekly report renderers (docs/metrics.md §7.1): json key order, csv rows, md and html escaping, golden files."""
 
 from __future__ import annotations
 

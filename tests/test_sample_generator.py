@@ -1,6 +1,6 @@
 """The sample generator: seeded, realistic, and its ground truth agrees with the files it wrote.
 
-The checks below read the files back with a deliberately small, independent reading of SPEC §3-§6 (not
+The checks below read the files back with a deliberately small, independent reading of docs/metrics.md §3-§6 (not
 the ingester), so a mistake in the generator's bookkeeping shows up as a mismatch.
 """
 
@@ -54,7 +54,7 @@ def _files(d: Path) -> dict[str, bytes]:
 
 
 def _hops(line: dict[str, Any]) -> list[dict[str, Any]]:
-    """The attempts one exchange line stands for: outcome, error_class, category, model (SPEC §3.1-§3.7)."""
+    """The attempts one exchange line stands for: outcome, error_class, category, model (docs/metrics.md §3.1-§3.7)."""
     if "transport_error" in line:
         kind = line["transport_error"]
         return [{"outcome": kind, "error_class": kind}]
@@ -106,7 +106,7 @@ def _fingerprint(request: dict[str, Any]) -> str:
 
 
 def _link(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """SPEC §4 in a few lines: chain_id, then credit token, then prompt within 10 minutes of a non-success."""
+    """metrics.md §4 in a few lines: chain_id, then credit token, then prompt within 10 minutes of a non-success."""
     chains: list[dict[str, Any]] = []
     by_id: dict[str, dict[str, Any]] = {}
     by_token: dict[str, dict[str, Any]] = {}
@@ -162,7 +162,7 @@ def _final_message(line: dict[str, Any]) -> dict[str, Any]:
 
 
 def _credit_ladder(chains: list[dict[str, Any]]) -> Counter[str]:
-    """SPEC §6.5 over the linked files: the first outcome that holds for each minted credit."""
+    """docs/metrics.md §6.5 over the linked files: the first outcome that holds for each minted credit."""
     presenters: dict[str, list[dict[str, Any]]] = {}
     for chain in chains:
         for hop in chain["hops"]:

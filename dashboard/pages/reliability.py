@@ -1,5 +1,5 @@
 """Reliability and policy: attempts by error class over time, outcomes, fallbacks by trigger, and policy
-violations (SPEC §5)."""
+violations (docs/metrics.md §5)."""
 
 from __future__ import annotations
 

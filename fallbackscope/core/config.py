@@ -1,4 +1,4 @@
-"""Where the database lives and the fingerprint key (SPEC §2)."""
+"""Where the database lives and the fingerprint key (docs/metrics.md §2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Our exception type and the documented exit codes (SPEC §7)."""
+"""Our exception type and the documented exit codes (docs/metrics.md §7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Fingerprints (SPEC §2): HMAC-SHA256 of canonical JSON, so links never need the content itself.
+"""Fingerprints (docs/metrics.md §2): HMAC-SHA256 of canonical JSON, so links never need the content itself.
 
 Kept free of heavy imports: ingest worker processes and the SDK recorder import it.
 """
@@ -76,7 +76,7 @@ def normalise_messages(messages: Any) -> Any:
 
 
 def prompt_fingerprint(key: bytes, request: dict[str, Any]) -> str:
-    """Return `prompt_fp` of a Messages API request body (SPEC §2)."""
+    """Return `prompt_fp` of a Messages API request body (docs/metrics.md §2)."""
     obj = {
         "messages": normalise_messages(request.get("messages")),
         "system": request.get("system"),

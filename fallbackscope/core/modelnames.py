@@ -1,4 +1,4 @@
-"""Model-name normalisation (SPEC §3.6), light enough for ingest worker processes."""
+"""Model-name normalisation (docs/metrics.md §3.6), light enough for ingest worker processes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The fallback policy (SPEC §5): per-workload tier chain, allowed fallback triggers, disclosure and SLO.
+"""The fallback policy (docs/metrics.md §5): per-workload tier chain, allowed fallback triggers, disclosure and SLO.
 
 A policy file is TOML:
 
@@ -11,7 +11,7 @@ refusal_slo = 0.05          # target for session_refusal_rate
 ```
 
 A workload without a section (or a key left out) gets the defaults: no declared chain, `fallback_on` =
-the "yes" rows of SPEC §5, `require_disclosure = false`, `refusal_slo = 0.05`.
+the "yes" rows of docs/metrics.md §5, `require_disclosure = false`, `refusal_slo = 0.05`.
 """
 
 from __future__ import annotations
@@ -24,13 +24,13 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from fallbackscope.core.tomlconfig import parse_toml_model, read_text_file
 
-#: Triggers that may fall back by default: the "yes" rows of SPEC §5.
+#: Triggers that may fall back by default: the "yes" rows of docs/metrics.md §5.
 DEFAULT_FALLBACK_ON: tuple[str, ...] = (
     "refusal", "quality", "rate_limit", "server_error", "timeout", "overloaded", "connection",
 )
 DEFAULT_REFUSAL_SLO = 0.05
 
-#: Every trigger SPEC §1 and §5 name: refusal, quality, pinned and the error classes.
+#: Every trigger docs/metrics.md §1 and §5 name: refusal, quality, pinned and the error classes.
 KNOWN_TRIGGERS = frozenset({
     "refusal", "quality", "pinned", "invalid_request", "auth", "billing", "permission", "not_found", "conflict",
     "rate_limit", "server_error", "timeout", "overloaded", "connection",
@@ -86,7 +86,7 @@ _DEFAULT_WORKLOAD = WorkloadPolicy()
 
 
 def default_policy() -> Policy:
-    """Return the policy in force when none is given: every workload gets the SPEC §5 defaults."""
+    """Return the policy in force when none is given: every workload gets the docs/metrics.md §5 defaults."""
     return Policy()
 
 
@@ -126,7 +126,7 @@ def resolve_policy(
 ) -> Policy:
     """Return the policy for one analysis: `policy` when given (a Policy or a file path), else the stored one.
 
-    A policy given for a run replaces the stored one whole; it is not merged (SPEC §5).
+    A policy given for a run replaces the stored one whole; it is not merged (docs/metrics.md §5).
     """
     if isinstance(policy, Policy):
         return policy

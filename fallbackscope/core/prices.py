@@ -1,4 +1,4 @@
-"""The price table (SPEC §6.3): loading, model-name normalisation and the cost of an attempt in SQL."""
+"""The price table (docs/metrics.md §6.3): loading, model-name normalisation and the cost of an attempt in SQL."""
 
 from __future__ import annotations
 
@@ -125,7 +125,7 @@ PRICE_JOIN = "LEFT JOIN price_rows p ON {a}.model = p.model AND {a}.ts >= p.vali
 
 
 def token_cost_sql(a: str, p: str, *, web_search_usd: float = 0.01) -> str:
-    """Return a SQL expression for SPEC §6.3's attempt cost, before the refusal and no-usage rules.
+    """Return a SQL expression for docs/metrics.md §6.3's attempt cost, before the refusal and no-usage rules.
 
     `a` names a relation with the attempt's token columns, `is_batch`, `inference_geo`, `speed`;
     `p` a row of `price_rows` (NULL when the model has no price: the result is then NULL when there
@@ -156,7 +156,7 @@ def token_cost_sql(a: str, p: str, *, web_search_usd: float = 0.01) -> str:
 
 
 def attempt_cost_sql(a: str, p: str, *, web_search_usd: float = 0.01) -> str:
-    """Return SQL for `attempts.cost_usd` (SPEC §6.3), including the rules that make it 0 or NULL."""
+    """Return SQL for `attempts.cost_usd` (docs/metrics.md §6.3), including the rules that make it 0 or NULL."""
     billable = (
         f"({a}.input_tokens + {a}.output_tokens + {a}.cache_read_tokens + {a}.cache_write_5m_tokens"
         f" + {a}.cache_write_1h_tokens)"
@@ -170,7 +170,7 @@ def attempt_cost_sql(a: str, p: str, *, web_search_usd: float = 0.01) -> str:
     )
 
 
-# The stored columns that hold normalised model ids (SPEC §3.6); `requested_model` is kept as sent.
+# The stored columns that hold normalised model ids (docs/metrics.md §3.6); `requested_model` is kept as sent.
 NORMALISED_MODEL_COLUMNS = ("model", "intended_model", "recommended_model")
 
 
@@ -178,7 +178,7 @@ def apply_aliases(con: duckdb.DuckDBPyConnection, aliases: dict[str, str]) -> No
     """Rename stored model ids that a table's aliases name to the model they stand for.
 
     Ingest applies aliases as it reads; a table stored later (`ingest --prices`) brings its aliases to the
-    attempts already stored, so a model it names is priced and compared under one id (SPEC §6).
+    attempts already stored, so a model it names is priced and compared under one id (docs/metrics.md §6).
     """
     pairs = [[alias, model] for alias, model in aliases.items() if alias != model]
     if not pairs:

@@ -1,4 +1,4 @@
-"""The DuckDB store: connect, numbered migrations, and the tables of SPEC §2."""
+"""The DuckDB store: connect, numbered migrations, and the tables of docs/metrics.md §2."""
 
 from __future__ import annotations
 

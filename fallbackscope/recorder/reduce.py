@@ -1,4 +1,4 @@
-"""Reduce Messages API bodies to the metadata an `exchange` line keeps (SPEC §3.1): no text of any kind.
+"""Reduce Messages API bodies to the metadata an `exchange` line keeps (docs/metrics.md §3.1): no text of any kind.
 
 Pure functions of a decoded JSON body and the fingerprint key, used by `fallbackscope.recorder` as bodies
 pass: models, stop reasons, refusal categories, token counts, block types and the `fallback` blocks'

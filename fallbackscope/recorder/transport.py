@@ -1,8 +1,8 @@
-"""Record the traffic of the official `anthropic` Python SDK as `exchange` lines (SPEC §3.1), metadata only.
+"""Record the traffic of the official `anthropic` Python SDK as `exchange` lines (docs/metrics.md §3.1), metadata only.
 
 The recorder wraps the `httpx2` transport under the SDK's client, so it sees every real HTTP exchange:
 each hop of the SDK's refusal-fallback middleware and each retry of its retry loop is its own line
-(SPEC §8: log at the transport). Request and response bodies are reduced as they pass
+(docs/metrics.md §8: log at the transport). Request and response bodies are reduced as they pass
 (`fallbackscope.recorder.reduce`): models, stop reasons, refusal categories, token counts, block types
 and the `fallback` blocks' models; the prompt (messages, system, tools) becomes `prompt_fp` and every
 credit token its fingerprint, computed here with the database's key, so no text, token, key or header
@@ -212,7 +212,7 @@ class _Exchange:
                     self._sse_line(b"".join(self.buffer).rstrip(b"\r"))
                 self._dispatch()
             elif not any(e["type"] in ("message_delta", "error") for e in self.events):
-                line["canceled"] = True  # stopped before the stop reason: no success (SPEC outcome `canceled`)
+                line["canceled"] = True  # stopped before the stop reason: no success (outcome `canceled`)
             line["events"] = self.events
         elif self.chunks:
             reduced = reduce_message(orjson.loads(b"".join(self.chunks)), self.recorder.key)
@@ -391,7 +391,7 @@ class Recorder:
 
         Place it first (outermost) in the client's `middleware` list: with a `BetaFallbackState`
         pin, follow-up turns go straight to the fallback model, and this keeps them counted as
-        fallbacks (trigger `pinned`, SPEC §4).
+        fallbacks (trigger `pinned`, docs/metrics.md §4).
         """
         from anthropic import Middleware
 

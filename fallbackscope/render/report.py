@@ -1,4 +1,4 @@
-"""The weekly report (SPEC §7.1) as a plain dict with exactly the stable keys; renderers only format it."""
+"""The weekly report (docs/metrics.md §7.1) as a plain dict with exactly the stable keys; renderers only format it."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def weekly_report(
     policy: Policy | str | None = None,
 ) -> dict[str, Any]:
     """Return the weekly report of ISO week `week` (`2026-W47`, or its Monday; default: `default_week`)
-    as a JSON-ready dict with the keys of SPEC §7.1."""
+    as a JSON-ready dict with the keys of docs/metrics.md §7.1."""
     policy = resolve_policy(con, policy)
     if week is None:
         monday = default_week(con)

@@ -1,4 +1,4 @@
-"""Renderers of the weekly report (SPEC §7, §7.1): the report dict → json, csv, md or one html file.
+"""Renderers of the weekly report (docs/metrics.md §7, §7.1): the report dict → json, csv, md or one html file.
 
 Compute first, render second: `fallbackscope.render.report.weekly_report` computes the dict; these functions only lay it
 out. Their arithmetic is display arithmetic (sums of a money column, a cost per chain, burn = rate / target).

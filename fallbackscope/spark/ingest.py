@@ -433,7 +433,7 @@ def _scope(F, frame):
 
 
 def _linked(spark, store, fresh, F):
-    """Return attempt_id, chain_id, attempt_index, trigger, fallback_mode of the fresh attempts (SPEC §4)."""
+    """Return attempt_id, chain_id, attempt_index, trigger, fallback_mode of the fresh attempts (docs/metrics.md §4)."""
     new = fresh.select(
         "attempt_id", F.col("ts").alias("ts_us"), _scope(F, fresh).alias("scope"), "prompt_fp", "given_chain_id",
         "credit_presented_fp", "credit_minted_fp", (F.col("file_idx").cast("long") * (1 << 32) + F.col("line_no"))

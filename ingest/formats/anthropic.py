@@ -1,4 +1,4 @@
-"""Format `anthropic` (SPEC §3.2): one bare Message or error body per line, as `to_json()` writes it."""
+"""Format `anthropic` (docs/metrics.md §3.2): one bare Message or error body per line, as `to_json()` writes it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Format `batch` (SPEC §3.4): Message Batches results, `{"custom_id", "result": {...}}` per line."""
+"""Format `batch` (docs/metrics.md §3.4): Message Batches results, `{"custom_id", "result": {...}}` per line."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def parse(obj: dict, ctx: Context) -> list[dict]:
         # the error may be wrapped as {"type": "error", "error": {...}} or given bare
         body = error if error is not None and "error" in error else {"error": error}
         attempt = error_attempt(base, ctx, status=None, body=body, path="result.error")
-        attempt["attempt_id"] = base.get("attempt_id")  # SPEC §2: never the error's request id
+        attempt["attempt_id"] = base.get("attempt_id")  # docs/metrics.md §2: never the error's request id
         return [attempt]
     if kind in ("canceled", "expired"):
         base.update(outcome=kind)

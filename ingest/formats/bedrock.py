@@ -1,4 +1,4 @@
-"""Format `bedrock` (SPEC §3.5): Amazon Bedrock model invocation log records, one JSON object per line.
+"""Format `bedrock` (docs/metrics.md §3.5): Amazon Bedrock model invocation log records, one JSON object per line.
 
 A record (`schemaType: ModelInvocationLog`) holds one call: `operation` InvokeModel,
 InvokeModelWithResponseStream, Converse or ConverseStream; the request and response bodies in
@@ -28,7 +28,7 @@ from ingest.message import (
 NAME = "bedrock"
 
 # errorCode (or a ConverseStream exception event) → the HTTP status the Bedrock runtime API documents for
-# it; the error class follows from the status by SPEC §5's table, as for every format
+# it; the error class follows from the status by docs/metrics.md §5's table, as for every format
 ERROR_STATUS = {
     "ValidationException": 400,
     "ServiceQuotaExceededException": 400,
@@ -44,7 +44,7 @@ ERROR_STATUS = {
     "ServiceUnavailableException": 503,
 }
 
-# Converse stop reasons that mean the answer was withheld (SPEC §1 refusal; kept verbatim in stop_reason)
+# Converse stop reasons that mean the answer was withheld (docs/metrics.md §1 refusal; kept verbatim in stop_reason)
 REFUSAL_STOPS = frozenset({"refusal", "guardrail_intervened", "content_filtered"})
 
 
@@ -158,7 +158,7 @@ def _from_counts(base: dict, counts: dict[str, int]) -> dict:
 
 def _failed(base: dict, ctx: Context, error_code: str) -> dict:
     """Return the attempt of a call that failed with a Bedrock exception (`errorCode`, or an exception event
-    of a ConverseStream): the exception's documented status, its SPEC §5 class; an unknown one is a
+    of a ConverseStream): the exception's documented status, its docs/metrics.md §5 class; an unknown one is a
     server error."""
     status = ERROR_STATUS.get(error_code)
     base["http_status"] = status
@@ -187,7 +187,7 @@ def _converse_usage(usage: dict | None, path: str) -> dict[str, int] | None:
     write = get_tokens(usage, "cacheWriteInputTokens", path)
     details = get_list(usage, "cacheDetails", path) or []
     by_ttl = {"5m": 0, "1h": 0}
-    for i, detail in enumerate(details):  # the writes by TTL: part of the total, never added to it (SPEC §3.6)
+    for i, detail in enumerate(details):  # the writes by TTL: part of the total, never added to it (§3.6)
         dpath = f"{path}.cacheDetails[{i}]"
         if not isinstance(detail, dict):
             raise Reject(f"field `{dpath}` has the wrong type (expected an object)")

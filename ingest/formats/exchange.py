@@ -1,4 +1,4 @@
-"""Format `exchange` (SPEC §3.1): one HTTP exchange with the model API per JSON line."""
+"""Format `exchange` (docs/metrics.md §3.1): one HTTP exchange with the model API per JSON line."""
 
 from __future__ import annotations
 

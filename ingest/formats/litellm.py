@@ -1,4 +1,4 @@
-"""Format `litellm` (SPEC §3.5): LiteLLM StandardLoggingPayload JSON lines and SpendLogs exports.
+"""Format `litellm` (docs/metrics.md §3.5): LiteLLM StandardLoggingPayload JSON lines and SpendLogs exports.
 
 A StandardLoggingPayload (what LiteLLM's logging callbacks write) has `id`, `trace_id`, `call_type`,
 `status`, `startTime`/`endTime` (epoch seconds), `model`, `model_group`, `custom_llm_provider`, token
@@ -96,7 +96,7 @@ def read_tokens(obj: dict, usage: dict | None) -> dict[str, int]:
     write_5m = get_tokens(breakdown, "ephemeral_5m_input_tokens", "usage_object.cache_creation")
     write_1h = get_tokens(breakdown, "ephemeral_1h_input_tokens", "usage_object.cache_creation")
     if not (write_5m or write_1h):
-        write_5m = write  # no TTL breakdown: all writes are 5-minute writes (SPEC §3.6)
+        write_5m = write  # no TTL breakdown: all writes are 5-minute writes (docs/metrics.md §3.6)
     write = write_5m + write_1h
     # LiteLLM adds reads and writes to prompt_tokens; a total smaller than that sum left writes out
     if prompt >= read + write:

@@ -1,7 +1,7 @@
-"""Format `otel` (SPEC §3.5): OTLP/JSON trace exports with GenAI semantic-convention attributes.
+"""Format `otel` (docs/metrics.md §3.5): OTLP/JSON trace exports with GenAI semantic-convention attributes.
 
 One export (`{"resourceSpans": [...]}`) per line, as the OpenTelemetry Collector's file exporter writes
-it. A record is one span (SPEC §1): a line holding N model-call spans gives N records. Spans that are
+it. A record is one span (docs/metrics.md §1): a line holding N model-call spans gives N records. Spans that are
 not GenAI model calls (HTTP, database, tool, agent, embedding spans) are not records and are skipped.
 
 Only allow-listed attributes are decoded; content attributes (`gen_ai.input.messages`,
@@ -257,7 +257,7 @@ def parse(record: Span, ctx: Context) -> list[dict]:
              or _tokens(attrs, "gen_ai.usage.cache_write.input_tokens", path))
     if write > write_5m + write_1h:
         # the total is what was written; writes no TTL breakdown covers (none given, or one iteration's
-        # only) are 5-minute writes (SPEC §3.6)
+        # only) are 5-minute writes (docs/metrics.md §3.6)
         write_5m = write - write_1h
     cached = read + write_5m + write_1h
     base.update(

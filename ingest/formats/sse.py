@@ -1,4 +1,4 @@
-"""Format `sse` (SPEC §3.3): captured `event:`/`data:` streams, one record per stream.
+"""Format `sse` (docs/metrics.md §3.3): captured `event:`/`data:` streams, one record per stream.
 
 A stream ends at `message_stop`, at the next `message_start`, after an `error` event, or at the end
 of the file. Its record position is the line of its first `event:`/`data:` line.

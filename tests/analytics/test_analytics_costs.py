@@ -1,4 +1,4 @@
-"""Cost (SPEC §6.3): spend, unpriced attempts, overhead, the top-tier counterfactual and start-tier advice.
+"""Cost (docs/metrics.md §6.3): spend, unpriced attempts, overhead, the top-tier counterfactual and start-tier advice.
 
 Prices used (USD per million tokens: input / 5m write / 1h write / read / output):
 claude-opus-4-8 5 / 6.25 / 10 / 0.50 / 25, claude-sonnet-4-5 3 / 3.75 / 6 / 0.30 / 15, claude-haiku-4-5

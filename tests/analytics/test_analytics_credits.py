@@ -1,4 +1,4 @@
-"""Cache credits (SPEC §6.5): outcome classes, redemption rate, credited tokens, savings and missed savings.
+"""Cache credits (docs/metrics.md §6.5): outcome classes, redemption rate, credited tokens, savings and missed savings.
 
 claude-sonnet-4-5: 5m write 3.75, read 0.30 → 3.45 USD per million credited tokens;
 claude-haiku-4-5: 5m write 1.25, read 0.10 → 1.15.

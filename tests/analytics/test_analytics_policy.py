@@ -1,4 +1,4 @@
-"""The policy file (SPEC §5) and the violations counted against it."""
+"""The policy file (docs/metrics.md §5) and the violations counted against it."""
 
 from __future__ import annotations
 

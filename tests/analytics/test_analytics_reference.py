@@ -1,4 +1,4 @@
-"""Random chains against a naive, chain-by-chain reference written straight from SPEC §6.1–§6.3.
+"""Random chains against a naive, chain-by-chain reference written straight from docs/metrics.md §6.1–§6.3.
 
 The analytics count one-attempt chains from a cube of first attempts and correct for longer chains; this
 test checks that the shortcut gives the same numbers as walking every chain.

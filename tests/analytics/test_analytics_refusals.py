@@ -1,4 +1,4 @@
-"""Refusal SLIs (SPEC §6.1) on small hand-made databases; the arithmetic is written next to each check."""
+"""Refusal SLIs (docs/metrics.md §6.1) on small hand-made databases; the arithmetic is written next to each check."""
 
 from __future__ import annotations
 

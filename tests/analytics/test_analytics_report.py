@@ -1,4 +1,4 @@
-"""The weekly JSON report (SPEC §7.1): exactly its keys, its default week, empty databases and weeks."""
+"""The weekly JSON report (docs/metrics.md §7.1): exactly its keys, its default week, empty databases and weeks."""
 
 from __future__ import annotations
 

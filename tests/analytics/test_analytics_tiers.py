@@ -1,4 +1,4 @@
-"""Fallback, tiers and escalation (SPEC §6.2) on hand-made chains."""
+"""Fallback, tiers and escalation (docs/metrics.md §6.2) on hand-made chains."""
 
 from __future__ import annotations
 

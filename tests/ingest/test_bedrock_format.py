@@ -1,4 +1,4 @@
-"""Bedrock model invocation log records (SPEC §3.5) parsed into exactly the right rows.
+"""Bedrock model invocation log records (docs/metrics.md §3.5) parsed into exactly the right rows.
 
 Fixtures follow the documented record (`schemaType: ModelInvocationLog`, `input`/`output` with
 `inputBodyJson`/`outputBodyJson`, token counts, `errorCode`) and the Converse API shapes.
@@ -58,7 +58,7 @@ def test_invoke_model_with_cache_tokens_reads_the_anthropic_body(tmp_path, db):
     assert row["attempt_id"] == "msg_bdrk_01" and row["surface"] == "bedrock" and row["ts"] == EPOCH
     assert row["requested_model"] == PROFILE and row["model"] == "claude-sonnet-4-5"
     assert (row["http_status"], row["outcome"], row["stop_reason"], row["is_stream"]) == (200, "ok", "end_turn", False)
-    # SPEC §3.5: never double count — 120 uncached, not 120 + 1000 + 200
+    # docs/metrics.md §3.5: never double count — 120 uncached, not 120 + 1000 + 200
     assert (row["input_tokens"], row["cache_read_tokens"], row["cache_write_5m_tokens"],
             row["cache_write_1h_tokens"], row["output_tokens"]) == (120, 1000, 200, 0, 50)
     assert row["prompt_fp"] == prompt_fp(ANTHROPIC_BODY) and row["workload"] == "default"

@@ -1,4 +1,4 @@
-"""Hand-made `exchange` records parsed into exactly the right attempt rows (SPEC §3.1, §3.6, §3.7, §4)."""
+"""Hand-made `exchange` records parsed into exactly the right attempt rows (docs/metrics.md §3.1, §3.6, §3.7, §4)."""
 
 from __future__ import annotations
 
@@ -142,7 +142,7 @@ def test_server_side_error_hop_without_fallback_message_gets_no_usage(tmp_path, 
                    usage_=usage(50, 20))
     load(tmp_path, db, [exchange("2026-11-02T11:00:00Z", request("claude-fable-5"), resp)])
     hop1, hop2 = rows(db)
-    # SPEC §3.7: a declined hop that is no refusal has outcome `error`, whatever its class
+    # docs/metrics.md §3.7: a declined hop that is no refusal has outcome `error`, whatever its class
     assert hop1["outcome"] == "error" and hop1["error_class"] == error_class and hop1["had_output"] is True
     assert hop1["input_tokens"] == 0 and hop2["input_tokens"] == 50 and hop2["output_tokens"] == 20
     assert hop2["trigger"] == error_class
@@ -265,7 +265,7 @@ def test_stream_error_event_after_200_is_an_error_with_its_usage(tmp_path, db, b
                                  request_id="req_st")])
     [row] = rows(db)
     assert row["outcome"] == "error" and row["error_class"] == "overloaded"
-    assert row["attempt_id"] == "msg_st" and row["request_id"] == "req_st"  # the message id first (SPEC §2)
+    assert row["attempt_id"] == "msg_st" and row["request_id"] == "req_st"  # the message id first (docs/metrics.md §2)
     assert row["had_output"] is blocks  # a block was streamed before the error
     assert row["input_tokens"] == 100 and row["output_tokens"] == 1
     assert row["cost_usd"] == pytest.approx((100 * 10 + 1 * 50) / 1e6)
@@ -407,7 +407,7 @@ def test_workload_and_default_ts_options(tmp_path, db):
 
 
 def test_chains_continue_across_files_loaded_one_after_the_other(tmp_path, db):
-    """Each rule of SPEC §4 links an attempt to a chain stored by an earlier load: the chain id, a presented
+    """Each rule of docs/metrics.md §4 links an attempt to a chain stored by an earlier load: the chain id, a presented
     credit, and the same prompt within 10 minutes of a chain that has not succeeded (but not one older)."""
     named = exchange("2026-11-02T09:00:00Z", request("claude-haiku-4-5", "tier me"),
                      message("msg_n1", "claude-haiku-4-5"), chain_id="app-1", accepted=False)

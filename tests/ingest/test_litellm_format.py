@@ -1,4 +1,4 @@
-"""LiteLLM StandardLoggingPayload lines and SpendLogs rows (SPEC §3.5) parsed into exactly the right rows:
+"""LiteLLM StandardLoggingPayload lines and SpendLogs rows (docs/metrics.md §3.5) parsed into exactly the right rows:
 `trace_id` chains retries and fallbacks, `prompt_tokens` is stored without the cache tokens it includes,
 and refusals that LiteLLM reports as `content_filter` are recognised."""
 
@@ -71,7 +71,7 @@ def test_payload_fields_and_cache_tokens_subtracted_from_prompt_tokens(tmp_path,
         START, 1500.0, "gateway", "anthropic", "trace-1")
     assert (row["requested_model"], row["model"], row["request_id"], row["http_status"]) == (
         "claude-sonnet", "claude-sonnet-4-5", "chatcmpl-1", 200)
-    # SPEC §3.5: prompt_tokens 1500 includes 1000 cache reads and 300 cache writes
+    # docs/metrics.md §3.5: prompt_tokens 1500 includes 1000 cache reads and 300 cache writes
     assert (row["input_tokens"], row["cache_read_tokens"], row["cache_write_5m_tokens"],
             row["cache_write_1h_tokens"], row["output_tokens"]) == (200, 1000, 300, 0, 80)
     assert (row["outcome"], row["stop_reason"], row["had_output"], row["is_stream"]) == ("ok", "stop", True, True)

@@ -1,4 +1,4 @@
-"""Nothing lost (SPEC §2, §3): every non-blank record is loaded, a duplicate, or a reject with a reason;
+"""Nothing lost (docs/metrics.md §2, §3): every non-blank record is loaded, a duplicate, or a reject with a reason;
 loads are idempotent and atomic per file, even under SIGKILL."""
 
 from __future__ import annotations

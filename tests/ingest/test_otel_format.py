@@ -1,4 +1,4 @@
-"""OTLP/JSON trace exports with GenAI semantic-convention attributes (SPEC §3.5): one record per
+"""OTLP/JSON trace exports with GenAI semantic-convention attributes (docs/metrics.md §3.5): one record per
 model-call span, exactly the right rows, cache tokens subtracted from `gen_ai.usage.input_tokens`."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Hand-made `anthropic`, `batch` and `sse` inputs parsed into exactly the right rows (SPEC §3.2–3.4)."""
+"""Hand-made `anthropic`, `batch` and `sse` inputs parsed into exactly the right rows (docs/metrics.md §3.2–3.4)."""
 
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ def test_batch_results_without_batch_id_get_content_ids_that_survive_gzip_and_re
     plain = write_jsonl(tmp_path / "results.jsonl", batch_lines())
     ingest_paths(db, [str(plain)], LoadOptions(default_ts=TS))
     first = {r["attempt_id"] for r in rows(db)}
-    # SPEC §2: the message id when succeeded, else (no --batch-id) the content hash, never the error's request id
+    # §2: the message id when succeeded, else (no --batch-id) the content hash, never the error's request id
     assert {i for i in first if not i.startswith("h:")} == {"msg_bt1", "msg_bt2"} and len(first) == 5
     gz = tmp_path / "renamed.jsonl.gz"
     gz.write_bytes(gzip.compress(plain.read_bytes().replace(b"\n", b"\r\n")))

@@ -1,4 +1,4 @@
-"""Privacy by schema (SPEC §2): canaries planted in every text field of every input format never reach
+"""Privacy by schema (docs/metrics.md §2): canaries planted in every text field of every input format never reach
 the database file's bytes, stdout, stderr or rejects; nor do raw credit tokens."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Privacy by schema (SPEC §2) for the formats of other tools: canaries planted in every text field of
+"""Privacy by schema (docs/metrics.md §2) for the formats of other tools: canaries planted in every text field of
 `bedrock`, `otel` and `litellm` records never reach the database file's bytes, stdout, stderr or rejects."""
 
 from __future__ import annotations
