@@ -1,42 +1,22 @@
-"""Shared pieces of the analytics: the analysed period, Wilson rates, day and ISO-week buckets.
+"""Shared pieces of the analytics: Wilson rates, plain values, temporary tables (docs/metrics.md §6).
 
-Days and weeks are UTC; weeks start Monday 00:00 (docs/metrics.md §6). Inside SQL a day is an integer, the number of
-days since 1970-01-01, computed from `epoch_us(ts)` so that nothing depends on the session's time zone.
+Days, weeks and the analysed period are `fallbackscope.core.periods`; success is `fallbackscope.core.outcomes`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import math
-import re
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any
 
 import duckdb
 import numpy as np
 import pandas as pd
 
-from fallbackscope.core.errors import UsageError
-
 Z95 = 1.959964
-UTC = dt.UTC
-EPOCH_DATE = dt.date(1970, 1, 1)
-US_PER_DAY = 86_400_000_000
-
-TimeKey = Literal["day", "week"]
-
-#: SQL: the attempt succeeded (docs/metrics.md §1, "resolved"): outcome ok and not rejected by the app.
-SUCCESS = "(outcome = 'ok' AND accepted IS DISTINCT FROM false)"
-#: SQL: an attempt "got a 2xx"; an attempt that returned a message without a recorded status counts too.
-GOT_2XX = "(http_status BETWEEN 200 AND 299 OR (http_status IS NULL AND outcome IN ('ok', 'refusal')))"
-
-
-def day_sql(ts: str) -> str:
-    """Return SQL for the UTC day number (days since 1970-01-01) of TIMESTAMPTZ expression `ts`."""
-    return f"CAST(floor(epoch_us({ts}) / {US_PER_DAY}) AS INTEGER)"
 
 
 # ---------------------------------------------------------------- rates
@@ -160,109 +140,6 @@ def money(value: Any) -> float | None:
 
 
 # ---------------------------------------------------------------- days and weeks
-
-
-def day_to_date(day: int) -> dt.date:
-    """Return the calendar date of a day number."""
-    return EPOCH_DATE + dt.timedelta(days=int(day))
-
-
-def date_to_day(date: dt.date) -> int:
-    """Return the day number of a calendar date."""
-    return (date - EPOCH_DATE).days
-
-
-def week_start_day(day: int) -> int:
-    """Return the day number of the Monday starting the ISO week of `day`."""
-    return int(day) - (int(day) + 3) % 7  # 1970-01-01 was a Thursday
-
-
-def week_label(monday: dt.date) -> str:
-    """Return the ISO week name of a date, e.g. `2026-W47`."""
-    year, week, _ = monday.isocalendar()
-    return f"{year}-W{week:02d}"
-
-
-_WEEK = re.compile(r"^(\d{4})-?W(\d{2})$", re.IGNORECASE)
-
-
-def parse_week(text: str) -> dt.date:
-    """Return the Monday of an ISO week given as `2026-W47`; raises UsageError naming the value otherwise."""
-    match = _WEEK.match(text.strip())
-    if not match:
-        raise UsageError(f"`{text}` is not an ISO week; write it like 2026-W47.")
-    try:
-        return dt.date.fromisocalendar(int(match.group(1)), int(match.group(2)), 1)
-    except ValueError:
-        raise UsageError(f"`{text}` is not an ISO week of that year.") from None
-
-
-def to_utc(value: str | dt.date | dt.datetime | None, what: str = "time") -> dt.datetime | None:
-    """Return a time bound as an aware UTC datetime.
-
-    Accepts a datetime (naive means UTC), a date (midnight UTC), an ISO 8601 date or time string, or an
-    ISO week (`2026-W47`, its Monday). Raises UsageError in one line for anything else.
-    """
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    if isinstance(value, dt.date):
-        return dt.datetime.combine(value, dt.time(), UTC)
-    text = str(value).strip()
-    if _WEEK.match(text):
-        return dt.datetime.combine(parse_week(text), dt.time(), UTC)
-    try:
-        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise UsageError(f"--{what} `{text}` is not a date (2026-03-02), a time (2026-03-02T10:00Z) "
-                         "or an ISO week (2026-W10).") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
-@dataclass(frozen=True)
-class Period:
-    """The analysed period: chains whose first attempt is in [since, until); None leaves a side open."""
-
-    since: dt.datetime | None = None
-    until: dt.datetime | None = None
-
-    @classmethod
-    def of(cls, since: str | dt.date | dt.datetime | None = None,
-           until: str | dt.date | dt.datetime | None = None) -> Period:
-        """Return the period of two user-given bounds (see `to_utc`); raises UsageError when since ≥ until."""
-        start, end = to_utc(since, "since"), to_utc(until, "until")
-        if start is not None and end is not None and start >= end:
-            raise UsageError("--since must be before --until (--until is exclusive).")
-        return cls(start, end)
-
-    @classmethod
-    def week(cls, monday: dt.date) -> Period:
-        """Return the ISO week starting on `monday`."""
-        start = dt.datetime.combine(monday, dt.time(), UTC)
-        return cls(start, start + dt.timedelta(days=7))
-
-    @property
-    def whole(self) -> bool:
-        """True when the period is unbounded on both sides."""
-        return self.since is None and self.until is None
-
-    def where(self, ts: str) -> tuple[str, list[Any]]:
-        """Return (SQL condition on TIMESTAMPTZ column `ts`, its bound parameters); `TRUE` when unbounded."""
-        parts, params = [], []
-        if self.since is not None:
-            parts.append(f"{ts} >= ?")
-            params.append(self.since)
-        if self.until is not None:
-            parts.append(f"{ts} < ?")
-            params.append(self.until)
-        return (" AND ".join(parts) or "TRUE"), params
-
-    def where_since(self, ts: str) -> tuple[str, list[Any]]:
-        """Return (SQL condition `ts >= since`, parameters): the bound that holds for every attempt of a chain."""
-        if self.since is None:
-            return "TRUE", []
-        return f"{ts} >= ?", [self.since]
 
 
 # ---------------------------------------------------------------- temporary tables

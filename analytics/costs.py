@@ -15,6 +15,7 @@ import pandas as pd
 
 from analytics.common import Rate, clean, ratio
 from analytics.facts import Facts
+from analytics.metrics import blended_cost_per_request
 from analytics.summary import chain_table, parse_by, present
 
 Advice = Literal["start_higher", "keep", "insufficient_data"]
@@ -34,7 +35,8 @@ def costs(facts: Facts, by: str | Sequence[str] | None = "workload") -> pd.DataF
     table = present(chain_table(facts, time_key, by_workload), time_key)
     keys = [c for c in ("day", "week", "workload") if c in table.columns]
     out = table[keys + [c for c in COST_COLUMNS if c in table.columns]].copy()
-    out["blended_cost_per_request"] = [ratio(c, n) for c, n in zip(out["cost_usd"], out["chains"], strict=True)]
+    out["blended_cost_per_request"] = [blended_cost_per_request(c, n)
+                                       for c, n in zip(out["cost_usd"], out["chains"], strict=True)]
     out = out[keys + COST_COLUMNS]
     if keys == ["workload"]:
         out["top_tier"] = [facts.top_tier.get(str(w)) for w in out["workload"]]

@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pandas as pd
 
-from analytics.common import GOT_2XX, Period, Rate, day_sql, day_to_date, fetch_df, money, money_sum_sql
+from analytics.common import Rate, fetch_df, money, money_sum_sql
+from fallbackscope.core.outcomes import GOT_2XX
+from fallbackscope.core.periods import Period, day_sql, day_to_date
 
 if TYPE_CHECKING:
     from analytics.facts import Facts

@@ -21,19 +21,12 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from analytics.common import (
-    SUCCESS,
-    Period,
-    TimeKey,
-    day_sql,
-    day_to_date,
-    fetch_df,
-    money_sum_sql,
-    temp_names,
-)
+from analytics.common import fetch_df, money_sum_sql, temp_names
 from analytics.credits import credit_cube, credit_rows_sql
 from analytics.violations import refusal_loop_rows
 from fallbackscope.core.modelnames import normalise_model
+from fallbackscope.core.outcomes import SUCCESS, success_sql
+from fallbackscope.core.periods import Period, TimeKey, bucket_sql, day_sql, day_to_date
 from fallbackscope.core.policy import Policy, resolve_policy
 from fallbackscope.core.prices import PriceRow, PriceTable, install_price_rows
 
@@ -52,7 +45,7 @@ def _multi_cols(a: str) -> str:
     return ", ".join(cols + [
         f"CASE WHEN {a}.attempt_index = 1 THEN {a}.session_id END AS session_id",
         f"CASE WHEN {a}.credit_minted_fp IS NOT NULL THEN {a}.attempt_id END AS attempt_id",
-        f"({a}.outcome = 'ok' AND {a}.accepted IS DISTINCT FROM false) AS success",
+        f"{success_sql(a)} AS success",
         f"{day_sql(a + '.ts')} AS own_day",
     ])
 
@@ -73,7 +66,7 @@ def _first_cols() -> str:
         cols.append(name if c in _FIRST_NEEDS else f"NULL::{_TYPES.get(c, 'VARCHAR')} AS {name}")
     return ", ".join(cols + [
         "session_id", "NULL::VARCHAR AS attempt_id",
-        "(outcome = 'ok' AND accepted IS DISTINCT FROM false) AS success", f"{day_sql('ts')} AS own_day",
+        f"{SUCCESS} AS success", f"{day_sql('ts')} AS own_day",
     ])
 
 
@@ -122,15 +115,6 @@ class Facts:
     def chain_count(self) -> int:
         """Return the number of chains in the period."""
         return int(self.firsts["n"].sum())
-
-
-def bucket_sql(day: str, key: TimeKey | None) -> str:
-    """Return SQL for the bucket of a day-number column: the day itself, its week's Monday, or 0."""
-    if key == "day":
-        return day
-    if key == "week":
-        return f"({day} - ({day} + 3) % 7)"
-    return "0"
 
 
 def normalised_chains(policy: Policy, table: PriceTable) -> dict[str, tuple[str, ...]]:

@@ -1,309 +1,153 @@
-"""`fallbackscope metrics` (docs/metrics.md §7): every metric of a period, one row per day, week, workload, model
-or refusal category, and its table / JSON / CSV rendering.
+"""The metric registry: every metric's name → definition, numerator, denominator and SQL (docs/metrics.md §6).
 
-Rates are stored flat as `<rate>`, `<rate>_numerator`, `<rate>_denominator`, `<rate>_ci95_low`,
-`<rate>_ci95_high`; the JSON rendering nests each as `{value, numerator, denominator, ci95_low, ci95_high}`.
+One place says what each number means. `REGISTRY[name].sql` is the metric's definition as one query over
+`chains` (one row per chain, `CHAINS_SQL`), `sessions` (`SESSIONS_SQL`) or `attempts`: run it with
+`metric_sql` and it returns `numerator, denominator`. The CLI's `metrics` table, the weekly report and the
+dashboard compute the same numbers faster from `analytics.facts` (a few cubes instead of a pass over every
+chain); `tests/analytics/test_metrics_registry.py` checks that both give the same counts.
+
+The derived verdicts used wherever a number is shown — an SLO met, its burn rate, a blended cost per
+request — are the small functions at the end: the report, the metrics table and the dashboard call them.
+This module imports neither pandas nor DuckDB, so a renderer can use it cheaply.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import io
-import json
+import math
+from dataclasses import dataclass
 from typing import Any, Literal
 
-import duckdb
-import pandas as pd
+from fallbackscope.core.outcomes import success_sql
+from fallbackscope.core.periods import day_sql
 
-from analytics import refusals, tiers
-from analytics.common import RATE_SUFFIXES, Period, add_rate, clean, rate_names, ratio
-from analytics.credits import summarise
-from analytics.facts import Facts, collect
-from analytics.summary import chain_table, keys_for, present, with_keys
-from analytics.violations import KINDS, violation_rows
-from fallbackscope.core.errors import UsageError
-from fallbackscope.core.policy import Policy
+Level = Literal["chain", "session", "attempt", "credit"]
 
-By = Literal["day", "week", "workload", "model", "category"]
-Format = Literal["table", "json", "csv"]
-BY_CHOICES: tuple[str, ...] = ("day", "week", "workload", "model", "category")
-FORMATS: tuple[str, ...] = ("table", "json", "csv")
+#: One row per chain of the analysed period (chains whose first attempt is in it; `{period}` is its SQL
+#: condition on `ts`): the chain-level facts every chain metric counts. A chain belongs to the day of its
+#: first attempt (`attempt_index = 1`).
+CHAINS_SQL = f"""
+    WITH firsts AS (
+        SELECT chain_id, ts, {day_sql('ts')} AS day, workload, session_id, model AS first_model,
+            coalesce("trigger" = 'pinned', false) AS pinned
+        FROM attempts WHERE attempt_index = 1 AND {{period}}
+    ), a AS (
+        SELECT a.chain_id, a.attempt_index, a.model, a.outcome, {success_sql('a')} AS success,
+            lag(a.model) OVER (PARTITION BY a.chain_id ORDER BY a.attempt_index) AS previous_model
+        FROM attempts a JOIN firsts f USING (chain_id)
+    ), per AS (
+        SELECT chain_id, count(*) AS attempts,
+            bool_or(outcome = 'refusal') AS refused,
+            bool_or(success) AS resolved,
+            arg_min(model, attempt_index) FILTER (WHERE success) AS resolver_model,
+            bool_or(previous_model IS NOT NULL AND model = previous_model) AS retried
+        FROM a GROUP BY chain_id
+    )
+    SELECT f.chain_id, f.day, f.workload, f.session_id, f.first_model, f.pinned, p.attempts, p.refused,
+        p.resolved, p.resolver_model, p.retried,
+        coalesce(bool_or(x.model <> f.first_model), false) AS escalated,
+        f.pinned OR coalesce(p.resolver_model <> f.first_model, false) AS fallback
+    FROM firsts f JOIN per p USING (chain_id) LEFT JOIN a x USING (chain_id)
+    GROUP BY ALL
+"""
 
-_CHAIN_RATES = {
-    "refusal_rate": "refused_chains",
-    "fallback_rate": "fallback_chains",
-    "escalation_rate": "escalated_chains",
-    "retry_rate": "retried_chains",
-    "unresolved_rate": "unresolved_chains",
-}
-
-
-def compute_metrics(
-    con: duckdb.DuckDBPyConnection,
-    *,
-    since: str | dt.date | dt.datetime | None = None,
-    until: str | dt.date | dt.datetime | None = None,
-    by: str = "week",
-    policy: Policy | str | None = None,
-) -> pd.DataFrame:
-    """Return the metrics of the chains that started in [since, until), one row per `by` group.
-
-    `by` is day, week or workload (chain metrics: rates, sessions, cost, credits, violations), model
-    (attempt metrics) or category (refused attempts). Raises UsageError for another `by` or bad bounds.
-    """
-    if by not in BY_CHOICES:
-        raise UsageError(f"--by `{by}` is not one of {', '.join(BY_CHOICES)}.")
-    period = Period.of(since, until)
-    time_key = by if by in ("day", "week") else None
-    facts = collect(con, period, _policy(con, policy), session_key=time_key)  # type: ignore[arg-type]
-    if by == "model":
-        return model_metrics(facts)
-    if by == "category":
-        return category_metrics(facts)
-    out = chain_metrics(facts, time_key, by == "workload")  # type: ignore[arg-type]
-    if by == "week":
-        out = _with_drift(con, out)
-    return out
+#: One row per session and workload of the period: a chain without a session id is its own session; a
+#: session is refused when one of its chains in the period had a refused attempt.
+SESSIONS_SQL = """
+    SELECT workload, coalesce(session_id, 'chain:' || chain_id) AS session, bool_or(refused) AS refused
+    FROM chains GROUP BY ALL
+"""
 
 
-def _policy(con: duckdb.DuckDBPyConnection, policy: Policy | str | None) -> Policy:
-    from fallbackscope.core.policy import resolve_policy
+@dataclass(frozen=True)
+class Metric:
+    """One metric: what it means (`definition`, `section` of docs/metrics.md), the columns of the metrics
+    table that hold its `numerator` and `denominator`, and `sql`, its definition as a query returning
+    `numerator, denominator` over `chains`, `sessions` or `attempts` (of the period)."""
 
-    return resolve_policy(con, policy)
-
-
-def chain_metrics(facts: Facts, time_key: Literal["day", "week"] | None, by_workload: bool) -> pd.DataFrame:
-    """Return the chain metrics of `facts` per day / week (filled) and/or workload (see module doc)."""
-    keys = keys_for(time_key, by_workload)
-    t = chain_table(facts, time_key, by_workload)
-    out = t[keys + ["chains", "attempts", "sessions"]].copy()
-    for name, numerator in _CHAIN_RATES.items():
-        out[numerator] = t[numerator]
-        add_rate(out, name, numerator, "chains")
-        out = out.drop(columns=[numerator])
-    out["refused_sessions"] = t["refused_sessions"]
-    add_rate(out, "session_refusal_rate", "refused_sessions", "sessions")
-    out = out.drop(columns=["refused_sessions"])
-    out["errors"] = t["errors"]
-    add_rate(out, "error_rate", "errors", "attempts")
-    out["cost_usd"] = t["cost_usd"]
-    out["unpriced_attempts"] = t["unpriced_attempts"]
-    out["blended_cost_per_request"] = [ratio(c, n) for c, n in zip(t["cost_usd"], t["chains"], strict=True)]
-    out["escalation_overhead_usd"] = t["escalation_overhead_usd"]
-    out["top_tier_counterfactual_usd"] = t["top_tier_counterfactual_usd"]
-    out = out.merge(_credit_columns(facts, time_key, keys), on=keys, how="left")
-    out = out.merge(_violation_columns(facts, time_key, keys), on=keys, how="left")
-    for col in ("credits_minted", "credits_unredeemable", "credits_redeemed", "redemption_rate_numerator",
-                "redemption_rate_denominator", "credited_tokens", "policy_violations",
-                *(f"violations_{k}" for k in KINDS)):
-        out[col] = out[col].fillna(0).astype("int64")
-    for col in ("savings_usd", "missed_savings_usd"):
-        out[col] = out[col].where(out[col].notna() | (out["credits_minted"] > 0), 0.0)
-    if by_workload and not time_key:
-        out["slo"] = [facts.policy.for_workload(str(w)).refusal_slo for w in out["workload"]]
-        out["slo_met"] = [None if pd.isna(r) else bool(r <= s)
-                          for r, s in zip(out["session_refusal_rate"], out["slo"], strict=True)]
-        out["slo_burn_rate"] = [refusals.burn_rate(r, s)
-                                for r, s in zip(out["session_refusal_rate"], out["slo"], strict=True)]
-        out["top_tier"] = [facts.top_tier.get(str(w)) for w in out["workload"]]
-    return present(out, time_key)
+    name: str
+    level: Level
+    definition: str
+    numerator: str
+    denominator: str
+    sql: str
+    section: str
 
 
-def _credit_columns(facts: Facts, time_key: Literal["day", "week"] | None, keys: list[str]) -> pd.DataFrame:
-    credits = with_keys(facts.credits, time_key)
-    rows = []
-    for group, part in credits.groupby(keys, dropna=False) if not credits.empty else []:
-        s = summarise(part)
-        values = group if isinstance(group, tuple) else (group,)
-        rows.append(dict(zip(keys, values, strict=True)) | {
-            "credits_minted": s.credits_minted, "credits_unredeemable": s.credits_unredeemable,
-            "credits_redeemed": s.redeemed,
-            "redemption_rate_numerator": s.redemption_rate.numerator,
-            "redemption_rate_denominator": s.redemption_rate.denominator,
-            "credited_tokens": s.credited_tokens, "savings_usd": s.savings_usd,
-            "missed_savings_usd": s.missed_savings_usd,
-        })
-    cols = keys + ["credits_minted", "credits_unredeemable", "credits_redeemed", "redemption_rate_numerator",
-                   "redemption_rate_denominator", "credited_tokens", "savings_usd", "missed_savings_usd"]
-    out = pd.DataFrame(rows, columns=cols)
-    for k in keys:
-        out[k] = out[k].astype("int64") if k in ("bucket", "_all") else out[k].astype(object)
-    full = add_rate(out, "redemption_rate", "redemption_rate_numerator", "redemption_rate_denominator")
-    return full
+def _chain_rate(name: str, flag: str, numerator: str, definition: str, section: str) -> Metric:
+    return Metric(name, "chain", definition, numerator, "chains",
+                  f"SELECT count(*) FILTER (WHERE {flag}), count(*) FROM chains", section)
 
 
-def _violation_columns(facts: Facts, time_key: Literal["day", "week"] | None, keys: list[str]) -> pd.DataFrame:
-    rows = with_keys(violation_rows(facts), time_key)
-    cols = keys + ["policy_violations"] + [f"violations_{k}" for k in KINDS]
-    if rows.empty:
-        out = pd.DataFrame(columns=cols)
-    else:
-        wide = rows.pivot_table(index=keys, columns="kind", values="count", aggfunc="sum", fill_value=0)
-        wide = wide.reindex(columns=list(KINDS), fill_value=0)
-        wide.columns = [f"violations_{k}" for k in wide.columns]
-        wide["policy_violations"] = wide.sum(axis=1)
-        out = wide.reset_index()[cols]
-    for k in keys:
-        out[k] = out[k].astype("int64") if k in ("bucket", "_all") else out[k].astype(object)
-    return out
+REGISTRY: dict[str, Metric] = {m.name: m for m in (
+    _chain_rate("refusal_rate", "refused", "refused_chains",
+                "chains with at least one refused attempt / chains", "§6.1"),
+    Metric("session_refusal_rate", "session", "sessions with at least one refused attempt / sessions",
+           "refused_sessions", "sessions",
+           "SELECT count(DISTINCT session) FILTER (WHERE refused), count(DISTINCT session) FROM sessions", "§6.1"),
+    Metric("attempt_refusal_rate", "attempt", "refused attempts / attempts answered (outcome ok or refusal), "
+           "per model", "refused_attempts", "answered_attempts",
+           "SELECT count(*) FILTER (WHERE outcome = 'refusal'), count(*) FILTER (WHERE outcome IN ('ok', 'refusal'))"
+           " FROM attempts", "§6.1"),
+    _chain_rate("fallback_rate", "fallback", "fallback_chains",
+                "chains whose resolver's model differs from the first attempt's, or whose first attempt was "
+                "pinned / chains", "§6.2"),
+    _chain_rate("escalation_rate", "escalated", "escalated_chains",
+                "chains with a later attempt on a different model than the first / chains", "§6.2"),
+    _chain_rate("retry_rate", "retried", "retried_chains",
+                "chains with a same-model retry (attempt k on the model of attempt k−1) / chains", "§6.2"),
+    _chain_rate("unresolved_rate", "NOT resolved", "unresolved_chains",
+                "chains none of whose attempts succeeded / chains", "§6.2"),
+    Metric("error_rate", "attempt", "attempts with an error class / attempts", "errors", "attempts",
+           "SELECT count(*) FILTER (WHERE error_class IS NOT NULL), count(*) FROM attempts", "§6.4"),
+)}
 
 
-def _with_drift(con: duckdb.DuckDBPyConnection, out: pd.DataFrame) -> pd.DataFrame:
-    """Add drift_delta, drift_z, drift_p_value, drift_significant: each week against the week before."""
-    rows = out.to_dict("records")
-    if not rows:
-        return out.assign(drift_delta=[], drift_z=[], drift_p_value=[], drift_significant=[])
-    from analytics.common import parse_week
-
-    first = parse_week(str(rows[0]["week"]))
-    previous = refusals.period_refusal_rate(con, Period.week(first - dt.timedelta(days=7)))
-    deltas, zs, ps, sig = [], [], [], []
-    for row in rows:
-        current = refusals.Rate.of(row["refusal_rate_numerator"], row["refusal_rate_denominator"])
-        d = refusals.drift(current, previous)
-        deltas.append(d.delta if d else None)
-        zs.append(d.z if d else None)
-        ps.append(d.p_value if d else None)
-        sig.append(d.significant if d else None)
-        previous = current
-    return out.assign(drift_delta=deltas, drift_z=zs, drift_p_value=ps, drift_significant=sig)
+def metric_sql(name: str, period_sql: str = "TRUE") -> str:
+    """Return the full query of a registered metric over the chains whose first attempt satisfies
+    `period_sql` (a condition on `ts`; bind its parameters yourself): it returns `numerator, denominator`."""
+    metric = REGISTRY[name]
+    chains = CHAINS_SQL.replace("{period}", period_sql)
+    ctes = f"chains AS ({chains}), sessions AS ({SESSIONS_SQL})"
+    if metric.level == "attempt":
+        ctes += (", attempts AS (SELECT attempts.* FROM attempts JOIN chains USING (chain_id))")
+    return f"WITH {ctes} {metric.sql}"
 
 
-def model_metrics(facts: Facts) -> pd.DataFrame:
-    """Return per model: attempts, refused_attempts, attempt_refusal_rate (over ok + refusal attempts),
-    errors, error_rate, cost_usd, unpriced_attempts, chains_resolved and resolution_share (of all chains)."""
-    cols = ["model", "outcome", "error_class", "n", "cost", "priced"]
-    cube = pd.concat([facts.firsts[cols], facts.laters[cols]], ignore_index=True)
-    cube = cube[cube["model"].notna()]
-    if cube.empty:
-        base = pd.DataFrame({"model": pd.Series(dtype=object)})
-    else:
-        cube = cube.assign(
-            answered=cube["n"].where(cube["outcome"].isin(["ok", "refusal"]), 0),
-            refused=cube["n"].where(cube["outcome"] == "refusal", 0),
-            errors=cube["n"].where(cube["error_class"].notna(), 0),
-        )
-        base = cube.groupby("model")[["n", "answered", "refused", "errors", "cost", "priced"]].sum().reset_index()
-    out = pd.DataFrame({"model": base["model"].astype(object) if len(base) else pd.Series(dtype=object)})
-    out["attempts"] = base.get("n", pd.Series(dtype="int64")).astype("int64")
-    out["answered_attempts"] = base.get("answered", pd.Series(dtype="int64")).astype("int64")
-    out["refused_attempts"] = base.get("refused", pd.Series(dtype="int64")).astype("int64")
-    add_rate(out, "attempt_refusal_rate", "refused_attempts", "answered_attempts")
-    out = out.drop(columns=["attempt_refusal_rate_numerator", "attempt_refusal_rate_denominator"])
-    out["attempt_refusal_rate_numerator"] = out["refused_attempts"]
-    out["attempt_refusal_rate_denominator"] = out["answered_attempts"]
-    out["errors"] = base.get("errors", pd.Series(dtype="int64")).astype("int64")
-    add_rate(out, "error_rate", "errors", "attempts")
-    priced = base.get("priced", pd.Series(dtype="int64")).astype("int64")
-    cost = base.get("cost", pd.Series(dtype=float)).astype(float)
-    out["cost_usd"] = cost.where(~((priced == 0) & (out["attempts"] > 0))).values
-    out["unpriced_attempts"] = (out["attempts"] - priced).astype("int64")
-    res = tiers.resolution(facts, by_workload=False)
-    res = res[res["model"] != tiers.UNRESOLVED][["model", "chains_resolved"]]
-    out = out.merge(res, on="model", how="left")
-    out["chains_resolved"] = out["chains_resolved"].fillna(0).astype("int64")
-    out["all_chains"] = facts.chain_count()
-    add_rate(out, "resolution_share", "chains_resolved", "all_chains")
-    out = out.drop(columns=["all_chains"])
-    return out.sort_values(["attempts", "model"], ascending=[False, True]).reset_index(drop=True)
+# ---------------------------------------------------------------- verdicts derived from the numbers
 
 
-def category_metrics(facts: Facts) -> pd.DataFrame:
-    """Return per refusal category: refused_attempts and share (of all refused attempts) with its interval."""
-    df = refusals.refusals_by_category(facts)
-    return df.rename(columns={"value": "share", "numerator": "share_numerator",
-                              "denominator": "share_denominator", "ci95_low": "share_ci95_low",
-                              "ci95_high": "share_ci95_high"})
+def _number(value: Any) -> float | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
 
 
-# ---------------------------------------------------------------- rendering
+def slo_met(rate: Any, target: float) -> bool | None:
+    """Return whether a workload meets its refusal SLO: session refusal rate ≤ target (§6.1); None
+    without a rate (no sessions)."""
+    value = _number(rate)
+    return None if value is None else bool(value <= target)
 
 
-def _plain(value: Any) -> Any:
-    value = clean(value)
-    if isinstance(value, dt.date | dt.datetime):
-        return value.isoformat()
-    return value
-
-
-def metrics_records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    """Return the rows of a metrics frame as JSON-ready dicts, each rate nested as
-    `{value, numerator, denominator, ci95_low, ci95_high}`."""
-    rates = rate_names(list(df.columns))
-    nested = {f"{r}{s}" for r in rates for s in RATE_SUFFIXES}
-    records = []
-    for row in df.to_dict("records"):
-        rec: dict[str, Any] = {}
-        for col, value in row.items():
-            if col in nested:
-                continue
-            if col in rates:
-                rec[col] = {"value": _plain(value),
-                            "numerator": _plain(row[f"{col}_numerator"]),
-                            "denominator": _plain(row[f"{col}_denominator"]),
-                            "ci95_low": _plain(row[f"{col}_ci95_low"]),
-                            "ci95_high": _plain(row[f"{col}_ci95_high"])}
-            else:
-                rec[col] = _plain(value)
-        records.append(rec)
-    return records
-
-
-_TABLE_COLUMNS = ("day", "week", "workload", "model", "category", "chains", "sessions", "attempts",
-                  "refused_attempts", "refusal_rate", "session_refusal_rate", "attempt_refusal_rate", "share",
-                  "fallback_rate", "escalation_rate", "unresolved_rate", "error_rate", "cost_usd",
-                  "unpriced_attempts", "redemption_rate", "policy_violations", "slo", "slo_met")
-_WITH_CI = {"refusal_rate", "session_refusal_rate", "attempt_refusal_rate", "share"}
-
-
-def _cell(col: str, value: Any, row: dict[str, Any]) -> str:
-    value = _plain(value)
+def burn_rate(rate: Any, target: float) -> float | None:
+    """Return the SLO burn rate, rate / target (§6.1); None without a rate, and for a zero target unless
+    the rate is 0 too."""
+    value = _number(rate)
     if value is None:
-        return "—"
-    if col in rate_names(list(row)):
-        text = f"{value:.1%}"
-        if col in _WITH_CI and row.get(f"{col}_ci95_low") is not None:
-            low, high = _plain(row[f"{col}_ci95_low"]), _plain(row[f"{col}_ci95_high"])
-            if low is not None and high is not None:
-                text += f" ({low:.1%}–{high:.1%})"
-        return text
-    if col == "cost_usd":
-        return f"${value:,.2f}"
-    if col == "slo":
-        return f"{value:.1%}"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return str(value)
+        return None
+    if target == 0:
+        return 0.0 if value == 0 else None
+    return value / target
 
 
-def format_table(df: pd.DataFrame) -> str:
-    """Return a plain-text table of the main columns of a metrics frame."""
-    cols = [c for c in _TABLE_COLUMNS if c in df.columns]
-    rows = [{c: _cell(c, r[c], r) for c in cols} for r in df.to_dict("records")]
-    if not rows:
-        return "no chains in the period\n"
-    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in cols}
-    numeric = {c for c in cols if c not in ("day", "week", "workload", "model", "category")}
-    def line(values: dict[str, str]) -> str:
-        return "  ".join(values[c].rjust(widths[c]) if c in numeric else values[c].ljust(widths[c])
-                         for c in cols).rstrip()
-    head = line({c: c for c in cols})
-    return "\n".join([head, "  ".join("-" * widths[c] for c in cols), *(line(r) for r in rows)]) + "\n"
-
-
-def format_metrics(df: pd.DataFrame, fmt: Format = "table") -> str:
-    """Return a metrics frame rendered as `table` (aligned text), `json` (a list of objects, rates
-    nested) or `csv` (every column, flat); raises UsageError for another format."""
-    if fmt == "json":
-        return json.dumps(metrics_records(df), indent=2, ensure_ascii=False) + "\n"
-    if fmt == "csv":
-        buffer = io.StringIO()
-        flat = df.copy()
-        for col in flat.columns:
-            if flat[col].dtype == object:
-                flat[col] = [_plain(v) for v in flat[col]]
-        flat.to_csv(buffer, index=False, lineterminator="\n")
-        return buffer.getvalue()
-    if fmt == "table":
-        return format_table(df)
-    raise UsageError(f"--format `{fmt}` is not one of {', '.join(FORMATS)}.")
+def blended_cost_per_request(cost_usd: Any, chains: Any) -> float | None:
+    """Return the blended cost per request, cost / chains (§6.3); None when the cost is unknown or there
+    are no chains."""
+    cost, n = _number(cost_usd), _number(chains)
+    if cost is None or not n:
+        return None
+    return cost / n

@@ -10,9 +10,12 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from analytics.common import RATE_COLUMNS, Period, Rate, clean, rate_frame
+from analytics.common import RATE_COLUMNS, Rate, rate_frame
 from analytics.facts import Facts
+from analytics.metrics import burn_rate, slo_met
 from analytics.summary import chain_table, parse_by, present
+from fallbackscope.core.periods import Period
+from fallbackscope.core.policy import Policy
 
 SIGNIFICANCE = 0.01
 
@@ -121,30 +124,26 @@ def period_refusal_rate(con: duckdb.DuckDBPyConnection, period: Period) -> Rate:
 
 
 def slo(facts: Facts) -> pd.DataFrame:
-    """Return per workload: sessions, refused_sessions, session_refusal_rate (value and interval), slo
-    (the target), slo_met (rate ≤ target; None without sessions) and burn_rate (rate / target)."""
-    table = present(chain_table(facts, None, True), None)
+    """Return the SLO of each workload of `facts` (see `slo_table`)."""
+    return slo_table(present(chain_table(facts, None, True), None), facts.policy)
+
+
+def slo_table(per_workload: pd.DataFrame, policy: Policy) -> pd.DataFrame:
+    """Return per workload of a per-workload chain table: sessions, refused_sessions,
+    session_refusal_rate (value and interval), slo (the target), slo_met (rate ≤ target; None without
+    sessions) and burn_rate (rate / target) — docs/metrics.md §6.1."""
     rows = []
-    for rec in table.to_dict("records"):
-        target = facts.policy.for_workload(str(rec["workload"])).refusal_slo
+    for rec in per_workload.to_dict("records"):
+        target = policy.for_workload(str(rec["workload"])).refusal_slo
         rate = Rate.of(rec["refused_sessions"], rec["sessions"])
         rows.append({
             "workload": rec["workload"], "sessions": int(rec["sessions"]),
             "refused_sessions": int(rec["refused_sessions"]),
             "session_refusal_rate": rate.value, "ci95_low": rate.ci95_low, "ci95_high": rate.ci95_high,
-            "slo": target, "slo_met": None if rate.value is None else rate.value <= target,
-            "burn_rate": burn_rate(rate.value, target),
+            "slo": target, "slo_met": slo_met(rate.value, target), "burn_rate": burn_rate(rate.value, target),
         })
-    columns = ["workload", "sessions", "refused_sessions", "session_refusal_rate", "ci95_low", "ci95_high",
+    return pd.DataFrame(rows, columns=SLO_COLUMNS)
+
+
+SLO_COLUMNS = ["workload", "sessions", "refused_sessions", "session_refusal_rate", "ci95_low", "ci95_high",
                "slo", "slo_met", "burn_rate"]
-    return pd.DataFrame(rows, columns=columns)
-
-
-def burn_rate(rate: float | None, target: float) -> float | None:
-    """Return rate / target; None without a rate, and for a zero target unless the rate is 0 too."""
-    rate = clean(rate)
-    if rate is None:
-        return None
-    if target == 0:
-        return 0.0 if rate == 0 else None
-    return rate / target

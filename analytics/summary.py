@@ -12,18 +12,11 @@ import datetime as dt
 import math
 from collections.abc import Sequence
 
-import numpy as np
 import pandas as pd
 
-from analytics.common import (
-    TimeKey,
-    date_to_day,
-    day_to_date,
-    week_label,
-    week_start_day,
-)
 from analytics.facts import Facts
 from fallbackscope.core.errors import UsageError
+from fallbackscope.core.periods import TimeKey, bucket_days, date_to_day, day_to_date, week_label
 
 ALL = "_all"
 BY_WORDS = ("day", "week", "workload")
@@ -56,12 +49,7 @@ def keys_for(time_key: TimeKey | None, by_workload: bool) -> list[str]:
 
 def bucket_of_days(days: pd.Series, time_key: TimeKey | None) -> pd.Series:
     """Return the bucket (a day number; for weeks the Monday's) of each day number."""
-    if time_key == "day":
-        return days.astype("int64")
-    if time_key == "week":
-        d = days.astype("int64")
-        return d - (d + 3) % 7
-    return pd.Series(np.zeros(len(days), dtype="int64"), index=days.index)
+    return pd.Series(bucket_days(days.to_numpy(), time_key), index=days.index)
 
 
 def with_keys(df: pd.DataFrame, time_key: TimeKey | None) -> pd.DataFrame:
@@ -249,6 +237,3 @@ def present(df: pd.DataFrame, time_key: TimeKey | None) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def week_start_bucket(day: int) -> int:
-    """Return the bucket of the ISO week holding day number `day`."""
-    return week_start_day(day)

@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING
 import duckdb
 import pandas as pd
 
-from analytics.common import SUCCESS, Period, day_sql, fetch_df
+from analytics.common import fetch_df
+from fallbackscope.core.outcomes import SUCCESS
+from fallbackscope.core.periods import Period, day_sql
 
 if TYPE_CHECKING:
     from analytics.facts import Facts

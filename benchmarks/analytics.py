@@ -30,8 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from synthetic import build  # noqa: E402
 
-from analytics.common import Period, Rate  # noqa: E402
+from analytics.common import Rate  # noqa: E402
 from analytics.facts import collect  # noqa: E402
+from fallbackscope.core.periods import Period
 from fallbackscope.core.store import connect  # noqa: E402
 from fallbackscope.render.report import build_report, weekly_report  # noqa: E402
 

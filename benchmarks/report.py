@@ -77,7 +77,7 @@ FROM a
 DIRECT = r"""
 import sys
 from pathlib import Path
-from analytics.common import day_sql
+from fallbackscope.core.periods import day_sql
 from fallbackscope.render.report import weekly_report
 from fallbackscope.core import store
 from fallbackscope.render.weekly import render

@@ -34,9 +34,9 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from analytics.common import UTC, Period, day_sql, day_to_date
 from analytics.facts import Facts, collect
 from fallbackscope.core.errors import FallbackscopeError
+from fallbackscope.core.periods import UTC, Period, day_sql, day_to_date, week_start_day
 from fallbackscope.core.policy import Policy, load_policy_file, resolve_policy
 from fallbackscope.core.store import connect
 
@@ -232,7 +232,7 @@ def session_frame(prefixes: Callable[[tuple[str, ...] | None], SessionPrefix], w
         starts = np.arange(lo, hi, dtype=np.int64)
         buckets, ends = starts, starts + 1
     elif session_key == "week":
-        mondays = np.arange(lo - (lo + 3) % 7, hi, 7, dtype=np.int64)
+        mondays = np.arange(week_start_day(lo), hi, 7, dtype=np.int64)
         buckets, starts, ends = mondays, np.maximum(mondays, lo), np.minimum(mondays + 7, hi)
     else:
         buckets, starts, ends = np.zeros(1, dtype=np.int64), np.array([lo]), np.array([hi])

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
-from analytics.common import UTC, Period
+from fallbackscope.core.periods import UTC, Period
 
 DEFAULT_DAYS = 28
 #: URL parameter names, in the order they are written.

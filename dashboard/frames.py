@@ -22,12 +22,13 @@ from typing import Any
 import pandas as pd
 
 from analytics import costs, credits, refusals, reliability, tiers
-from analytics.common import Rate, clean, date_to_day, day_to_date, rate_frame, week_label, week_start_day
+from analytics.common import Rate, clean, rate_frame
 from analytics.facts import Facts
+from analytics.metrics import blended_cost_per_request
 from analytics.summary import chain_table, present
 from dashboard.data import Base, DataSource, Dimensions, Ledger, Result, SessionPrefix, session_frame
 from dashboard.filters import Filters
-from fallbackscope.core.policy import Policy
+from fallbackscope.core.periods import date_to_day, day_to_date, parse_week, week_label, week_start_day
 
 UNKNOWN = "unknown"
 #: a range longer than this is bucketed by week in the stacked charts
@@ -152,7 +153,7 @@ class View:
         """Return what `analytics.refusals.slo` returns for the range, from the (shared) per-workload chain
         table: workload, sessions, refused_sessions, session_refusal_rate, ci95_low, ci95_high, slo,
         slo_met, burn_rate."""
-        return self.memo("slo", lambda: slo_table(self.chains(None, True), self.base.value.facts.policy))
+        return self.memo("slo", lambda: refusals.slo_table(self.chains(None, True), self.base.value.facts.policy))
 
 
 def view_for(source: DataSource, filters: Filters) -> View:
@@ -166,26 +167,6 @@ def view_for(source: DataSource, filters: Filters) -> View:
     key = ("view", resolved, base.version, base.computed_at, base.stale)
     return source.memo(key, lambda: View(base, resolved, dims,
                                          lambda subset: source.subset_prefix(base.value, subset)))
-
-
-def slo_table(per_workload: pd.DataFrame, policy: Policy) -> pd.DataFrame:
-    """Return the SLO of each workload (docs/metrics.md §6.1) from a per-workload chain table: the session refusal
-    rate with its interval, the workload's `refusal_slo`, whether it is met (rate ≤ target; None without
-    sessions) and the burn rate (rate / target) — `analytics.refusals.slo` without a second roll-up."""
-    rows = []
-    for rec in per_workload.to_dict("records"):
-        target = policy.for_workload(str(rec["workload"])).refusal_slo
-        rate = Rate.of(rec["refused_sessions"], rec["sessions"])
-        rows.append({
-            "workload": rec["workload"], "sessions": int(rec["sessions"]),
-            "refused_sessions": int(rec["refused_sessions"]), "session_refusal_rate": rate.value,
-            "ci95_low": rate.ci95_low, "ci95_high": rate.ci95_high, "slo": target,
-            "slo_met": None if rate.value is None else rate.value <= target,
-            "burn_rate": refusals.burn_rate(rate.value, target),
-        })
-    columns = ["workload", "sessions", "refused_sessions", "session_refusal_rate", "ci95_low", "ci95_high",
-               "slo", "slo_met", "burn_rate"]
-    return pd.DataFrame(rows, columns=columns)
 
 
 # ---------------------------------------------------------------------------- overview
@@ -207,7 +188,7 @@ def headline(view: View) -> dict[str, Any]:
     cost = clean(row.get("cost_usd"))
     out.update(
         chains=chains, attempts=int(row.get("attempts", 0) or 0), sessions=int(row.get("sessions", 0) or 0),
-        cost_usd=cost, cost_per_request=(cost / chains) if cost is not None and chains else None,
+        cost_usd=cost, cost_per_request=blended_cost_per_request(cost, chains),
         unpriced_attempts=int(row.get("unpriced_attempts", 0) or 0),
         credits=view.memo("credits", lambda: credits.credit_summary(view.facts(None))),
         slo=view.slo(),
@@ -238,7 +219,7 @@ def weekly(view: View) -> pd.DataFrame:
 
 
 def _days_in_range(week: str, filters: Filters) -> int:
-    monday = dt.date.fromisocalendar(int(week[:4]), int(week[-2:]), 1)
+    monday = parse_week(week)
     days = [monday + dt.timedelta(days=i) for i in range(7)]
     return sum(1 for d in days if (filters.since is None or d >= filters.since)
                and (filters.until is None or d <= filters.until))

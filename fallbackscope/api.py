@@ -29,13 +29,12 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from analytics import costs, credits, refusals, reliability, tiers
-from analytics import metrics as metrics_mod
-from analytics.common import Period, parse_week
+from analytics import costs, credits, refusals, reliability, rollup, tiers
 from analytics.facts import Facts, collect
 from analytics.refusals import Drift
 from analytics.summary import parse_by
 from fallbackscope.core.config import resolve_db_path
+from fallbackscope.core.periods import Period, parse_week
 from fallbackscope.core.policy import Policy, resolve_policy
 from fallbackscope.core.store import connect
 from fallbackscope.render import report
@@ -201,7 +200,7 @@ class Database:
 
     def metrics(self, by: str = "week", since: When = None, until: When = None) -> pd.DataFrame:
         """Return what `fallbackscope metrics --by BY` shows, as a DataFrame (rates flat with `_ci95_*`)."""
-        return metrics_mod.compute_metrics(self.con, since=since, until=until, by=by, policy=self.policy)
+        return rollup.compute_metrics(self.con, since=since, until=until, by=by, policy=self.policy)
 
     def weekly_report(self, week: str | dt.date | None = None) -> dict[str, Any]:
         """Return the weekly report of docs/metrics.md §7.1 (default: the last complete week) as a dict."""

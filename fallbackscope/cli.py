@@ -279,8 +279,9 @@ def metrics(
     spark_conf: SparkConfOption = None,
 ) -> None:
     """Print every metric of a period, one row per day, week, workload, model or refusal category."""
-    from analytics.metrics import FORMATS, compute_metrics, format_metrics
+    from analytics.rollup import compute_metrics
     from fallbackscope.core import store
+    from fallbackscope.render.metrics_table import FORMATS, format_metrics
 
     if format not in FORMATS:
         raise UsageError(f"--format `{format}` is not one of {', '.join(FORMATS)}.")

@@ -19,9 +19,9 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from analytics.common import UTC, to_utc
 from fallbackscope.core import store
 from fallbackscope.core.errors import FallbackscopeError, UsageError
+from fallbackscope.core.periods import UTC, to_utc
 
 TABLE = "attempts"
 PARTITION = "day"

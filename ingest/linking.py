@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+from fallbackscope.core.outcomes import succeeded
+
 LINK_WINDOW_US = 10 * 60 * 1_000_000
 
 # The columns `Linker.link` reads, in this order.
@@ -46,7 +48,7 @@ class ChainState:
 
     @property
     def succeeded(self) -> bool:
-        return self.outcome == "ok" and self.accepted is not False
+        return succeeded(self.outcome, self.accepted)
 
     def trigger_after(self) -> str | None:
         """Return the trigger an attempt after this chain's last one gets when none is given."""

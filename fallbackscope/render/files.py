@@ -8,15 +8,14 @@ from pathlib import Path
 from rich.console import Console
 
 from fallbackscope.core.errors import UsageError, output_failure
+from fallbackscope.core.periods import day_sql, day_to_date, week_sql
 
 
 def weeks_present(db) -> list[dt.date]:
     """Return the Monday of every ISO week in which a chain started, in order."""
-    frame = db.sql(
-        "SELECT DISTINCT CAST(date_trunc('week', first_ts AT TIME ZONE 'UTC') AS DATE) AS monday"
-        " FROM (SELECT min(ts) AS first_ts FROM attempts GROUP BY chain_id) ORDER BY monday"
-    )
-    return [value.date() if hasattr(value, "date") else value for value in frame["monday"]]
+    frame = db.sql(f"SELECT DISTINCT {week_sql(day_sql('ts'))} AS monday FROM attempts WHERE attempt_index = 1"
+                   " ORDER BY monday")
+    return [day_to_date(int(day)) for day in frame["monday"]]
 
 
 def write_weekly(path: Path, *, week: str | None, fmt: str, out: Path | None, policy: Path | None,

@@ -8,11 +8,22 @@ from typing import Any
 import duckdb
 
 from analytics import costs, refusals, reliability, tiers
-from analytics.common import UTC, Period, Rate, clean, day_to_date, money, parse_week, week_label, week_start_day
+from analytics.common import Rate, clean, money
 from analytics.credits import credit_summary
 from analytics.facts import Facts, collect
+from analytics.metrics import blended_cost_per_request, slo_met
 from analytics.summary import chain_table, present
 from analytics.violations import violations
+from fallbackscope.core.periods import (
+    US_PER_DAY,
+    UTC,
+    Period,
+    day_to_date,
+    parse_week,
+    week_label,
+    week_of,
+    week_start_day,
+)
 from fallbackscope.core.policy import Policy, resolve_policy
 
 
@@ -24,9 +35,9 @@ def default_week(con: duckdb.DuckDBPyConnection, today: dt.date | None = None) -
         "SELECT max(epoch_us(ts)), min(epoch_us(ts)) FROM attempts").fetchone()
     if latest is None:
         today = today or dt.datetime.now(UTC).date()
-        return day_to_date(week_start_day((today - dt.date(1970, 1, 1)).days))
-    latest_week = week_start_day(int(latest // 86_400_000_000))
-    if int(earliest // 86_400_000_000) < latest_week:
+        return week_of(today)
+    latest_week = week_start_day(int(latest // US_PER_DAY))
+    if int(earliest // US_PER_DAY) < latest_week:
         return day_to_date(latest_week - 7)
     return day_to_date(latest_week)
 
@@ -116,7 +127,7 @@ def _workloads(facts: Facts) -> list[dict[str, Any]]:
             "refusal_rate": Rate.of(row["refused_chains"], chains).value,
             "session_refusal_rate": session_rate.value,
             "slo": rules.refusal_slo,
-            "slo_met": None if session_rate.value is None else session_rate.value <= rules.refusal_slo,
+            "slo_met": slo_met(session_rate.value, rules.refusal_slo),
             "fallback_rate": Rate.of(row["fallback_chains"], chains).value,
             "escalation_rate": Rate.of(row["escalated_chains"], chains).value,
             "unresolved_rate": Rate.of(row["unresolved_chains"], chains).value,
@@ -125,7 +136,7 @@ def _workloads(facts: Facts) -> list[dict[str, Any]]:
                 for r in resolution[resolution["workload"] == name].to_dict("records")
             ],
             "cost_usd": money(cost),
-            "blended_cost_per_request": money(cost / chains) if cost is not None and chains else None,
+            "blended_cost_per_request": money(blended_cost_per_request(cost, chains)),
             "escalation_overhead_usd": money(row["escalation_overhead_usd"]),
             "top_tier_counterfactual_usd": money(row["top_tier_counterfactual_usd"]),
             "start_tier_advice": [

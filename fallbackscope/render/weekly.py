@@ -21,6 +21,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+from analytics.metrics import blended_cost_per_request, burn_rate
+
 if TYPE_CHECKING:  # pandas only for the hint: rendering needs no pandas import
     import pandas as pd
 
@@ -155,7 +157,8 @@ def _drift_line(report: Mapping[str, Any]) -> str:
 
 def _burn(workload: Mapping[str, Any]) -> str:
     rate, slo = _rate_value(workload.get("session_refusal_rate")), _rate_value(workload.get("slo"))
-    return f"{rate / slo:.2f}×" if rate is not None and slo else "—"
+    burn = burn_rate(rate, slo) if slo else None
+    return "—" if burn is None else f"{burn:.2f}×"
 
 
 def _resolution_text(workload: Mapping[str, Any]) -> str:
@@ -235,7 +238,7 @@ def _csv_rows(report: Mapping[str, Any], by_category: bool) -> list[list[str]]:
         # whole-week rates are shown only when the analytics computed them (never re-derived here)
         **{k: _rate_value(report.get(k)) for k in ("fallback_rate", "escalation_rate", "unresolved_rate")},
         "cost_usd": totals.get("cost_usd"),
-        "blended_cost_per_request": _micro(_ratio(totals.get("cost_usd"), totals.get("chains"))),
+        "blended_cost_per_request": _micro(blended_cost_per_request(totals.get("cost_usd"), totals.get("chains"))),
         "escalation_overhead_usd": _micro(_sum([w.get("escalation_overhead_usd") for w in workloads])),
         "top_tier_counterfactual_usd": _micro(_sum([w.get("top_tier_counterfactual_usd") for w in workloads])),
         "unpriced_attempts": totals.get("unpriced_attempts"),
@@ -536,7 +539,7 @@ def _html_week(report: Mapping[str, Any], daily: pd.DataFrame | None, prefix: st
         _kpi("drift vs previous week", _drift_value(drift), _drift_line(report), bad=bool(drift.get("significant"))),
         _kpi("SLO", "all met" if not missed else f"{len(missed)} missed", _slo_line(report), bad=bool(missed)),
         _kpi("cost", _usd(totals.get("cost_usd")), f"{_count(totals.get('unpriced_attempts'))} unpriced attempts; "
-             f"per chain {_usd(_ratio(totals.get('cost_usd'), totals.get('chains')))}"),
+             f"per chain {_usd(blended_cost_per_request(totals.get('cost_usd'), totals.get('chains')))}"),
         _kpi("cache credits redeemed", f"{_count(credit.get('redeemed'))} of {_count(credit.get('credits_minted'))}",
              f"redemption rate {_pct(credit.get('redemption_rate'))}, savings {_usd(credit.get('savings_usd'))}"),
     ])

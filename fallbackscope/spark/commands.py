@@ -60,7 +60,7 @@ def ingest(db, paths: list[str], *, master: str | None, conf: list[str] | None, 
 
 def metrics(db, *, master: str | None, conf: list[str] | None, since, until, by: str, policy):
     """Run `metrics --engine spark`; returns the metrics frame."""
-    from analytics.metrics import compute_metrics
+    from analytics.rollup import compute_metrics
 
     database = SparkDatabase(session(master, conf), store_location(db))
     try:

@@ -10,19 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from analytics.common import (
-    Period,
-    Rate,
-    add_rate,
-    day_to_date,
-    parse_week,
-    to_utc,
-    week_label,
-    week_start_day,
-    wilson,
-)
+from analytics.common import Rate, add_rate, wilson
 from analytics.refusals import drift
 from fallbackscope.core.errors import UsageError
+from fallbackscope.core.periods import Period, day_to_date, parse_week, to_utc, week_label, week_start_day
 
 Z = 1.959964
 

@@ -110,7 +110,7 @@ def test_no_credits_give_zero_counts_and_a_null_rate(adb):
 
 
 def test_credits_belong_to_the_week_of_their_chain(adb):
-    from analytics.common import Period
+    from fallbackscope.core.periods import Period
 
     adb.add("late", 1, "2026-03-08 23:58:00", S, "error")
     adb.add("late", 2, "2026-03-09 00:01:00", S, "refusal", credit_minted_fp="L")

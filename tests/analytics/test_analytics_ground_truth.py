@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from analytics.common import Period, parse_week
 from analytics.credits import credit_summary
 from analytics.facts import collect
 from analytics.refusals import refusals_by_category
 from analytics.reliability import errors, outcomes
 from analytics.summary import chain_table, present
 from analytics.violations import violations
+from fallbackscope.core.periods import Period, parse_week
 from fallbackscope.core.store import connect
 from fallbackscope.render.report import weekly_report
 

@@ -9,9 +9,10 @@ import math
 
 import pytest
 
-from analytics.metrics import compute_metrics, format_metrics
+from analytics.rollup import compute_metrics
 from fallbackscope.core.errors import UsageError
 from fallbackscope.core.policy import parse_policy_toml
+from fallbackscope.render.metrics_table import format_metrics
 
 H, S = "claude-haiku-4-5", "claude-sonnet-4-5"
 

@@ -147,7 +147,7 @@ def test_refusal_loops_need_three_refusals_of_one_prompt_not_interrupted_by_a_su
 
 
 def test_a_refusal_loop_counts_in_the_week_of_its_first_refusal(adb):
-    from analytics.common import Period
+    from fallbackscope.core.periods import Period
 
     for i, day in enumerate(["2026-03-08 23:57", "2026-03-08 23:59", "2026-03-09 00:01"]):
         adb.chain(f"l{i}", day, (S, "refusal", {"prompt_fp": "P"}), session_id="s")

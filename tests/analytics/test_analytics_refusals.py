@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from analytics.common import Period, Rate
+from analytics.common import Rate
 from analytics.facts import collect
 from analytics.refusals import (
     attempt_refusal_rate,
@@ -16,6 +16,7 @@ from analytics.refusals import (
     session_refusal_rate,
     slo,
 )
+from fallbackscope.core.periods import Period
 from fallbackscope.core.policy import parse_policy_toml
 
 

@@ -82,7 +82,7 @@ def daily_series(db, report) -> pd.DataFrame:
     """The chains and refused chains of each day of the report's week (a chain is on its first day)."""
     import duckdb
 
-    from analytics.common import day_sql
+    from fallbackscope.core.periods import day_sql
 
     con = duckdb.connect(str(db), read_only=True)
     try:

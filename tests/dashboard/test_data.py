@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 import dashboard.data as data
-from analytics.common import date_to_day
 from dashboard.data import DataSource, DataUnavailable
+from fallbackscope.core.periods import date_to_day
 from fallbackscope.core.store import connect
 
 # Opens the database for writing, adds a load, and keeps the file (and its lock) until stdin closes.

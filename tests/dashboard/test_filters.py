@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from analytics.common import UTC
 from dashboard.filters import Filters
+from fallbackscope.core.periods import UTC
 
 D = dt.date
 

@@ -257,7 +257,7 @@ def test_spark_matches_duckdb_on_hand_made_cases_and_canaries_never_reach_sparks
 
 
 def test_spark_metrics_by_week_equal_duckdb_on_the_committed_sample(spark, sample):
-    from analytics.metrics import compute_metrics
+    from analytics.rollup import compute_metrics
     from fallbackscope.spark.store import Store
 
     db, store, _ = sample
