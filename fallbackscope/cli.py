@@ -91,7 +91,7 @@ def ingest(
         raise UsageError("ingest: name the files, directories or '-' to load (or only --policy / --prices).")
     paths = paths or []
     if _spark(engine):
-        from fallbackscope.spark import commands
+        from fallbackscope import engines as commands
 
         for report in commands.ingest(db, paths, master=spark_master, conf=spark_conf, fmt=format,
                                       workload=workload, default_ts=default_ts, batch_id=batch_id,
@@ -286,7 +286,7 @@ def metrics(
     if format not in FORMATS:
         raise UsageError(f"--format `{format}` is not one of {', '.join(FORMATS)}.")
     if _spark(engine):
-        from fallbackscope.spark import commands
+        from fallbackscope import engines as commands
 
         frame = commands.metrics(db, master=spark_master, conf=spark_conf, since=since, until=until, by=by,
                                  policy=str(policy) if policy else None)
@@ -324,7 +324,7 @@ def weekly(
 
     database = None
     if _spark(engine):
-        from fallbackscope.spark import commands
+        from fallbackscope import engines as commands
 
         database = commands.database(db, master=spark_master, conf=spark_conf,
                                      policy=str(policy) if policy else None)

@@ -1,4 +1,4 @@
-"""The `--engine spark` side of the `ingest`, `metrics` and `report weekly` commands."""
+"""The shell side of `--engine spark` for `ingest`, `metrics` and `report weekly`: a Database over a Parquet store."""
 
 from __future__ import annotations
 
