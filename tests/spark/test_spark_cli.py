@@ -36,7 +36,7 @@ def test_spark_conf_must_be_key_value(tmp_path):
 
 
 def test_store_location_keeps_uris_and_defaults(monkeypatch):
-    from fallbackscope.spark.commands import store_location
+    from fallbackscope.engines import store_location
 
     monkeypatch.delenv("FALLBACKSCOPE_DB", raising=False)
     assert store_location(None) == "fallbackscope-store"
