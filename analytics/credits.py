@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 import pandas as pd
 
 from analytics.common import Rate, fetch_df, money, money_sum_sql
+from analytics.facts import Facts
 from fallbackscope.core.outcomes import GOT_2XX
 from fallbackscope.core.periods import Period, day_sql, day_to_date
-
-if TYPE_CHECKING:
-    from analytics.facts import Facts
+from fallbackscope.core.prices import band_price_sql, banded_sql, cache_scale_sql, multiplier_sql
 
 OUTCOMES = ("redeemed", "rejected", "unconfirmed", "forfeited", "expired")
 FIVE_MINUTES_US = 300_000_000
@@ -34,13 +33,10 @@ def write_minus_read_sql(p: str, a: str) -> str:
     Applied to the attempt columns `{a}_prompt`, `{a}_speed`, `{a}_batch`, `{a}_geo`: the prompt-size band
     and fast-mode scaling the attempt was billed at, ×0.5 for batch and ×1.1 for `us` inference.
     """
-    banded = f"({p}.band_threshold IS NOT NULL AND {a}_prompt > {p}.band_threshold)"
-    diff = (f"(CASE WHEN {banded} THEN {p}.band_cache_write_5m - {p}.band_cache_read"
-            f" ELSE {p}.cache_write_5m - {p}.cache_read END)")
-    scale = (f"(CASE WHEN {a}_speed = 'fast' AND {p}.fast_input IS NOT NULL"
-             f" THEN {p}.fast_input / nullif({p}.input, 0) ELSE 1 END)")
-    mult = (f"(CASE WHEN {a}_batch THEN 0.5 ELSE 1.0 END)"
-            f" * (CASE WHEN {a}_geo = 'us' THEN 1.1 ELSE 1.0 END)")
+    banded = banded_sql(p, f"{a}_prompt")
+    diff = f"({band_price_sql(p, 'cache_write_5m', banded)} - {band_price_sql(p, 'cache_read', banded)})"
+    scale = cache_scale_sql(p, f"{a}_speed")
+    mult = multiplier_sql(f"{a}_batch", f"{a}_geo")
     return f"({diff} * {scale} * {mult} / 1e6)"
 
 
@@ -50,7 +46,7 @@ def credit_rows_sql(multi: str, period: Period) -> tuple[str, list[Any]]:
     Columns: attempt_id (the minting refusal), chain_id, day, workload, is_batch, outcome (None for a
     batch-minted credit), reason (of a rejection), presentations, credited_tokens, savings_usd,
     missed_savings_usd (None where not applicable or unpriced). `multi` names the temp table of the
-    period's multi-attempt chains made by `analytics.facts.collect`; `price_rows` must be installed.
+    period's multi-attempt chains made by `analytics.collect.collect`; `price_rows` must be installed.
     """
     w_redeem = write_minus_read_sql("pr", "r")
     w_next = write_minus_read_sql("pn", "n")

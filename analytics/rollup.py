@@ -14,9 +14,10 @@ import duckdb
 import pandas as pd
 
 from analytics import refusals, tiers
+from analytics.collect import collect
 from analytics.common import add_rate
 from analytics.credits import summarise
-from analytics.facts import Facts, collect
+from analytics.facts import Facts
 from analytics.metrics import blended_cost_per_request, burn_rate, slo_met
 from analytics.summary import chain_table, keys_for, present, with_keys
 from analytics.violations import KINDS, violation_rows

@@ -12,17 +12,14 @@
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
 
 import duckdb
 import pandas as pd
 
 from analytics.common import fetch_df
+from analytics.facts import Facts
 from fallbackscope.core.outcomes import SUCCESS
 from fallbackscope.core.periods import Period, day_sql
-
-if TYPE_CHECKING:
-    from analytics.facts import Facts
 
 KINDS = ("fallback_on_disallowed_trigger", "model_outside_chain", "undisclosed_fallback", "refusal_loop")
 LOOP_LENGTH = 3

@@ -10,7 +10,7 @@ in the same process on the same read-only connection, best of `--repeat`:
 
 - baseline: `SELECT date_trunc('day', ts) AS day, count(*), sum(cost_usd) FROM attempts GROUP BY 1`
 - metrics:  `weekly_report(con, <the third week>)` + every metric of the whole range (the same report
-            built over all chains), i.e. two full `analytics.facts.collect` passes and their rollups.
+            built over all chains), i.e. two full `analytics.collect.collect` passes and their rollups.
 
 Target: ratio ≤ 25×; absolute under 3 s on a 2-core machine.
 """
@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from synthetic import build  # noqa: E402
 
+from analytics.collect import collect  # noqa: E402
 from analytics.common import Rate  # noqa: E402
-from analytics.facts import collect  # noqa: E402
 from fallbackscope.core.periods import Period
 from fallbackscope.core.store import connect  # noqa: E402
 from fallbackscope.render.report import build_report, weekly_report  # noqa: E402

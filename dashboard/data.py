@@ -14,7 +14,7 @@ and this dashboard take turns. The dashboard never holds the file between reques
   result; only a view that was never computed has to wait (and reports `DataUnavailable` if it cannot).
 
 The heavy result is the `Base` of a *scope* (the model and surface filters): the facts of the whole
-database (`analytics.facts.collect`) plus a table of sessions per day. Date-range and workload filters
+database (`analytics.collect.collect`) plus a table of sessions per day. Date-range and workload filters
 are cheap slices of a Base (see `dashboard.frames`), so moving the range never rereads the file.
 """
 
@@ -34,7 +34,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from analytics.facts import Facts, collect
+from analytics.collect import collect
+from analytics.facts import Facts
 from fallbackscope.core.errors import FallbackscopeError
 from fallbackscope.core.periods import UTC, Period, day_sql, day_to_date, week_start_day
 from fallbackscope.core.policy import Policy, load_policy_file, resolve_policy

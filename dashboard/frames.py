@@ -2,7 +2,7 @@
 
 A `View` slices the whole-database facts of a Base to the filters' days and workloads (a chain belongs to
 the day of its first attempt, and every fact is keyed by that day and the chain's workload, so a slice is
-exactly the facts `analytics.facts.collect` returns for that period) and rolls them up through the
+exactly the facts `analytics.collect.collect` returns for that period) and rolls them up through the
 `analytics` functions. Sessions cannot be sliced from day counts (a session spans days), so each slice
 asks the Base's session-day table for its own counts.
 

@@ -30,7 +30,8 @@ import duckdb
 import pandas as pd
 
 from analytics import costs, credits, refusals, reliability, rollup, tiers
-from analytics.facts import Facts, collect
+from analytics.collect import collect
+from analytics.facts import Facts
 from analytics.refusals import Drift
 from analytics.summary import parse_by
 from fallbackscope.core.config import resolve_db_path

@@ -124,6 +124,47 @@ def install_price_rows(con: duckdb.DuckDBPyConnection, table: PriceTable | None 
 PRICE_JOIN = "LEFT JOIN price_rows p ON {a}.model = p.model AND {a}.ts >= p.valid_from AND {a}.ts < p.valid_until"
 
 
+#: The multipliers of docs/metrics.md §6.3 on token terms: Message Batches, and inference in the US only.
+BATCH_MULTIPLIER = 0.5
+US_GEO_MULTIPLIER = 1.1
+#: The token columns of a cost, with the price-row column of each.
+TOKEN_PRICES = (("input_tokens", "input"), ("cache_write_5m_tokens", "cache_write_5m"),
+                ("cache_write_1h_tokens", "cache_write_1h"), ("cache_read_tokens", "cache_read"),
+                ("output_tokens", "output"))
+
+
+def multiplier_sql(batch: str, geo: str) -> str:
+    """Return SQL for the multiplier of token terms: ×0.5 when boolean `batch`, ×1.1 when `geo` is 'us'."""
+    return (f"(CASE WHEN {batch} THEN {BATCH_MULTIPLIER} ELSE 1.0 END)"
+            f" * (CASE WHEN {geo} = 'us' THEN {US_GEO_MULTIPLIER} ELSE 1.0 END)")
+
+
+def multiplier(batch: bool, geo_us: bool) -> float:
+    """Return the multiplier of token terms (the Python twin of `multiplier_sql`)."""
+    return (BATCH_MULTIPLIER if batch else 1.0) * (US_GEO_MULTIPLIER if geo_us else 1.0)
+
+
+def banded_sql(p: str, prompt: str) -> str:
+    """Return SQL: price row `p` prices this request at its prompt-size band (prompt tokens above the
+    threshold; `prompt` = input + cache reads + cache writes)."""
+    return f"({p}.band_threshold IS NOT NULL AND {prompt} > {p}.band_threshold)"
+
+
+def fast_sql(p: str, speed: str) -> str:
+    """Return SQL: the request ran in fast mode and price row `p` has fast-mode prices."""
+    return f"({speed} = 'fast' AND {p}.fast_input IS NOT NULL)"
+
+
+def cache_scale_sql(p: str, speed: str) -> str:
+    """Return SQL for the factor on cache prices: fast mode scales them by fast input / input."""
+    return f"(CASE WHEN {fast_sql(p, speed)} THEN {p}.fast_input / nullif({p}.input, 0) ELSE 1 END)"
+
+
+def band_price_sql(p: str, col: str, banded: str) -> str:
+    """Return SQL for the price of column `col` of row `p`, at its band when `banded` holds."""
+    return f"(CASE WHEN {banded} THEN {p}.band_{col} ELSE {p}.{col} END)"
+
+
 def token_cost_sql(a: str, p: str, *, web_search_usd: float = 0.01) -> str:
     """Return a SQL expression for docs/metrics.md §6.3's attempt cost, before the refusal and no-usage rules.
 
@@ -132,13 +173,13 @@ def token_cost_sql(a: str, p: str, *, web_search_usd: float = 0.01) -> str:
     are billable tokens).
     """
     prompt = f"({a}.input_tokens + {a}.cache_read_tokens + {a}.cache_write_5m_tokens + {a}.cache_write_1h_tokens)"
-    banded = f"({p}.band_threshold IS NOT NULL AND {prompt} > {p}.band_threshold)"
-    fast = f"({a}.speed = 'fast' AND {p}.fast_input IS NOT NULL)"
+    banded = banded_sql(p, prompt)
+    fast = fast_sql(p, f"{a}.speed")
 
     def price(col: str) -> str:
-        return f"(CASE WHEN {banded} THEN {p}.band_{col} ELSE {p}.{col} END)"
+        return band_price_sql(p, col, banded)
 
-    scale = f"(CASE WHEN {fast} THEN {p}.fast_input / nullif({p}.input, 0) ELSE 1 END)"
+    scale = cache_scale_sql(p, f"{a}.speed")
     in_price = f"(CASE WHEN {fast} THEN {p}.fast_input ELSE {price('input')} END)"
     out_price = f"(CASE WHEN {fast} THEN {p}.fast_output ELSE {price('output')} END)"
     tokens = (
@@ -148,11 +189,16 @@ def token_cost_sql(a: str, p: str, *, web_search_usd: float = 0.01) -> str:
         f" + {a}.cache_read_tokens * {price('cache_read')}) * {scale}"
         f" + {a}.output_tokens * {out_price}) / 1e6"
     )
-    multiplier = (
-        f"(CASE WHEN {a}.is_batch THEN 0.5 ELSE 1.0 END)"
-        f" * (CASE WHEN {a}.inference_geo = 'us' THEN 1.1 ELSE 1.0 END)"
-    )
+    multiplier = multiplier_sql(f"{a}.is_batch", f"{a}.inference_geo")
     return f"({tokens} * {multiplier} + {a}.web_search_requests * {web_search_usd})"
+
+
+def token_cost(row: PriceRow, tokens: dict[str, float], *, banded: bool, batch: bool, geo_us: bool) -> float:
+    """Return the USD cost of (summed) tokens at a price row, standard speed, no web searches: the Python
+    twin of `token_cost_sql` for the top-tier counterfactual. `banded`: price at the row's band."""
+    usd = sum(float(tokens[col]) * float(getattr(row, f"band_{name}") if banded else getattr(row, name))
+              for col, name in TOKEN_PRICES) / 1e6
+    return usd * multiplier(batch, geo_us)
 
 
 def attempt_cost_sql(a: str, p: str, *, web_search_usd: float = 0.01) -> str:

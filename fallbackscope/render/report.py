@@ -8,9 +8,10 @@ from typing import Any
 import duckdb
 
 from analytics import costs, refusals, reliability, tiers
+from analytics.collect import collect
 from analytics.common import Rate, clean, money
 from analytics.credits import credit_summary
-from analytics.facts import Facts, collect
+from analytics.facts import Facts
 from analytics.metrics import blended_cost_per_request, slo_met
 from analytics.summary import chain_table, present
 from analytics.violations import violations

@@ -12,9 +12,9 @@ import math
 
 import pytest
 
+from analytics.collect import collect
 from analytics.common import Rate
 from analytics.costs import costs, start_tier_advice
-from analytics.facts import collect
 from fallbackscope.core.policy import parse_policy_toml
 
 H, S, OP = "claude-haiku-4-5", "claude-sonnet-4-5", "claude-opus-4-8"

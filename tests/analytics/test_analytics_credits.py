@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
+from analytics.collect import collect
 from analytics.credits import credit_ladder, credit_outcomes, credit_summary
-from analytics.facts import collect
 
 S, H = "claude-sonnet-4-5", "claude-haiku-4-5"
 

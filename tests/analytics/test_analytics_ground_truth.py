@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from analytics.collect import collect
 from analytics.credits import credit_summary
-from analytics.facts import collect
 from analytics.refusals import refusals_by_category
 from analytics.reliability import errors, outcomes
 from analytics.summary import chain_table, present

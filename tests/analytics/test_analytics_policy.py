@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from analytics.facts import collect
+from analytics.collect import collect
 from analytics.violations import violations
 from fallbackscope.core.errors import ExitCode, UsageError
 from fallbackscope.core.policy import (

@@ -16,7 +16,7 @@ from analytics_db import AttemptDB
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analytics.facts import collect
+from analytics.collect import collect
 from analytics.summary import chain_table, present
 from analytics.tiers import fallbacks_by_trigger, resolution
 

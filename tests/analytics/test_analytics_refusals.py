@@ -6,8 +6,8 @@ import math
 
 import pytest
 
+from analytics.collect import collect
 from analytics.common import Rate
-from analytics.facts import collect
 from analytics.refusals import (
     attempt_refusal_rate,
     period_refusal_rate,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from analytics.facts import collect
+from analytics.collect import collect
 from analytics.tiers import (
     escalation_by_trigger,
     escalation_rate,

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from analytics import costs, credits, refusals, reliability, tiers
-from analytics.facts import collect
+from analytics.collect import collect
 from analytics.summary import chain_table, present
 from dashboard.data import DataSource, install_scope
 from dashboard.filters import Filters
