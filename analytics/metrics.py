@@ -72,6 +72,11 @@ class Metric:
     sql: str
     section: str
 
+    @property
+    def label(self) -> str:
+        """Return the metric's name as words, for headings and legends (`refusal rate`)."""
+        return self.name.replace("_", " ")
+
 
 def _chain_rate(name: str, flag: str, numerator: str, definition: str, section: str) -> Metric:
     return Metric(name, "chain", definition, numerator, "chains",

@@ -18,7 +18,7 @@ from analytics.collect import collect
 from analytics.common import add_rate
 from analytics.credits import summarise
 from analytics.facts import Facts
-from analytics.metrics import blended_cost_per_request, burn_rate, slo_met
+from analytics.metrics import REGISTRY, blended_cost_per_request, burn_rate, slo_met
 from analytics.summary import chain_table, keys_for, present, with_keys
 from analytics.violations import KINDS, violation_rows
 from fallbackscope.core.errors import UsageError
@@ -28,13 +28,10 @@ from fallbackscope.core.policy import Policy
 By = Literal["day", "week", "workload", "model", "category"]
 BY_CHOICES: tuple[str, ...] = ("day", "week", "workload", "model", "category")
 
-_CHAIN_RATES = {
-    "refusal_rate": "refused_chains",
-    "fallback_rate": "fallback_chains",
-    "escalation_rate": "escalated_chains",
-    "retry_rate": "retried_chains",
-    "unresolved_rate": "unresolved_chains",
-}
+#: the rates of the chain table, in the metrics table's column order (definitions: analytics.metrics.REGISTRY)
+_RATES = ("refusal_rate", "fallback_rate", "escalation_rate", "retry_rate", "unresolved_rate",
+          "session_refusal_rate", "error_rate")
+_SHOWN = {"errors"}  # numerators the table keeps as a column of their own
 
 
 def compute_metrics(
@@ -76,15 +73,12 @@ def chain_metrics(facts: Facts, time_key: Literal["day", "week"] | None, by_work
     keys = keys_for(time_key, by_workload)
     t = chain_table(facts, time_key, by_workload)
     out = t[keys + ["chains", "attempts", "sessions"]].copy()
-    for name, numerator in _CHAIN_RATES.items():
-        out[numerator] = t[numerator]
-        add_rate(out, name, numerator, "chains")
-        out = out.drop(columns=[numerator])
-    out["refused_sessions"] = t["refused_sessions"]
-    add_rate(out, "session_refusal_rate", "refused_sessions", "sessions")
-    out = out.drop(columns=["refused_sessions"])
-    out["errors"] = t["errors"]
-    add_rate(out, "error_rate", "errors", "attempts")
+    for name in _RATES:
+        metric = REGISTRY[name]
+        out[metric.numerator] = t[metric.numerator]
+        add_rate(out, name, metric.numerator, metric.denominator)
+        if metric.numerator not in _SHOWN:
+            out = out.drop(columns=[metric.numerator])
     out["cost_usd"] = t["cost_usd"]
     out["unpriced_attempts"] = t["unpriced_attempts"]
     out["blended_cost_per_request"] = [blended_cost_per_request(c, n)

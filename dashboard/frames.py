@@ -24,7 +24,7 @@ import pandas as pd
 from analytics import costs, credits, refusals, reliability, tiers
 from analytics.common import Rate, clean, rate_frame
 from analytics.facts import Facts
-from analytics.metrics import blended_cost_per_request
+from analytics.metrics import REGISTRY, blended_cost_per_request
 from analytics.summary import chain_table, present
 from dashboard.data import Base, DataSource, Dimensions, Ledger, Result, SessionPrefix, session_frame
 from dashboard.filters import Filters
@@ -34,13 +34,10 @@ UNKNOWN = "unknown"
 #: a range longer than this is bucketed by week in the stacked charts
 DAILY_LIMIT_DAYS = 62
 
-RATE_METRICS = {  # label → (numerator, denominator) columns of analytics.summary.chain_table
-    "refusal rate": ("refused_chains", "chains"),
-    "session refusal rate": ("refused_sessions", "sessions"),
-    "fallback rate": ("fallback_chains", "chains"),
-    "escalation rate": ("escalated_chains", "chains"),
-    "unresolved rate": ("unresolved_chains", "chains"),
-}
+#: label → (numerator, denominator) columns of analytics.summary.chain_table, from the metric registry
+RATE_METRICS = {REGISTRY[name].label: (REGISTRY[name].numerator, REGISTRY[name].denominator)
+                for name in ("refusal_rate", "session_refusal_rate", "fallback_rate", "escalation_rate",
+                             "unresolved_rate")}
 
 
 def day_bounds(filters: Filters) -> tuple[int | None, int | None]:
