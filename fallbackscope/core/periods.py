@@ -34,7 +34,8 @@ def day_sql(ts: str) -> str:
 
 def week_sql(day: str) -> str:
     """Return SQL for the Monday (a day number) of the ISO week of day-number expression `day`."""
-    return f"({day} - ({day} + {WEEK_SHIFT}) % 7)"
+    # SQL's % keeps the dividend's sign (Python's and numpy's do not): fold it back for days before 1970
+    return f"({day} - (({day} + {WEEK_SHIFT}) % 7 + 7) % 7)"
 
 
 def bucket_sql(day: str, key: TimeKey | None) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 
 import pandas as pd
@@ -12,8 +11,6 @@ from hypothesis import strategies as st
 
 from analytics.common import Rate, add_rate, wilson
 from analytics.refusals import drift
-from fallbackscope.core.errors import UsageError
-from fallbackscope.core.periods import Period, day_to_date, parse_week, to_utc, week_label, week_start_day
 
 Z = 1.959964
 
@@ -93,32 +90,3 @@ def test_drift_with_zero_pooled_error_has_null_z_and_p():
 def test_drift_is_null_without_chains_in_either_week():
     assert drift(Rate.of(3, 10), Rate.of(0, 0)) is None
     assert drift(Rate.of(0, 0), Rate.of(3, 10)) is None
-
-
-def test_iso_weeks_start_on_monday_utc():
-    monday = dt.date(2026, 11, 16)
-    for offset in range(7):
-        day = (monday + dt.timedelta(days=offset) - dt.date(1970, 1, 1)).days
-        assert day_to_date(week_start_day(day)) == monday
-    assert week_label(monday) == "2026-W47"
-    assert parse_week("2026-W47") == monday
-    assert week_label(dt.date(2026, 12, 28)) == "2026-W53"  # 2026 has 53 ISO weeks
-    assert parse_week("2027-W01") == dt.date(2027, 1, 4)
-
-
-def test_bad_week_and_bad_bounds_are_usage_errors():
-    with pytest.raises(UsageError, match="2026-W47"):
-        parse_week("week 47")
-    with pytest.raises(UsageError, match="--since"):
-        Period.of("2026-03-09", "2026-03-02")
-    with pytest.raises(UsageError, match="yesterday"):
-        to_utc("yesterday", "since")
-
-
-def test_period_bounds_accept_dates_times_and_weeks_as_utc():
-    assert to_utc("2026-03-02") == dt.datetime(2026, 3, 2, tzinfo=dt.UTC)
-    assert to_utc("2026-03-02T10:00:00+02:00") == dt.datetime(2026, 3, 2, 8, tzinfo=dt.UTC)
-    assert to_utc("2026-W10") == dt.datetime(2026, 3, 2, tzinfo=dt.UTC)
-    assert to_utc(dt.datetime(2026, 3, 2, 10)) == dt.datetime(2026, 3, 2, 10, tzinfo=dt.UTC)
-    week = Period.week(dt.date(2026, 3, 2))
-    assert (week.since, week.until) == (dt.datetime(2026, 3, 2, tzinfo=dt.UTC), dt.datetime(2026, 3, 9, tzinfo=dt.UTC))
