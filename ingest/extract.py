@@ -25,6 +25,7 @@ from ingest.columns import DICTIONARY_COLUMNS, EXTRACTED, FIELD_NAMES, SCHEMA, T
 from ingest.fields import Reject
 from ingest.formats import LINE_FORMATS, sse
 from ingest.message import Context
+from ingest.sources import read_range
 
 BOM = b"\xef\xbb\xbf"
 
@@ -288,14 +289,12 @@ def _exit_when_orphaned(parent: int) -> None:
 
 
 def extract_range(fmt: str, path: str, start: int, end: int, *, last: bool = False) -> Extracted:
-    """Worker entry: read bytes [start, end) of an uncompressed file and extract them.
+    """Worker entry: read bytes [start, end) of an uncompressed file (a path or URL) and extract them.
 
     `last`: no more ranges of this file are coming, so the worker hands the memory it freed back to the
     system while the main process links and inserts (its peak).
     """
-    with open(path, "rb") as fh:
-        fh.seek(start)
-        data = fh.read(end - start)
+    data = read_range(path, start, end)
     assert _WORKER_CTX is not None
     out = extract_lines(fmt, data, start, _WORKER_CTX)
     if last:

@@ -6,16 +6,26 @@ the same session (or workload) joins the most recent such chain when that chain'
 not a success and is less than 10 minutes older; else a new chain, named after its first attempt.
 
 Membership is sequential (each attempt sees the chains as they stood before it), so this is one
-plain loop over tuples in time order, seeded with the stored chains new attempts may join.
+plain loop over tuples in time order (`Linker`), seeded with the stored chains new attempts may join
+(`PRELOAD_SQL`). Attempts no rule can tie to another are chains of one, linked with column operations
+(`link_table`). Both engines link with these; where a rule is written in two languages (SQL and Arrow for
+the scope, Python and Arrow for `pinned`), the two stand side by side here and a test checks they agree.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from fallbackscope.core.outcomes import succeeded
+from ingest.extract import gc_paused, release_memory
 
 LINK_WINDOW_US = 10 * 60 * 1_000_000
+LINK_SLICE = 100_000  # rows the sequential linker turns into Python objects at a time
 
 # The columns `Linker.link` reads, in this order.
 LINK_COLUMNS = (
@@ -30,6 +40,59 @@ STORED_COLUMNS = (
     "chain_id", "ts_us", "attempt_index", "scope", "prompt_fp", "credit_minted_fp", "model", "outcome", "accepted",
     "error_class",
 )
+
+
+# -- the link scope: the session, else the workload (docs/metrics.md §4 rule 4) ---------------------------
+
+
+def scope_sql(alias: str = "") -> str:
+    """Return the SQL expression of an attempt's link scope (`s:<session_id>`, else `w:<workload>`);
+    `alias` qualifies the columns. DuckDB and Spark SQL read it alike."""
+    a = f"{alias}." if alias else ""
+    return f"CASE WHEN {a}session_id IS NOT NULL THEN 's:' || {a}session_id ELSE 'w:' || {a}workload END"
+
+
+def scope_arrow(sessions: pa.ChunkedArray, workloads: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Return the link scope of each row, as `scope_sql` computes it, with Arrow compute."""
+    workloads = pc.cast(workloads, pa.string())
+    return pc.if_else(pc.is_null(sessions), pc.binary_join_element_wise("w:", workloads, ""),
+                      pc.binary_join_element_wise("s:", sessions, ""))
+
+
+# -- the trigger of a chain's first attempt: `pinned` or none (docs/metrics.md §1, §4) -------------------
+
+
+def first_trigger(intended_model: str | None, model: str | None) -> str | None:
+    """Return the trigger of a chain's first attempt: `pinned` when the app wanted another model."""
+    return "pinned" if intended_model is not None and intended_model != model else None
+
+
+def first_trigger_arrow(intended_model: pa.ChunkedArray, model: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Return `first_trigger` of each row, with Arrow compute."""
+    intended = pc.cast(intended_model, pa.string())
+    pinned = pc.and_kleene(pc.is_valid(intended), pc.fill_null(pc.not_equal(intended, pc.cast(model, pa.string())),
+                                                                True))
+    return pc.if_else(pinned, "pinned", pa.scalar(None, pa.string()))
+
+
+# -- the stored chains new attempts may join ---------------------------------------------------------------
+
+# Over `attempts` and a relation `fresh` (ts_us, prompt_fp, given_chain_id, credit_presented_fp) of the new
+# attempts: every stored attempt, as STORED_COLUMNS, of the chains named by a new attempt's chain id, of
+# chains whose refusal minted a credit a new attempt presents, and of chains with a new attempt's prompt
+# that ran in the linking window before the first new attempt. `Linker.from_stored` keys prompts by scope.
+PRELOAD_SQL = f"""
+WITH wanted AS (
+  SELECT chain_id FROM attempts
+    WHERE prompt_fp IN (SELECT prompt_fp FROM fresh WHERE prompt_fp IS NOT NULL)
+      AND epoch_us(ts) >= (SELECT min(ts_us) FROM fresh) - {LINK_WINDOW_US}
+  UNION SELECT chain_id FROM attempts
+    WHERE credit_minted_fp IN (SELECT credit_presented_fp FROM fresh WHERE credit_presented_fp IS NOT NULL)
+  UNION SELECT given_chain_id FROM fresh WHERE given_chain_id IS NOT NULL)
+SELECT a.chain_id, epoch_us(a.ts) AS ts_us, a.attempt_index, {scope_sql("a")} AS scope, a.prompt_fp,
+  a.credit_minted_fp, a.model, a.outcome, a.accepted, a.error_class
+FROM attempts a WHERE a.chain_id IN (SELECT chain_id FROM wanted)
+"""
 
 
 class ChainState:
@@ -130,7 +193,7 @@ class Linker:
             state = chains.get(chain)
             if state is None:
                 index = 1
-                trigger = "pinned" if intended_model is not None and intended_model != model else None
+                trigger = first_trigger(intended_model, model)
                 mode = hop_mode or "none"
                 if (rejoinable is None or hop or chain in rejoinable[0] or prompt_fp in rejoinable[1]
                         or minted_fp in rejoinable[2]):
@@ -180,3 +243,117 @@ def _flush(run: list[tuple]) -> Iterator[tuple]:
     presented = next((row[_PRESENTED] for row in reversed(run) if row[_PRESENTED] is not None), None)
     for row in run:
         yield row if row[_PRESENTED] == presented else (*row[:_PRESENTED], presented, *row[_PRESENTED + 1:])
+
+
+# -- linking a file's new attempts (the DuckDB engine) -----------------------------------------------------
+
+# The order attempts are linked in: time, then the app's attempt number (none as 0), then their place in
+# the file (docs/metrics.md §4: chains do not depend on load order within a file).
+LINK_ORDER = ("ts_us", "given_attempt", "line_no", "record_no", "hop")
+
+
+def in_link_order(table: pa.Table) -> pa.Table:
+    """Return a file's attempt rows sorted in `LINK_ORDER` (no copy when they are so already)."""
+    keys = pa.table({"ts_us": pc.cast(table.column("ts"), pa.int64()),
+                     "given_attempt": pc.fill_null(table.column("given_attempt"), 0),
+                     **{name: table.column(name) for name in LINK_ORDER[2:]}})
+    order = pc.sort_indices(keys, [(name, "ascending") for name in LINK_ORDER])
+    if not pc.all(pc.equal(order, pa.array(range(len(order)), order.type))).as_py():
+        table = table.take(order)  # logs are usually in time order already: then no copy
+    return table
+
+
+def link_table(con: duckdb.DuckDBPyConnection, fresh: pa.Table, has_stored: bool) -> pa.Table:
+    """Return `fresh` (new attempts in `LINK_ORDER`) with chain_id, attempt_index, trigger and fallback_mode
+    appended; `has_stored`: whether `con` holds attempts (the chains new attempts may join).
+
+    Attempts that no rule can tie to another — their chain id, prompt and credit occur nowhere
+    else, stored or new, and they are no server-side hop — are chains of one and are linked with
+    column operations. The rest go through the sequential linker, in time order.
+    """
+    linker = _preloaded(con, fresh) if has_stored else Linker()
+    repeated_chains = _repeated(fresh.column("given_chain_id")) | set(linker.chains)
+    repeated_prompts = _repeated(fresh.column("prompt_fp")) | {fp for _, fp in linker.by_prompt}
+    presented = set(pc.unique(fresh.column("credit_presented_fp")).drop_null().to_pylist())
+    linker.rejoinable = (repeated_chains, repeated_prompts, presented)
+    linked_mask = _any_true(
+        pc.is_in(fresh.column("given_chain_id"), pa.array(list(repeated_chains), pa.string())),
+        pc.is_in(fresh.column("prompt_fp"), pa.array(list(repeated_prompts), pa.string())),
+        pc.is_valid(fresh.column("credit_presented_fp")),
+        pc.is_in(fresh.column("credit_minted_fp"), pa.array(list(presented), pa.string())),
+        pc.not_equal(fresh.column("hop"), 0),
+    )
+    columns = {
+        "chain_id": pc.coalesce(fresh.column("given_chain_id"), fresh.column("attempt_id")),
+        "attempt_index": pa.chunked_array([pa.array(np.ones(fresh.num_rows, np.int32))]),
+        "trigger": first_trigger_arrow(fresh.column("intended_model"), fresh.column("model")),
+        "fallback_mode": pa.chunked_array([pa.array(np.full(fresh.num_rows, "none", object), pa.string())]),
+    }
+    linked_rows = fresh.filter(linked_mask)
+    if linked_rows.num_rows:
+        results = _link_sequentially(linker, linked_rows)
+        for name, values in zip(columns, results, strict=True):
+            columns[name] = pc.replace_with_mask(columns[name].combine_chunks(), linked_mask.combine_chunks(),
+                                                 values)
+    release_memory()  # what sorting and linking freed, before the insert (the load's peak)
+    for name, values in columns.items():
+        fresh = fresh.append_column(name, values)
+    return fresh
+
+
+def _preloaded(con: duckdb.DuckDBPyConnection, fresh: pa.Table) -> Linker:
+    """Return a linker seeded with the stored chains (`PRELOAD_SQL`) the new attempts may join."""
+    ts_us = pc.cast(fresh.column("ts"), pa.int64())
+    con.complete()  # DuckDB wants any open result finished before a register
+    con.register("fresh", pa.table({"ts_us": ts_us, **{name: fresh.column(name) for name in
+                                                      ("prompt_fp", "given_chain_id", "credit_presented_fp")}}))
+    stored = con.execute(PRELOAD_SQL).fetchall()
+    con.unregister("fresh")
+    return Linker.from_stored(stored, pc.min(ts_us).as_py())
+
+
+def _link_sequentially(linker: Linker, rows: pa.Table) -> list[pa.Array]:
+    """Return chain_id, attempt_index, trigger and fallback_mode of rows (in time order) from the linker."""
+    scope = scope_arrow(rows.column("session_id"), rows.column("workload"))
+    inputs = rows.select([c for c in LINK_COLUMNS if c not in ("ts_us", "scope")])
+    inputs = inputs.append_column("ts_us", pc.cast(rows.column("ts"), pa.int64())).append_column("scope", scope)
+    inputs = inputs.select(list(LINK_COLUMNS))
+    outputs: list[list[pa.Array]] = [[], [], [], []]
+    types = (pa.string(), pa.int32(), pa.string(), pa.string())
+    with gc_paused():
+        _link_slices(linker, inputs, outputs, types)
+    return [pa.concat_arrays(arrays) for arrays in outputs]
+
+
+def _link_slices(linker: Linker, inputs: pa.Table, outputs: list[list[pa.Array]], types: tuple) -> None:
+    hops = inputs.column("hop")
+    offset = 0
+    while offset < inputs.num_rows:
+        # in slices, so the Python objects of a large file never all exist at once; a slice never ends
+        # inside the hops of one response, which the linker reads as one run
+        end = min(offset + LINK_SLICE, inputs.num_rows)
+        while end < inputs.num_rows and hops[end].as_py() > 1:
+            end += 1
+        part = inputs.slice(offset, end - offset)
+        offset = end
+        values = [column.to_pylist() for column in part.columns]
+        for out, result, kind in zip(outputs, linker.link(zip(*values, strict=True)), types, strict=True):
+            out.append(pa.array(result, kind))
+        del values
+
+
+def _any_true(*masks: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:
+    """Return the element-wise OR of boolean masks, nulls counting as false."""
+    result = pc.fill_null(masks[0], False)
+    for mask in masks[1:]:
+        result = pc.or_(result, pc.fill_null(mask, False))
+    return result if isinstance(result, pa.ChunkedArray) else pa.chunked_array([result])
+
+
+def _repeated(column: pa.ChunkedArray) -> set:
+    """Return the non-null values that occur more than once in a column."""
+    counts = pc.value_counts(column.drop_null())
+    if not len(counts):
+        return set()
+    values, freq = counts.field("values"), counts.field("counts")
+    return set(pc.filter(values, pc.greater(freq, 1)).to_pylist())

@@ -1,7 +1,12 @@
-"""Input sources: files, directories, gzip and standard input, read as blocks of whole lines."""
+"""Input sources: files, directories, object-store URLs, gzip and standard input, read as blocks of whole lines.
+
+Both engines list, open and split their inputs here (docs/metrics.md §3, §11): folders recursively in name
+order, gzip told by its magic bytes (never by the name), byte ranges that end just after a newline.
+"""
 
 from __future__ import annotations
 
+import glob
 import gzip
 import hashlib
 import os
@@ -9,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from fallbackscope.core.errors import FallbackscopeError
 
@@ -18,52 +24,105 @@ GZIP_MAGIC = b"\x1f\x8b"
 
 @dataclass(frozen=True)
 class Source:
-    """One input: a file on disk or standard input (`-`)."""
+    """One input: a file on disk, an object-store URL, or standard input (`-`)."""
 
     display: str
-    path: Path | None  # None for stdin
-    compressed: bool
+    path: Path | None  # None for stdin and URLs
+    compressed: bool  # gzip, by its magic bytes
     size: int | None
     mtime_ns: int | None
+    url: str | None = None  # an object's URL, without credentials or query string
 
     @property
     def is_stdin(self) -> bool:
-        return self.path is None
+        return self.path is None and self.url is None
+
+    @property
+    def location(self) -> str:
+        """Return where the source is read from, as its ledger row names it: the resolved path, the URL, or `-`."""
+        return self.url or (str(self.path) if self.path is not None else "-")
 
     @property
     def splittable(self) -> bool:
         """Whether workers can read byte ranges of the file themselves."""
-        return self.path is not None and not self.compressed
+        return not self.is_stdin and not self.compressed
 
     def head(self, size: int = 65536) -> bytes:
         """Return the first (decompressed) bytes of a file, for format detection."""
-        if self.path is None:
+        if self.is_stdin:
             raise RuntimeError("stdin has no separate head")
-        with open(self.path, "rb") as fh:
-            if self.compressed:
-                with gzip.GzipFile(fileobj=fh) as gz:
-                    return gz.read(size)
-            return fh.read(size)
+        with open_stream(self.location, self.compressed) as stream:
+            return stream.read(size)
+
+
+def is_url(name: str) -> bool:
+    """Return whether an input name is an object-store URL (`s3://…`, `gs://…`, `file://…`)."""
+    return "://" in name
+
+
+def _filesystem(url: str):
+    from pyarrow import fs
+
+    return fs.FileSystem.from_uri(url)
+
+
+def open_raw(location: str | os.PathLike[str]) -> BinaryIO:
+    """Return a file's stored bytes as a stream (a local path or an object-store URL)."""
+    name = str(location)
+    if not is_url(name):
+        return open(name, "rb")
+    filesystem, inner = _filesystem(name)
+    return filesystem.open_input_stream(inner, compression=None)
+
+
+def open_stream(location: str | os.PathLike[str], compressed: bool) -> BinaryIO:
+    """Return a file's (decompressed) bytes as a stream."""
+    raw = open_raw(location)
+    return gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw
+
+
+def read_range(location: str | os.PathLike[str], start: int, end: int) -> bytes:
+    """Return bytes [start, end) of an uncompressed file."""
+    name = str(location)
+    if not is_url(name):
+        with open(name, "rb") as fh:
+            fh.seek(start)
+            return fh.read(end - start)
+    filesystem, inner = _filesystem(name)
+    with filesystem.open_input_file(inner) as fh:
+        return fh.read_at(end - start, start)
 
 
 def expand(paths: list[str]) -> list[Source]:
-    """Return the sources named on the command line: directories recursively, in name order."""
+    """Return the sources named on the command line: directories (local or object-store prefixes)
+    recursively in name order, hidden files left out; a name that is no file but a glob pattern, its matches."""
     out: list[Source] = []
     for name in paths:
         if name == "-":
             out.append(Source("-", None, False, None, None))
-            continue
-        path = Path(name)
-        if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
-            if not files:  # a scheduled job pointed at the wrong folder should hear of it
-                raise FallbackscopeError(f"{name}: no files to load in this directory.")
-            out.extend(_source(p) for p in files)
-        elif path.exists():
-            out.append(_source(path))
+        elif is_url(name):
+            out.extend(_url_sources(name))
+        elif not Path(name).exists() and glob.has_magic(name):
+            matches = sorted(glob.glob(name))
+            if not matches:
+                raise FallbackscopeError(f"{name}: no such file or directory.")
+            for match in matches:
+                out.extend(_local_sources(match))
         else:
-            raise FallbackscopeError(f"{name}: no such file or directory.")
+            out.extend(_local_sources(name))
     return out
+
+
+def _local_sources(name: str) -> list[Source]:
+    path = Path(name)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+        if not files:  # a scheduled job pointed at the wrong folder should hear of it
+            raise FallbackscopeError(f"{name}: no files to load in this directory.")
+        return [_source(p) for p in files]
+    if path.exists():
+        return [_source(path)]
+    raise FallbackscopeError(f"{name}: no such file or directory.")
 
 
 def _source(path: Path) -> Source:
@@ -76,11 +135,39 @@ def _source(path: Path) -> Source:
     return Source(str(path), path.resolve(), magic == GZIP_MAGIC, stat.st_size, stat.st_mtime_ns)
 
 
-def file_sha256(path: Path, limit: int | None = None) -> str:
+def _url_sources(name: str) -> list[Source]:
+    """Return the objects under a URL (one object, or every object below a prefix, in name order)."""
+    from pyarrow import fs
+
+    scheme = name.split("://", 1)[0]
+    try:
+        filesystem, inner = _filesystem(name)
+        info = filesystem.get_file_info(inner)
+        if info.type == fs.FileType.Directory:
+            infos = sorted((i for i in filesystem.get_file_info(fs.FileSelector(inner, recursive=True))
+                            if i.type == fs.FileType.File and not i.base_name.startswith(".")), key=lambda i: i.path)
+            if not infos:
+                raise FallbackscopeError(f"{name}: no files to load in this directory.")
+        elif info.type == fs.FileType.File:
+            infos = [info]
+        else:
+            raise FallbackscopeError(f"{name}: no such file or directory.")
+        out = []
+        for item in infos:
+            url = f"{scheme}://{item.path}"  # rebuilt from the path: no credentials, no query string
+            with filesystem.open_input_file(item.path) as fh:
+                magic = fh.read(2) if item.size else b""
+            out.append(Source(url, None, magic == GZIP_MAGIC, item.size, item.mtime_ns, url))
+        return out
+    except OSError as exc:
+        raise FallbackscopeError(f"{name}: cannot read the objects ({type(exc).__name__}).") from None
+
+
+def file_sha256(location: str | os.PathLike[str], limit: int | None = None) -> str:
     """Return the sha256 of a file's bytes as stored (of its first `limit` bytes when given)."""
     digest = hashlib.sha256()
     remaining = limit
-    with open(path, "rb") as fh:
+    with open_raw(location) as fh:
         while True:
             want = BLOCK if remaining is None else min(BLOCK, remaining)
             if want == 0:
@@ -94,14 +181,12 @@ def file_sha256(path: Path, limit: int | None = None) -> str:
     return digest.hexdigest()
 
 
-def ends_inside_a_line(path: Path, start: int, end: int) -> bool:
+def ends_inside_a_line(location: str | os.PathLike[str], start: int, end: int) -> bool:
     """Return whether bytes [start, end) of an uncompressed file end without a newline: whether their
     last line is unterminated (a writer may still be writing it)."""
     if end <= start:
         return False
-    with open(path, "rb") as fh:
-        fh.seek(end - 1)
-        return fh.read(1) != b"\n"
+    return read_range(location, end - 1, end) != b"\n"
 
 
 class HashingReader:
@@ -116,7 +201,7 @@ class HashingReader:
             piped_gzip = sys.stdin.buffer.peek(2)[:2] == GZIP_MAGIC
             self._stream = gzip.GzipFile(fileobj=self._raw, mode="rb") if piped_gzip else self._raw
         else:
-            self._raw = _HashingStream(open(source.path, "rb"), self.digest)
+            self._raw = _HashingStream(open_raw(source.location), self.digest)
             self._stream = gzip.GzipFile(fileobj=self._raw, mode="rb") if source.compressed else self._raw
         if start:
             self._skip(start)
@@ -174,22 +259,33 @@ class _HashingStream:
             self._fh.close()
 
 
-def line_ranges(path: Path, start: int, end: int, block: int = BLOCK) -> list[tuple[int, int]]:
-    """Split bytes [start, end) of a file into ranges that each end just after a newline."""
+def line_ranges(location: str | os.PathLike[str], start: int, end: int, block: int = BLOCK) -> list[tuple[int, int]]:
+    """Split bytes [start, end) of an uncompressed file into ranges of about `block` bytes that each end
+    just after a newline (the last at `end`): every line is read by exactly one range."""
     ranges = []
-    with open(path, "rb") as fh:
-        pos = start
-        while pos < end:
-            target = pos + block
-            if target >= end:
-                ranges.append((pos, end))
-                break
-            fh.seek(target)
-            fh.readline()
-            cut = min(fh.tell(), end)
-            ranges.append((pos, cut))
-            pos = cut
+    pos = start
+    while pos < end:
+        target = pos + block
+        if target >= end:
+            ranges.append((pos, end))
+            break
+        cut = _next_line_start(location, target, end)
+        ranges.append((pos, cut))
+        pos = cut
     return ranges
+
+
+def _next_line_start(location: str | os.PathLike[str], pos: int, end: int) -> int:
+    """Return the offset just after the first newline at or after `pos` (at most `end`)."""
+    step = 64 * 1024
+    while pos < end:
+        piece = read_range(location, pos, min(end, pos + step))
+        cut = piece.find(b"\n")
+        if cut >= 0:
+            return pos + cut + 1
+        pos += len(piece)
+        step = min(step * 2, BLOCK)
+    return end
 
 
 def cpu_workers() -> int:

@@ -36,7 +36,7 @@ from fallbackscope.spark import store as sstore
 from ingest import linking
 from ingest.columns import FIELD_NAMES, SCHEMA
 from ingest.formats import ALL_FORMATS, sse
-from ingest.loader import FileReport
+from ingest.ledger import FileReport
 from ingest.message import Context
 
 UNIT_BYTES = 64 * 1024 * 1024  # nominal size of the byte range one task parses
@@ -288,7 +288,7 @@ def ingest_spark(spark, store_uri: str, paths: list[str], options: SparkLoadOpti
     """Load the files named into the Parquet store at `store_uri`; return one report per file."""
     from pyspark.sql import functions as F
 
-    from ingest.loader import detect_format, parse_default_ts
+    from ingest.detect import detect_format, parse_default_ts
 
     options = options or SparkLoadOptions()
     if options.format is not None and options.format not in ALL_FORMATS:
@@ -407,7 +407,7 @@ def _run(spark, store, con, ctx: Context, todo: list[InputFile], by_idx: dict[in
 
 def _with_content_ids(attempts):
     """Give id-less records their content id with the DuckDB loader's own function, per file."""
-    from ingest.tables import fill_content_ids
+    from ingest.dedup import fill_content_ids
 
     needing = attempts.where("attempt_id IS NULL")
     if needing.isEmpty():

@@ -11,7 +11,8 @@ import json
 import pytest
 from builders import fp, prompt_fp, query, rows, token_fp, usage, write_jsonl
 
-from ingest.loader import LoadOptions, detect_format, ingest_paths
+from ingest.detect import detect_format
+from ingest.loader import LoadOptions, ingest_paths
 
 TS = "2026-11-04T08:00:00Z"
 EPOCH = 1793779200.0

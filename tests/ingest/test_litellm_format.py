@@ -9,7 +9,8 @@ import json
 import pytest
 from builders import prompt_fp, query, rows, token_fp, write_jsonl
 
-from ingest.loader import LoadOptions, detect_format, ingest_paths
+from ingest.detect import detect_format
+from ingest.loader import LoadOptions, ingest_paths
 
 START = 1793779200.0  # 2026-11-04T08:00:00Z
 MESSAGES = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello"}]

@@ -14,7 +14,7 @@ import time
 import pytest
 from builders import exchange, message, query, request, rows, usage, write_jsonl
 
-from ingest import loader
+from ingest import parse
 from ingest.loader import LoadOptions, ingest_paths
 
 
@@ -99,7 +99,7 @@ def test_loading_the_same_files_twice_changes_nothing(tmp_path, db):
 
 def test_a_copy_of_a_file_parsed_by_the_workers_is_skipped_by_its_hash(tmp_path, db, monkeypatch):
     # through the worker pool the hash is computed after parsing, beside linking: the copy is still skipped
-    monkeypatch.setattr(loader, "POOL_THRESHOLD", 0)
+    monkeypatch.setattr(parse, "POOL_THRESHOLD", 0)
     path = write_jsonl(tmp_path / "big.jsonl", [good(i) for i in range(50)])
     copy = tmp_path / "big-copy.jsonl"
     copy.write_bytes(path.read_bytes())
@@ -188,7 +188,7 @@ def stored_ids(db) -> list[tuple]:
 def test_a_grown_copy_of_a_file_loaded_whole_is_skipped(tmp_path, db, monkeypatch, pooled):
     # `a` grew since its load, but its whole content was loaded since as `b`: the sha256 rule wins
     if pooled:
-        monkeypatch.setattr(loader, "POOL_THRESHOLD", 0)
+        monkeypatch.setattr(parse, "POOL_THRESHOLD", 0)
     a = write_jsonl(tmp_path / "a.jsonl", [good(0), good(1)])
     ingest_paths(db, [str(a)], LoadOptions(workers=1))
     with open(a, "ab") as fh:
@@ -212,7 +212,7 @@ def test_a_last_line_completed_after_a_load_is_loaded_when_the_file_grows(tmp_pa
     # the writer was mid-line at the first load: the partial line is rejected then, and read again,
     # whole, once the file has grown — it is never lost
     if pooled:
-        monkeypatch.setattr(loader, "POOL_THRESHOLD", 0)
+        monkeypatch.setattr(parse, "POOL_THRESHOLD", 0)
     last = json.dumps(good(2)).encode()
     path = tmp_path / "app.log"
     head = json.dumps(good(0)).encode() + b"\n" + json.dumps(good(1)).encode() + b"\n"

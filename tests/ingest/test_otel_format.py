@@ -8,7 +8,8 @@ import json
 
 from builders import fp, query, rows, write_jsonl
 
-from ingest.loader import LoadOptions, detect_format, ingest_paths
+from ingest.detect import detect_format
+from ingest.loader import LoadOptions, ingest_paths
 
 T0 = 1793779200_000_000_000  # 2026-11-04T08:00:00Z in unix nanoseconds
 EPOCH = 1793779200.0
