@@ -72,10 +72,11 @@ def advise(rate: Rate, break_even: float | None) -> Advice:
 def start_tier_advice(facts: Facts, workload: str | None = None) -> pd.DataFrame:
     """Return start-tier advice for each adjacent pair (k, k+1) of each declared chain (none for a
     workload without one): workload, from_model, to_model, chains_starting (at tier k),
-    escalated_higher (of those, chains with a later attempt on a higher tier), escalation_rate with
+    climbed (of those, chains with a later attempt on a higher tier), climb_rate (climbed / chains_starting:
+    a higher tier, not just another model as `escalation_rate` counts — docs/metrics.md §6.3) with
     ci95_low / ci95_high, cost_from / cost_to (mean cost of priced attempts at each tier), break_even
     (1 − cost_from / cost_to) and advice."""
-    columns = ["workload", "from_model", "to_model", "chains_starting", "escalated_higher", "escalation_rate",
+    columns = ["workload", "from_model", "to_model", "chains_starting", "climbed", "climb_rate",
                "ci95_low", "ci95_high", "cost_from", "cost_to", "break_even", "advice"]
     f, m = facts.firsts, facts.multi
     means = mean_priced_cost(facts).set_index(["workload", "model"])["mean_cost"]
@@ -93,7 +94,7 @@ def start_tier_advice(facts: Facts, workload: str | None = None) -> pd.DataFrame
             break_even = None if c_low is None or c_high is None or not c_high else 1 - c_low / c_high
             rows.append({
                 "workload": name, "from_model": low, "to_model": high, "chains_starting": starts,
-                "escalated_higher": climbed, "escalation_rate": rate.value, "ci95_low": rate.ci95_low,
+                "climbed": climbed, "climb_rate": rate.value, "ci95_low": rate.ci95_low,
                 "ci95_high": rate.ci95_high, "cost_from": c_low, "cost_to": c_high, "break_even": break_even,
                 "advice": advise(rate, break_even),
             })

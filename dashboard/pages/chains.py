@@ -51,7 +51,7 @@ def _build(view: View) -> list[Any]:
     else:
         advice_view = table(advice, [
             ("workload", "Workload", None), ("from_model", "From", None), ("to_model", "To", None),
-            ("chains_starting", "Chains starting", count), ("escalation_rate", "Escalated higher", pct),
+            ("chains_starting", "Chains starting", count), ("climb_rate", "Climbed a tier", pct),
             ("ci95_low", "CI low", pct), ("ci95_high", "CI high", pct), ("break_even", "Break-even", pct),
             ("advice", "Advice", lambda v: ADVICE.get(str(v), str(v))),
         ])

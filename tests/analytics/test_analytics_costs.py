@@ -121,12 +121,12 @@ def test_start_tier_advice_says_start_higher_keep_or_insufficient_data(adb):
     advice = start_tier_advice(collect(adb.writer, policy=policy))
     rows = {(r["workload"], r["from_model"]): r for r in advice.to_dict("records")}
     up = rows[("up", H)]
-    assert up["escalation_rate"] == pytest.approx(0.9)
+    assert up["climb_rate"] == pytest.approx(0.9)
     assert up["ci95_low"] == pytest.approx(Rate.of(18, 20).ci95_low)
     assert up["break_even"] == pytest.approx(0.1)
     assert up["advice"] == "start_higher"
     keep = rows[("keep", H)]
-    assert (keep["escalation_rate"], keep["break_even"]) == (0.0, pytest.approx(0.5))
+    assert (keep["climb_rate"], keep["break_even"]) == (0.0, pytest.approx(0.5))
     assert keep["ci95_high"] == pytest.approx(3.841459 / 23.841459, abs=1e-6)
     assert keep["advice"] == "keep"
     # no chain starts at opus' predecessor sonnet? two do, but opus was never used: no c_{k+1}
@@ -143,7 +143,7 @@ def test_start_tier_advice_without_chains_starting_at_k_is_insufficient(adb):
     advice = start_tier_advice(collect(adb.writer, policy=_policy([H, S])))
     row = advice.iloc[0]
     assert (row["from_model"], row["to_model"], row["chains_starting"]) == (H, S, 0)
-    assert null(row["escalation_rate"])
+    assert null(row["climb_rate"])
     assert row["advice"] == "insufficient_data"
 
 
