@@ -205,7 +205,7 @@ def collect(
         """, thresholds)
 
         # 3. sessions: a session counts in every bucket (and workload) where it has a chain
-        sessions = session_counts(con, t["multi"], t["mchain"], session_key, p_first, p_params)
+        sessions = session_counts(con, session_key, period)
 
         # 4. the top tier of each workload and the counterfactual cost of resolving there
         top_tier = _top_tiers(firsts, laters, chains_of, table)

@@ -3,34 +3,40 @@ where it has a chain, and as refused there when one of those chains had a refuse
 
 from __future__ import annotations
 
-from typing import Any
-
 import duckdb
 import pandas as pd
 
 from analytics.common import fetch_df
-from fallbackscope.core.periods import TimeKey, bucket_sql, day_sql
+from fallbackscope.core.periods import Period, TimeKey, bucket_sql, day_sql
 
 
-def session_counts(con: duckdb.DuckDBPyConnection, multi: str, mchain: str, session_key: TimeKey | None,
-              p_first: str, p_params: list[Any]) -> pd.DataFrame:
+def session_days_sql(first: str = "TRUE", later: str = "TRUE") -> str:
+    """Return SQL with one row per UTC day, workload and session id that has a chain starting that day:
+    `day, workload, session_id, refused` (one of those chains had a refused attempt). Every session count
+    is made from these rows (docs/metrics.md §6): a session counts in each bucket where it has a row, and
+    as refused there when one of its rows there is. `first` filters chains by their first attempt, `later`
+    the attempts k ≥ 2 searched for refusals (both SQL conditions on `attempts`; bind their parameters in
+    that order)."""
+    return f"""
+        SELECT f.day, f.workload, f.session_id, bool_or(f.refused OR late.chain_id IS NOT NULL) AS refused
+        FROM (SELECT chain_id, {day_sql('ts')} AS day, workload, session_id, outcome = 'refusal' AS refused
+              FROM attempts WHERE attempt_index = 1 AND session_id IS NOT NULL AND {first}) f
+        LEFT JOIN (SELECT DISTINCT chain_id FROM attempts
+                   WHERE attempt_index >= 2 AND outcome = 'refusal' AND {later}) late USING (chain_id)
+        GROUP BY f.day, f.workload, f.session_id
+    """
+
+
+def session_counts(con: duckdb.DuckDBPyConnection, session_key: TimeKey | None, period: Period) -> pd.DataFrame:
     """Return sessions (with a session id) and refused sessions per bucket and workload, and per bucket
     over all workloads (`workload` null). Sessions are counted per workload first; the all-workload
     count only regroups the few sessions seen in more than one workload."""
-    bucket = bucket_sql("day", session_key)
-    bucket_m = bucket_sql("m.chain_day", session_key)
+    p_first, p_params = period.where("ts")
+    p_since, s_params = period.where_since("ts")
     return fetch_df(con, f"""
-        WITH s AS (
-            SELECT {bucket} AS bucket, workload, session_id, outcome = 'refusal' AS refused
-            FROM (SELECT {day_sql('ts')} AS day, workload, session_id, outcome FROM attempts
-                  WHERE attempt_index = 1 AND {p_first} AND session_id IS NOT NULL)
-            UNION ALL
-            SELECT {bucket_m}, m.chain_workload, m.session_id, true
-            FROM {multi} m JOIN {mchain} c USING (chain_id)
-            WHERE m.attempt_index = 1 AND m.session_id IS NOT NULL AND c.any_refusal AND NOT c.first_refusal
-        ), per AS MATERIALIZED (
-            SELECT bucket, workload, session_id, bool_or(refused) AS refused
-            FROM s GROUP BY bucket, workload, session_id
+        WITH per AS MATERIALIZED (
+            SELECT {bucket_sql("day", session_key)} AS bucket, workload, session_id, bool_or(refused) AS refused
+            FROM ({session_days_sql(p_first, p_since)}) GROUP BY ALL
         ), spread AS (
             SELECT bucket, count(*) - 1 AS extra,
                 count(*) FILTER (WHERE refused) - CAST(bool_or(refused) AS INTEGER) AS refused_extra
@@ -44,4 +50,4 @@ def session_counts(con: duckdb.DuckDBPyConnection, multi: str, mchain: str, sess
               FROM per GROUP BY bucket) p
         LEFT JOIN (SELECT bucket, sum(extra) AS extra, sum(refused_extra) AS refused_extra
                    FROM spread GROUP BY bucket) x USING (bucket)
-    """, p_params)
+    """, p_params + s_params)

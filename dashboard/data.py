@@ -36,6 +36,7 @@ import pandas as pd
 
 from analytics.collect import collect
 from analytics.facts import Facts
+from analytics.sessions import session_days_sql
 from fallbackscope.core.errors import FallbackscopeError
 from fallbackscope.core.periods import UTC, Period, day_sql, day_to_date, week_start_day
 from fallbackscope.core.policy import Policy, load_policy_file, resolve_policy
@@ -140,28 +141,21 @@ def session_count_sql(subset_table: str | None) -> str:
     """Return SQL counting session-days for the prefix tables of `SessionPrefix` (parameter: day0).
 
     A session counts in a range of days when it has a chain starting in it, refused when one of those
-    chains had a refused attempt (as `analytics.facts` counts them). Per session, each day with a chain is
-    one row; a row counts for the ranges that contain its day but not the session's previous day (`p`),
+    chains had a refused attempt (the rows of `analytics.sessions.session_days_sql`). Per session, each day
+    with a chain is one row; a row counts for the ranges that contain its day but not the session's previous day (`p`),
     so a range's sessions are the rows with day in [lo, hi) and p < lo. Refused sessions likewise, with
     `p` the previous refused day. Rows are per workload (`workload` set) and over all workloads (or the
     workloads of `subset_table`; `workload` NULL).
     """
-    subset = f"AND workload IN (SELECT v FROM {subset_table})" if subset_table else ""
+    first = f"workload IN (SELECT v FROM {subset_table})" if subset_table else "TRUE"
     per_workload = "" if subset_table else """
         UNION ALL
         SELECT 's', workload, coalesce(prev_w, ? - 1), day, count(*) FROM w GROUP BY ALL
         UNION ALL
         SELECT 'r', workload, coalesce(prev_ref_w, ? - 1), day, count(*) FROM w WHERE refused GROUP BY ALL"""
     return f"""
-    WITH f AS (
-        SELECT chain_id, {day_sql('ts')} AS day, workload, session_id, outcome = 'refusal' AS refused
-        FROM attempts WHERE attempt_index = 1 AND session_id IS NOT NULL {subset}
-    ), late AS (
-        SELECT DISTINCT chain_id FROM attempts WHERE attempt_index >= 2 AND outcome = 'refusal'
-    ), per AS (
-        SELECT f.day, f.workload, f.session_id, bool_or(f.refused OR late.chain_id IS NOT NULL) AS refused
-        FROM f LEFT JOIN late USING (chain_id)
-        GROUP BY f.day, f.workload, f.session_id
+    WITH per AS (
+        {session_days_sql(first)}
     ), across AS (
         SELECT day, session_id, bool_or(refused) AS refused FROM per GROUP BY day, session_id
     ), a AS (
