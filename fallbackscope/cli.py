@@ -320,16 +320,21 @@ def weekly(
     spark_conf: SparkConfOption = None,
 ) -> None:
     """Write the weekly refusal-rate report: json (stable keys), csv, md or self-contained html."""
+    from functools import partial
+
     from fallbackscope.render.files import write_weekly
 
-    database = None
+    policy_text = str(policy) if policy else None
     if _spark(engine):
         from fallbackscope import engines as commands
 
-        database = commands.database(db, master=spark_master, conf=spark_conf,
-                                     policy=str(policy) if policy else None)
-    missed = write_weekly(_db(db), week=week, fmt=format, out=out, policy=policy, all_weeks=all_weeks,
-                          by_category=by_category, console=out_console(), database=database)
+        open_db = partial(commands.database, db, master=spark_master, conf=spark_conf, policy=policy_text)
+    else:
+        from fallbackscope.api import Database
+
+        open_db = partial(Database, _db(db), policy=policy_text)
+    missed = write_weekly(open_db, week=week, fmt=format, out=out, all_weeks=all_weeks, by_category=by_category,
+                          console=out_console())
     if fail_on_slo and missed:
         err.print("fallbackscope: refusal SLO missed by " + ", ".join(sorted(set(missed))) + ".", markup=False)
         sys.exit(int(ExitCode.SLO_NOT_MET))

@@ -1,4 +1,5 @@
-"""The weekly report (docs/metrics.md §7.1) as a plain dict with exactly the stable keys; renderers only format it."""
+"""The weekly report (docs/metrics.md §7.1): computed with `analytics` into a `WeeklyReport`
+(`fallbackscope.render.model`, which owns the keys and their order); renderers only format it."""
 
 from __future__ import annotations
 
@@ -26,6 +27,19 @@ from fallbackscope.core.periods import (
     week_start_day,
 )
 from fallbackscope.core.policy import Policy, resolve_policy
+from fallbackscope.render.model import (
+    CacheCredit,
+    CategoryRefusals,
+    ErrorCount,
+    ModelRefusals,
+    PolicyViolation,
+    PreviousWeek,
+    Resolution,
+    StartTierAdvice,
+    Totals,
+    WeeklyReport,
+    WorkloadRow,
+)
 
 
 def default_week(con: duckdb.DuckDBPyConnection, today: dt.date | None = None) -> dt.date:
@@ -47,70 +61,67 @@ def _iso(day: dt.date) -> str:
     return dt.datetime.combine(day, dt.time(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def report_monday(con: duckdb.DuckDBPyConnection, week: str | dt.date | None = None) -> dt.date:
+    """Return the Monday of the week a report covers: of ISO week `week` (`2026-W47`), of the week holding
+    the date `week`, or (None) `default_week`."""
+    if week is None:
+        return default_week(con)
+    if isinstance(week, dt.datetime):
+        week = week.date()
+    if isinstance(week, dt.date):
+        return week_of(week)
+    return parse_week(week)
+
+
 def weekly_report(
     con: duckdb.DuckDBPyConnection,
     week: str | dt.date | None = None,
     policy: Policy | str | None = None,
 ) -> dict[str, Any]:
     """Return the weekly report of ISO week `week` (`2026-W47`, or its Monday; default: `default_week`)
-    as a JSON-ready dict with the keys of docs/metrics.md §7.1."""
+    as a JSON-ready dict with the keys of docs/metrics.md §7.1 (`WeeklyReport.as_dict`)."""
     policy = resolve_policy(con, policy)
-    if week is None:
-        monday = default_week(con)
-    elif isinstance(week, dt.date):
-        monday = week - dt.timedelta(days=week.weekday())
-    else:
-        monday = parse_week(week)
+    monday = report_monday(con, week)
     facts = collect(con, Period.week(monday), policy)
     previous = refusals.period_refusal_rate(con, Period.week(monday - dt.timedelta(days=7)))
-    return build_report(facts, monday, previous)
+    return build_report(facts, monday, previous).as_dict()
 
 
-def build_report(facts: Facts, monday: dt.date, previous: Rate) -> dict[str, Any]:
-    """Return the report dict of the facts of one week, given the previous week's chain refusal rate."""
+def build_report(facts: Facts, monday: dt.date, previous: Rate) -> WeeklyReport:
+    """Return the WeeklyReport of the facts of one week, given the previous week's chain refusal rate."""
     total = present(chain_table(facts, None, False), None).iloc[0].to_dict()
     current = Rate.of(total["refused_chains"], total["chains"])
-    sessions = Rate.of(total["refused_sessions"], total["sessions"])
-    drift = refusals.drift(current, previous)
-    credit = credit_summary(facts)
-    return {
-        "week": week_label(monday),
-        "start": _iso(monday),
-        "end": _iso(monday + dt.timedelta(days=7)),
-        "totals": {
-            "attempts": int(total["attempts"]),
-            "chains": int(total["chains"]),
-            "sessions": int(total["sessions"]),
-            "cost_usd": money(total["cost_usd"]),
-            "unpriced_attempts": int(total["unpriced_attempts"]),
-        },
-        "refusal_rate": current.as_dict(),
-        "session_refusal_rate": sessions.as_dict(),
-        "previous_week": {"refusal_rate": previous.as_dict()} if previous.denominator else None,
-        "drift": drift.as_dict() if drift else None,
-        "refusals_by_category": [
-            {"category": r["category"], "refused_attempts": int(r["refused_attempts"]), "share": clean(r["value"])}
-            for r in refusals.refusals_by_category(facts).to_dict("records")
-        ],
-        "refusals_by_model": [
-            {"model": r["model"], "attempts": int(r["attempts"]), "refused_attempts": int(r["refused_attempts"]),
-             "attempt_refusal_rate": clean(r["value"])}
-            for r in refusals.attempt_refusal_rate(facts).to_dict("records")
-        ],
-        "workloads": _workloads(facts),
-        "errors": [
-            {"error_class": r["error_class"], "attempts": int(r["attempts"])}
-            for r in reliability.errors(facts).to_dict("records")
-        ],
-        "cache_credit": credit.report_dict(),
-        "policy_violations": [
-            {"kind": r["kind"], "workload": r["workload"], "count": int(r["count"])}
-            for r in violations(facts).to_dict("records")
-        ],
-    }
+    return WeeklyReport(
+        week=week_label(monday),
+        start=_iso(monday),
+        end=_iso(monday + dt.timedelta(days=7)),
+        totals=Totals(
+            attempts=int(total["attempts"]),
+            chains=int(total["chains"]),
+            sessions=int(total["sessions"]),
+            cost_usd=money(total["cost_usd"]),
+            unpriced_attempts=int(total["unpriced_attempts"]),
+        ),
+        refusal_rate=current,
+        session_refusal_rate=Rate.of(total["refused_sessions"], total["sessions"]),
+        previous_week=PreviousWeek(previous) if previous.denominator else None,
+        drift=refusals.drift(current, previous),
+        refusals_by_category=tuple(
+            CategoryRefusals(r["category"], int(r["refused_attempts"]), clean(r["value"]))
+            for r in refusals.refusals_by_category(facts).to_dict("records")),
+        refusals_by_model=tuple(
+            ModelRefusals(r["model"], int(r["attempts"]), int(r["refused_attempts"]), clean(r["value"]))
+            for r in refusals.attempt_refusal_rate(facts).to_dict("records")),
+        workloads=_workloads(facts),
+        errors=tuple(ErrorCount(r["error_class"], int(r["attempts"]))
+                     for r in reliability.errors(facts).to_dict("records")),
+        cache_credit=CacheCredit(**credit_summary(facts).report_dict()),
+        policy_violations=tuple(PolicyViolation(r["kind"], r["workload"], int(r["count"]))
+                                for r in violations(facts).to_dict("records")),
+    )
 
 
-def _workloads(facts: Facts) -> list[dict[str, Any]]:
+def _workloads(facts: Facts) -> tuple[WorkloadRow, ...]:
     table = present(chain_table(facts, None, True), None)
     resolution = tiers.resolution(facts, by_workload=True)
     advice = costs.start_tier_advice(facts)
@@ -121,30 +132,26 @@ def _workloads(facts: Facts) -> list[dict[str, Any]]:
         session_rate = Rate.of(row["refused_sessions"], row["sessions"])
         cost = clean(row["cost_usd"])
         chains = int(row["chains"])
-        out.append({
-            "workload": name,
-            "chains": chains,
-            "sessions": int(row["sessions"]),
-            "refusal_rate": Rate.of(row["refused_chains"], chains).value,
-            "session_refusal_rate": session_rate.value,
-            "slo": rules.refusal_slo,
-            "slo_met": slo_met(session_rate.value, rules.refusal_slo),
-            "fallback_rate": Rate.of(row["fallback_chains"], chains).value,
-            "escalation_rate": Rate.of(row["escalated_chains"], chains).value,
-            "unresolved_rate": Rate.of(row["unresolved_chains"], chains).value,
-            "resolution": [
-                {"model": r["model"], "share": clean(r["value"])}
-                for r in resolution[resolution["workload"] == name].to_dict("records")
-            ],
-            "cost_usd": money(cost),
-            "blended_cost_per_request": money(blended_cost_per_request(cost, chains)),
-            "escalation_overhead_usd": money(row["escalation_overhead_usd"]),
-            "top_tier_counterfactual_usd": money(row["top_tier_counterfactual_usd"]),
-            "start_tier_advice": [
-                {"from_model": a["from_model"], "to_model": a["to_model"],
-                 "escalation_rate": clean(a["escalation_rate"]), "break_even": clean(a["break_even"]),
-                 "advice": a["advice"]}
-                for a in advice[advice["workload"] == name].to_dict("records")
-            ],
-        })
-    return out
+        out.append(WorkloadRow(
+            workload=name,
+            chains=chains,
+            sessions=int(row["sessions"]),
+            refusal_rate=Rate.of(row["refused_chains"], chains).value,
+            session_refusal_rate=session_rate.value,
+            slo=rules.refusal_slo,
+            slo_met=slo_met(session_rate.value, rules.refusal_slo),
+            fallback_rate=Rate.of(row["fallback_chains"], chains).value,
+            escalation_rate=Rate.of(row["escalated_chains"], chains).value,
+            unresolved_rate=Rate.of(row["unresolved_chains"], chains).value,
+            resolution=tuple(Resolution(r["model"], clean(r["value"]))
+                             for r in resolution[resolution["workload"] == name].to_dict("records")),
+            cost_usd=money(cost),
+            blended_cost_per_request=money(blended_cost_per_request(cost, chains)),
+            escalation_overhead_usd=money(row["escalation_overhead_usd"]),
+            top_tier_counterfactual_usd=money(row["top_tier_counterfactual_usd"]),
+            start_tier_advice=tuple(
+                StartTierAdvice(a["from_model"], a["to_model"], clean(a["climb_rate"]),
+                                clean(a["break_even"]), a["advice"])
+                for a in advice[advice["workload"] == name].to_dict("records")),
+        ))
+    return tuple(out)
