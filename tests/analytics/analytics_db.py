@@ -4,6 +4,9 @@ column), for the analytics tests."""
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -106,3 +109,14 @@ class AttemptDB:
         if self.con is not None:
             self.con.close()
             self.con = None
+
+
+@contextmanager
+def scratch_db() -> Iterator[AttemptDB]:
+    """Yield an AttemptDB in a fresh temporary folder (for hypothesis examples, which cannot take tmp_path)."""
+    with tempfile.TemporaryDirectory() as folder:
+        db = AttemptDB(Path(folder) / "r.duckdb")
+        try:
+            yield db
+        finally:
+            db.close()

@@ -7,12 +7,10 @@ test checks that the shortcut gives the same numbers as walking every chain.
 from __future__ import annotations
 
 import datetime as dt
-import tempfile
 from collections import Counter, defaultdict
-from pathlib import Path
 
 import pytest
-from analytics_db import AttemptDB
+from analytics_db import AttemptDB, scratch_db
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -99,35 +97,31 @@ def _reference(chains: list[dict]) -> dict:
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(chain, min_size=1, max_size=12))
 def test_cube_shortcut_matches_a_chain_by_chain_reference(chains):
-    with tempfile.TemporaryDirectory() as folder:
-        db = AttemptDB(Path(folder) / "r.duckdb")
-        try:
-            stored = _insert(db, chains)
-            ref = _reference(stored)
-            facts = collect(db.writer, session_key="week")
-            table = present(chain_table(facts, "week", False), "week")
-            got = {}
-            for row in table.to_dict("records"):
-                if not row["chains"]:
-                    continue
-                got[row["week"]] = {k: int(row[k]) for k in (
-                    "chains", "attempts", "refused_chains", "resolved_chains", "fallback_chains", "escalated_chains",
-                    "retried_chains", "sessions", "refused_sessions")}
-                overhead = row["escalation_overhead_usd"]
-                got[row["week"]]["overhead_micro"] = None if overhead != overhead else round(float(overhead) * 1e6)
-            want = {}
-            for week, c in ref["weeks"].items():
-                want[week] = {k: int(c[k]) for k in got.get(week, {}) if k != "overhead_micro"}
-                unpriced = c["overhead_parts"] > 0 and c["overhead_known"] == 0
-                want[week]["overhead_micro"] = None if unpriced else int(c["overhead_micro"])
-            assert got == want
-            per_trigger = fallbacks_by_trigger(collect(db.writer)).set_index("trigger")["fallbacks"].to_dict()
-            assert per_trigger == dict(ref["triggers"])
-            res = resolution(collect(db.writer), by_workload=False)
-            assert {m: n for m, n in zip(res["model"], res["chains_resolved"], strict=True) if n} == {
-                m: n for m, n in ref["resolved_by"].items() if n}
-        finally:
-            db.close()
+    with scratch_db() as db:
+        stored = _insert(db, chains)
+        ref = _reference(stored)
+        facts = collect(db.writer, session_key="week")
+        table = present(chain_table(facts, "week", False), "week")
+        got = {}
+        for row in table.to_dict("records"):
+            if not row["chains"]:
+                continue
+            got[row["week"]] = {k: int(row[k]) for k in (
+                "chains", "attempts", "refused_chains", "resolved_chains", "fallback_chains", "escalated_chains",
+                "retried_chains", "sessions", "refused_sessions")}
+            overhead = row["escalation_overhead_usd"]
+            got[row["week"]]["overhead_micro"] = None if overhead != overhead else round(float(overhead) * 1e6)
+        want = {}
+        for week, c in ref["weeks"].items():
+            want[week] = {k: int(c[k]) for k in got.get(week, {}) if k != "overhead_micro"}
+            unpriced = c["overhead_parts"] > 0 and c["overhead_known"] == 0
+            want[week]["overhead_micro"] = None if unpriced else int(c["overhead_micro"])
+        assert got == want
+        per_trigger = fallbacks_by_trigger(collect(db.writer)).set_index("trigger")["fallbacks"].to_dict()
+        assert per_trigger == dict(ref["triggers"])
+        res = resolution(collect(db.writer), by_workload=False)
+        assert {m: n for m, n in zip(res["model"], res["chains_resolved"], strict=True) if n} == {
+            m: n for m, n in ref["resolved_by"].items() if n}
 
 
 def test_reference_helper_counts_a_known_case():

@@ -5,13 +5,12 @@ sample; docs/metrics.md shows each registry entry's SQL verbatim under the metri
 from __future__ import annotations
 
 import re
-import tempfile
 import textwrap
 from pathlib import Path
 
 import duckdb
 import pytest
-from analytics_db import AttemptDB
+from analytics_db import scratch_db
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_analytics_reference import _insert, chain
@@ -48,13 +47,9 @@ def _assert_same(con: duckdb.DuckDBPyConnection) -> None:
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(chain, min_size=1, max_size=12))
 def test_registry_sql_and_the_fast_cubes_count_the_same(chains):
-    with tempfile.TemporaryDirectory() as folder:
-        db = AttemptDB(Path(folder) / "r.duckdb")
-        try:
-            _insert(db, chains)
-            _assert_same(db.writer)
-        finally:
-            db.close()
+    with scratch_db() as db:
+        _insert(db, chains)
+        _assert_same(db.writer)
 
 
 def test_registry_sql_on_a_hand_computed_case(adb):
