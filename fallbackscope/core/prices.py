@@ -150,14 +150,16 @@ def banded_sql(p: str, prompt: str) -> str:
     return f"({p}.band_threshold IS NOT NULL AND {prompt} > {p}.band_threshold)"
 
 
-def fast_sql(p: str, speed: str) -> str:
-    """Return SQL: the request ran in fast mode and price row `p` has fast-mode prices."""
-    return f"({speed} = 'fast' AND {p}.fast_input IS NOT NULL)"
+def fast_sql(speed: str) -> str:
+    """Return SQL: the request ran in fast mode, priced at the row's fast prices — NULL (unpriced, never the
+    standard price) when the row has none (docs/metrics.md §6.3)."""
+    return f"({speed} = 'fast')"
 
 
 def cache_scale_sql(p: str, speed: str) -> str:
-    """Return SQL for the factor on cache prices: fast mode scales them by fast input / input."""
-    return f"(CASE WHEN {fast_sql(p, speed)} THEN {p}.fast_input / nullif({p}.input, 0) ELSE 1 END)"
+    """Return SQL for the factor on cache prices: fast mode scales them by fast input / input (NULL when
+    the row has no fast prices)."""
+    return f"(CASE WHEN {fast_sql(speed)} THEN {p}.fast_input / nullif({p}.input, 0) ELSE 1 END)"
 
 
 def band_price_sql(p: str, col: str, banded: str) -> str:
@@ -174,7 +176,7 @@ def token_cost_sql(a: str, p: str, *, web_search_usd: float = 0.01) -> str:
     """
     prompt = f"({a}.input_tokens + {a}.cache_read_tokens + {a}.cache_write_5m_tokens + {a}.cache_write_1h_tokens)"
     banded = banded_sql(p, prompt)
-    fast = fast_sql(p, f"{a}.speed")
+    fast = fast_sql(f"{a}.speed")
 
     def price(col: str) -> str:
         return band_price_sql(p, col, banded)

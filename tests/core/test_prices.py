@@ -13,6 +13,7 @@ from fallbackscope.core.prices import (
     BATCH_MULTIPLIER,
     PRICE_JOIN,
     US_GEO_MULTIPLIER,
+    attempt_cost_sql,
     default_toml,
     install_price_rows,
     multiplier,
@@ -63,3 +64,19 @@ def test_a_hand_computed_cost_at_the_published_opus_prices():
                            "cache_write_5m_tokens": 300, "cache_write_1h_tokens": 400},
                      banded=False, batch=True, geo_us=True)
     assert usd == pytest.approx((1000 * 5 + 100 * 25 + 200 * 0.5 + 300 * 6.25 + 400 * 10) / 1e6 * 0.5 * 1.1)
+
+
+def test_fast_mode_on_a_model_without_fast_prices_is_unpriced_never_the_standard_price():
+    con = duckdb.connect()
+    install_price_rows(con, TABLE)
+    con.execute("CREATE TABLE a AS SELECT * FROM (VALUES ('claude-sonnet-4-5', 'fast'), ('claude-sonnet-4-5', NULL),"
+                " ('claude-opus-4-8', 'fast')) v(model, speed)")
+    got = con.execute(
+        f"SELECT {attempt_cost_sql('a', 'p')} FROM (SELECT *, TIMESTAMPTZ '2026-11-02 10:00:00+00' AS ts, "
+        "1000 AS input_tokens, 100 AS output_tokens, 0 AS cache_read_tokens, 0 AS cache_write_5m_tokens, "
+        "0 AS cache_write_1h_tokens, false AS is_batch, NULL AS inference_geo, 0 AS web_search_requests, "
+        f"'ok' AS outcome, true AS had_output FROM a) a {PRICE_JOIN.format(a='a')} ORDER BY a.model DESC, a.speed"
+    ).fetchall()
+    assert got[0][0] is None  # sonnet fast: no fast prices
+    assert got[1][0] == pytest.approx((1000 * 3 + 100 * 15) / 1e6)  # sonnet standard
+    assert got[2][0] == pytest.approx((1000 * 10 + 100 * 50) / 1e6)  # opus fast: 10 / 50
