@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import dataclasses
 import html
 import io
 import json
@@ -405,3 +406,88 @@ def test_committed_sample_html_report_names_every_workload_escaped(sample_report
     assert sample_report["workloads"]
     for workload in sample_report["workloads"]:
         assert f"<td>{html.escape(workload['workload'])}</td>" in page
+
+
+# ---------------------------------------------------------------- the typed report owns the keys
+
+
+def test_key_order_is_the_field_order_of_the_weekly_report_dataclasses():
+    from fallbackscope.render.model import KEY_ORDER, WeeklyReport, WorkloadRow
+
+    assert list(KEY_ORDER) == SPEC_KEYS
+    assert list(KEY_ORDER["workloads"][0]) == [f.name for f in dataclasses.fields(WorkloadRow)]
+    assert list(KEY_ORDER["refusal_rate"]) == ["value", "numerator", "denominator", "ci95_low", "ci95_high"]
+    assert list(KEY_ORDER["previous_week"]) == ["refusal_rate"]
+    assert "extra" not in KEY_ORDER and [f.name for f in dataclasses.fields(WeeklyReport)][:-1] == SPEC_KEYS
+
+
+@pytest.fixture(scope="module")
+def sample_weekly(sample_db):
+    """The committed sample's default week as a WeeklyReport."""
+    from fallbackscope.core import store
+    from fallbackscope.render.report import compute_weekly
+
+    con = store.connect(sample_db, threads=1)
+    try:
+        return compute_weekly(con)
+    finally:
+        con.close()
+
+
+def test_a_weekly_report_renders_exactly_as_its_dict(sample_weekly, sample_report):
+    assert sample_weekly.as_dict() == sample_report
+    assert list(sample_weekly.as_dict()) == SPEC_KEYS
+    for fmt in ("json", "csv", "md"):
+        assert render(sample_weekly, fmt) == render(sample_report, fmt)
+    assert render_many([sample_weekly], "json") == render_many([sample_report], "json")
+    assert slo_missed(sample_weekly) == slo_missed(sample_report)
+    assert reports.report_filename(sample_weekly, "md") == reports.report_filename(sample_report, "md")
+
+
+def test_keys_a_weekly_report_does_not_know_yet_come_after_the_contract(sample_weekly):
+    extended = dataclasses.replace(sample_weekly, extra={"daily": [], "week": "ignored: a field wins"})
+    data = extended.as_dict()
+    assert list(data) == [*SPEC_KEYS, "daily"] and data["week"] == sample_weekly.week
+    assert list(json.loads(render_json(extended))) == [*SPEC_KEYS, "daily"]
+
+
+# ---------------------------------------------------------------- write_weekly reads what the shell opened
+
+
+class FakeDatabase:
+    """Stands in for the shell's Database: render/ receives it, never imports it."""
+
+    con = None
+
+    def __init__(self) -> None:
+        self.opened = self.closed = 0
+
+    def __enter__(self) -> FakeDatabase:
+        self.opened += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.closed += 1
+
+    def weekly_report(self, monday):
+        return make_report(week=f"{monday:%G-W%V}")
+
+    def refusal_rate(self, by, since, until):
+        return make_daily()
+
+
+def test_write_weekly_reads_the_database_the_shell_opens(tmp_path):
+    from rich.console import Console
+
+    from fallbackscope.core.errors import UsageError
+    from fallbackscope.render.files import write_weekly
+
+    db = FakeDatabase()
+    out = tmp_path / "w.md"
+    missed = write_weekly(lambda: db, week="2026-W44", fmt="md", out=out, all_weeks=False, by_category=False,
+                          console=Console())
+    assert missed == [EVIL] and (db.opened, db.closed) == (1, 1)
+    assert out.read_text(encoding="utf-8") == render_md(make_report())
+    with pytest.raises(UsageError):  # options are checked before the database is opened
+        write_weekly(lambda: 1 / 0, week="2026-W44", fmt="pdf", out=out, all_weeks=False, by_category=False,
+                     console=Console())

@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from analytics.common import clean
 from analytics.metrics import burn_rate
 from fallbackscope.render.model import KEY_ORDER, WeeklyReport
 
@@ -33,10 +34,7 @@ def plain(value: Any, schema: Any = None) -> Any:
     if isinstance(value, (list, tuple)):
         item = schema[0] if isinstance(schema, list) and schema else None
         return [plain(v, item) for v in value]
-    if value is None or type(value).__name__ in ("NAType", "NaTType"):  # pandas' missing values
-        return None
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalars
-        value = value.item()
+    value = clean(value)  # NaN, NA, NaT → None; numpy scalars → Python
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, (dt.datetime, dt.date)):
@@ -69,6 +67,7 @@ def part(report: Mapping[str, Any], key: str) -> Mapping[str, Any]:
 
 
 def pct(value: Any) -> str:
+    """Return a rate as a percentage with one decimal (a tiny non-zero rate keeps two digits); — if none."""
     value = rate_value(value)
     if value is None:
         return "—"
@@ -79,6 +78,7 @@ def pct(value: Any) -> str:
 
 
 def usd(value: Any) -> str:
+    """Return dollars: cents from $1 up, up to six decimals below (trailing zeros cut); — if none."""
     value = plain(value)
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return "—"
@@ -90,17 +90,20 @@ def usd(value: Any) -> str:
 
 
 def count_text(value: Any) -> str:
+    """Return a count with thousands separators; — if none."""
     value = plain(value)
     return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else (
         "—" if value is None else str(value))
 
 
 def num_text(value: Any, spec: str = ".3g") -> str:
+    """Return a number in format `spec`; — if none."""
     value = plain(value)
     return format(value, spec) if isinstance(value, (int, float)) and not isinstance(value, bool) else "—"
 
 
 def date_text(value: Any) -> str:
+    """Return the `YYYY-MM-DD` of an ISO date or time (other text as given)."""
     text = "" if value is None else str(plain(value))
     return text[:10] if re.match(r"\d{4}-\d{2}-\d{2}", text) else text
 
@@ -111,6 +114,7 @@ def previous_rate(report: Mapping[str, Any]) -> Any:
 
 
 def rate_line(rate: Any, unit: str) -> str:
+    """Return `12.3% — 16 of 130 chains, 95% CI …–…`, or `— (no chains)`."""
     if not isinstance(rate, Mapping) or rate_value(rate) is None:
         return f"— (no {unit})"
     return (f"{pct(rate)} — {count_text(rate.get('numerator'))} of {count_text(rate.get('denominator'))} {unit}, "
@@ -118,11 +122,13 @@ def rate_line(rate: Any, unit: str) -> str:
 
 
 def drift_value(drift: Any) -> str:
+    """Return the drift's change in percentage points, e.g. `+1.2 pp`; — if none."""
     delta = rate_value(drift.get("delta")) if isinstance(drift, Mapping) else None
     return "—" if delta is None else f"{delta * 100:+.1f} pp"
 
 
 def drift_line(report: Mapping[str, Any]) -> str:
+    """Return the drift with its z, p and verdict, or why there is none."""
     drift = report.get("drift")
     if not isinstance(drift, Mapping):
         return "— (no chains in the previous week)"
@@ -133,18 +139,21 @@ def drift_line(report: Mapping[str, Any]) -> str:
 
 
 def burn_text(workload: Mapping[str, Any]) -> str:
+    """Return a workload's SLO burn rate (`analytics.metrics.burn_rate`), e.g. `0.40×`; — if none."""
     rate, slo = rate_value(workload.get("session_refusal_rate")), rate_value(workload.get("slo"))
     burn = burn_rate(rate, slo) if slo is not None else None
     return "—" if burn is None else f"{burn:.2f}×"
 
 
 def resolution_text(workload: Mapping[str, Any]) -> str:
+    """Return which models resolved a workload's chains, e.g. `claude-haiku-4-5 95.0%, unresolved 5.0%`."""
     parts = [f"{item.get('model') or 'unresolved'} {pct(item.get('share'))}"
              for item in entries(workload, "resolution")]
     return ", ".join(parts) or "—"
 
 
 def total_of(values: Sequence[Any]) -> float | None:
+    """Return the sum of the known numbers; None when none is known."""
     numbers = [v for v in map(rate_value, values) if v is not None]
     return sum(numbers) if numbers else None
 
@@ -158,6 +167,7 @@ def slo_missed(report: Report) -> list[str]:
 
 
 def workload_rows(report: Mapping[str, Any]) -> list[list[str]]:
+    """Return the rows of the workloads-and-SLO table (columns `WORKLOAD_HEADER`)."""
     return [[str(w.get("workload")), {True: "met", False: "MISSED"}.get(w.get("slo_met"), "—"),
              pct(w.get("session_refusal_rate")), pct(w.get("slo")), burn_text(w), count_text(w.get("sessions")),
              count_text(w.get("chains")), pct(w.get("refusal_rate")), pct(w.get("fallback_rate")),
@@ -170,6 +180,7 @@ WORKLOAD_HEADER = ["workload", "SLO", "session refusal rate", "target", "burn", 
 
 
 def cost_rows(report: Mapping[str, Any]) -> list[list[str]]:
+    """Return the rows of the cost table (columns `COST_HEADER`)."""
     return [[str(w.get("workload")), usd(w.get("cost_usd")), usd(w.get("blended_cost_per_request")),
              usd(w.get("escalation_overhead_usd")), usd(w.get("top_tier_counterfactual_usd"))]
             for w in entries(report, "workloads")]
@@ -217,6 +228,7 @@ def section_rows(report: Mapping[str, Any]) -> list[tuple[str, list[str], list[l
 
 
 def totals_line(report: Mapping[str, Any]) -> str:
+    """Return the week's attempts, chains, sessions and cost in one line."""
     totals = part(report, "totals")
     unpriced = totals.get("unpriced_attempts")
     return (f"{count_text(totals.get('attempts'))} attempts · {count_text(totals.get('chains'))} chains · "
@@ -225,6 +237,7 @@ def totals_line(report: Mapping[str, Any]) -> str:
 
 
 def slo_line(report: Mapping[str, Any]) -> str:
+    """Return how many workloads met or missed their refusal SLO, naming the missed ones."""
     workloads, missed = entries(report, "workloads"), slo_missed(report)
     judged = [w for w in workloads if isinstance(w.get("slo_met"), bool)]
     if not missed:

@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from analytics.common import ratio
 from analytics.metrics import blended_cost_per_request
 from fallbackscope.core.periods import day_to_date
 from fallbackscope.render.display import (
@@ -115,14 +116,9 @@ def _daily_points(daily: pd.DataFrame | None, report: Mapping[str, Any]) -> list
         # also takes the frame of `analytics.refusals.refusal_rate(facts, by="day")` (value, numerator, …)
         chains = rate_value(row.get("chains", row.get("denominator")))
         refused = rate_value(row.get("refused_chains", row.get("numerator")))
-        rate = rate_value(row.get("refusal_rate", row.get("value", _ratio(refused, chains))))
+        rate = rate_value(row.get("refusal_rate", row.get("value", ratio(refused, chains))))
         points.append({"day": day, "chains": chains, "refused_chains": refused, "refusal_rate": rate})
     return sorted(points, key=lambda p: p["day"])
-
-
-def _ratio(numerator: Any, denominator: Any) -> float | None:
-    num, den = rate_value(numerator), rate_value(denominator)
-    return num / den if num is not None and den else None
 
 
 def _layout(**extra: Any) -> dict[str, Any]:

@@ -6,25 +6,18 @@ Rates are stored flat as `<rate>`, `<rate>_numerator`, `<rate>_denominator`, `<r
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import json
 from typing import Any, Literal
 
 import pandas as pd
 
-from analytics.common import RATE_SUFFIXES, clean, rate_names
+from analytics.common import RATE_SUFFIXES, rate_names
 from fallbackscope.core.errors import UsageError
+from fallbackscope.render.display import plain
 
 Format = Literal["table", "json", "csv"]
 FORMATS: tuple[str, ...] = ("table", "json", "csv")
-
-
-def _plain(value: Any) -> Any:
-    value = clean(value)
-    if isinstance(value, dt.date | dt.datetime):
-        return value.isoformat()
-    return value
 
 
 def metrics_records(df: pd.DataFrame) -> list[dict[str, Any]]:
@@ -39,13 +32,9 @@ def metrics_records(df: pd.DataFrame) -> list[dict[str, Any]]:
             if col in nested:
                 continue
             if col in rates:
-                rec[col] = {"value": _plain(value),
-                            "numerator": _plain(row[f"{col}_numerator"]),
-                            "denominator": _plain(row[f"{col}_denominator"]),
-                            "ci95_low": _plain(row[f"{col}_ci95_low"]),
-                            "ci95_high": _plain(row[f"{col}_ci95_high"])}
+                rec[col] = {"value": plain(value), **{s[1:]: plain(row[f"{col}{s}"]) for s in RATE_SUFFIXES}}
             else:
-                rec[col] = _plain(value)
+                rec[col] = plain(value)
         records.append(rec)
     return records
 
@@ -58,13 +47,13 @@ _WITH_CI = {"refusal_rate", "session_refusal_rate", "attempt_refusal_rate", "sha
 
 
 def _cell(col: str, value: Any, row: dict[str, Any]) -> str:
-    value = _plain(value)
+    value = plain(value)
     if value is None:
         return "—"
     if col in rate_names(list(row)):
         text = f"{value:.1%}"
         if col in _WITH_CI and row.get(f"{col}_ci95_low") is not None:
-            low, high = _plain(row[f"{col}_ci95_low"]), _plain(row[f"{col}_ci95_high"])
+            low, high = plain(row[f"{col}_ci95_low"]), plain(row[f"{col}_ci95_high"])
             if low is not None and high is not None:
                 text += f" ({low:.1%}–{high:.1%})"
         return text
@@ -102,7 +91,7 @@ def format_metrics(df: pd.DataFrame, fmt: Format = "table") -> str:
         flat = df.copy()
         for col in flat.columns:
             if flat[col].dtype == object:
-                flat[col] = [_plain(v) for v in flat[col]]
+                flat[col] = [plain(v) for v in flat[col]]
         flat.to_csv(buffer, index=False, lineterminator="\n")
         return buffer.getvalue()
     if fmt == "table":

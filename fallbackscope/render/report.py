@@ -73,18 +73,27 @@ def report_monday(con: duckdb.DuckDBPyConnection, week: str | dt.date | None = N
     return parse_week(week)
 
 
+def compute_weekly(
+    con: duckdb.DuckDBPyConnection,
+    week: str | dt.date | None = None,
+    policy: Policy | str | None = None,
+) -> WeeklyReport:
+    """Return the WeeklyReport of ISO week `week` (`2026-W47`, or a date in it; default: `default_week`)."""
+    policy = resolve_policy(con, policy)
+    monday = report_monday(con, week)
+    facts = collect(con, Period.week(monday), policy)
+    previous = refusals.period_refusal_rate(con, Period.week(monday - dt.timedelta(days=7)))
+    return build_report(facts, monday, previous)
+
+
 def weekly_report(
     con: duckdb.DuckDBPyConnection,
     week: str | dt.date | None = None,
     policy: Policy | str | None = None,
 ) -> dict[str, Any]:
-    """Return the weekly report of ISO week `week` (`2026-W47`, or its Monday; default: `default_week`)
-    as a JSON-ready dict with the keys of docs/metrics.md §7.1 (`WeeklyReport.as_dict`)."""
-    policy = resolve_policy(con, policy)
-    monday = report_monday(con, week)
-    facts = collect(con, Period.week(monday), policy)
-    previous = refusals.period_refusal_rate(con, Period.week(monday - dt.timedelta(days=7)))
-    return build_report(facts, monday, previous).as_dict()
+    """Return the weekly report of ISO week `week` (`2026-W47`, or a date in it; default: `default_week`)
+    as a JSON-ready dict with the keys of docs/metrics.md §7.1 (`compute_weekly(…).as_dict()`)."""
+    return compute_weekly(con, week, policy).as_dict()
 
 
 def build_report(facts: Facts, monday: dt.date, previous: Rate) -> WeeklyReport:
