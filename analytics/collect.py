@@ -17,7 +17,7 @@ from analytics.credits import credit_cube, credit_rows_sql
 from analytics.facts import TOKENS, Facts, PriceLookup, band_code_sql, band_thresholds, normalised_chains
 from analytics.sessions import session_counts
 from analytics.violations import refusal_loop_rows
-from fallbackscope.core.outcomes import SUCCESS, success_sql
+from fallbackscope.core.outcomes import SUCCESS, success_sql, unknown_stop_sql
 from fallbackscope.core.periods import Period, TimeKey, day_sql
 from fallbackscope.core.policy import Policy, resolve_policy
 from fallbackscope.core.prices import PriceTable, install_price_rows, token_cost
@@ -34,7 +34,7 @@ def _multi_cols(a: str) -> str:
     return ", ".join(cols + [
         f"CASE WHEN {a}.attempt_index = 1 THEN {a}.session_id END AS session_id",
         f"CASE WHEN {a}.credit_minted_fp IS NOT NULL THEN {a}.attempt_id END AS attempt_id",
-        f"{success_sql(a)} AS success",
+        f"{success_sql(a)} AS success", f"{unknown_stop_sql(a)} AS unknown_stop",
         f"{day_sql(a + '.ts')} AS own_day",
     ])
 
@@ -55,7 +55,7 @@ def _first_cols() -> str:
         cols.append(name if c in _FIRST_NEEDS else f"NULL::{_TYPES.get(c, 'VARCHAR')} AS {name}")
     return ", ".join(cols + [
         "session_id", "NULL::VARCHAR AS attempt_id",
-        f"{SUCCESS} AS success", f"{day_sql('ts')} AS own_day",
+        f"{SUCCESS} AS success", f"{unknown_stop_sql()} AS unknown_stop", f"{day_sql('ts')} AS own_day",
     ])
 
 
@@ -171,14 +171,15 @@ def collect(
         token_sums = ", ".join(f"sum(cf_{c}) AS {c}" for c in TOKENS)
         token_cols = ", ".join(f"CASE WHEN {SUCCESS} THEN {c} END AS cf_{c}" for c in TOKENS)
         firsts = fetch_df(con, f"""
-            SELECT day, workload, model, outcome, refusal_category, error_class, success, pinned, disclosed,
-                has_session, cf_batch, cf_geo_us, cf_band,
+            SELECT day, workload, model, outcome, refusal_category, error_class, success, unknown_stop, pinned,
+                disclosed, has_session, cf_batch, cf_geo_us, cf_band,
                 count(*) AS n, {money_sum_sql('cost_usd')} AS cost, count(cost_usd) AS priced,
                 min(us) AS first_us,
                 {token_sums}
             FROM (
                 SELECT {day_sql('ts')} AS day, workload, model, outcome, refusal_category, error_class,
-                    {SUCCESS} AS success, coalesce("trigger" = 'pinned', false) AS pinned,
+                    {SUCCESS} AS success, {unknown_stop_sql()} AS unknown_stop,
+                    coalesce("trigger" = 'pinned', false) AS pinned,
                     coalesce(disclosed, false) AS disclosed, session_id IS NOT NULL AS has_session,
                     CASE WHEN {SUCCESS} THEN is_batch END AS cf_batch,
                     CASE WHEN {SUCCESS} THEN coalesce(inference_geo = 'us', false) END AS cf_geo_us,
@@ -190,7 +191,7 @@ def collect(
         """, thresholds + p_params)
         laters = fetch_df(con, f"""
             SELECT chain_day AS day, chain_workload AS workload, model, outcome, refusal_category, error_class,
-                count(*) AS n, {money_sum_sql('cost_usd')} AS cost, count(cost_usd) AS priced,
+                unknown_stop, count(*) AS n, {money_sum_sql('cost_usd')} AS cost, count(cost_usd) AS priced,
                 min(epoch_us(ts)) AS first_us
             FROM {t['multi']} WHERE attempt_index >= 2
             GROUP BY ALL

@@ -28,5 +28,12 @@ def succeeded(outcome: str | None, accepted: bool | None) -> bool:
     return outcome == "ok" and accepted is not False
 
 
+def unknown_stop_sql(alias: str = "") -> str:
+    """Return SQL that is true for an attempt whose record said nothing of its stop reason (response
+    logging off or redacted): outcome `ok` with no `stop_reason` — a refusal could hide in it (§6.3)."""
+    a = f"{alias}." if alias else ""
+    return f"({a}outcome = 'ok' AND {a}stop_reason IS NULL)"
+
+
 #: SQL: an attempt "got a 2xx"; an attempt that returned a message without a recorded status counts too.
 GOT_2XX = "(http_status BETWEEN 200 AND 299 OR (http_status IS NULL AND outcome IN ('ok', 'refusal')))"

@@ -16,6 +16,8 @@ from analytics.refusals import (
     session_refusal_rate,
     slo,
 )
+from analytics.rollup import compute_metrics
+from analytics.summary import chain_table, present
 from fallbackscope.core.periods import Period
 from fallbackscope.core.policy import parse_policy_toml
 
@@ -133,3 +135,18 @@ def test_a_week_without_chains_has_a_null_rate_but_keeps_its_row(adb):
     assert list(weekly["week"]) == ["2026-W10", "2026-W11", "2026-W12"]
     empty = weekly.set_index("week").loc["2026-W11"]
     assert empty["denominator"] == 0 and math.isnan(empty["value"]) and math.isnan(empty["ci95_low"])
+
+
+def test_attempts_without_a_stop_reason_are_counted_beside_the_refusal_rate(adb):
+    # five calls logged with response bodies off (outcome ok, no stop reason) and one refusal: the rate
+    # 1/6 is a lower bound, and says so through unknown_stop_attempts (docs/metrics.md §6.3)
+    for i in range(5):
+        adb.add(f"r{i}", 1, f"2026-03-02 10:0{i}", stop_reason=None)
+    adb.add("x", 1, "2026-03-02 11:00", outcome="refusal")
+    adb.add("y", 1, "2026-03-02 11:00")  # a normal answer: its stop reason is known
+    adb.add("y", 2, "2026-03-02 11:00:10", stop_reason=None)  # a later attempt counts too
+    total = present(chain_table(collect(adb.writer), None, False), None).iloc[0]
+    assert (total["refused_chains"], total["chains"]) == (1, 7)
+    assert total["unknown_stop_attempts"] == 6
+    metrics = compute_metrics(adb.writer, by="workload")
+    assert int(metrics["unknown_stop_attempts"].iloc[0]) == 6
