@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from analytics.common import Rate, fetch_df, money, money_sum_sql
+from analytics.common import Rate, fetch_df, money_sum_sql
 from analytics.facts import Facts
 from fallbackscope.core.outcomes import GOT_2XX
 from fallbackscope.core.periods import Period, day_sql, day_to_date
@@ -171,22 +171,6 @@ class CreditSummary:
     savings_usd: float | None
     missed_savings_usd: float | None
     unpriced_credits: int
-
-    def report_dict(self) -> dict[str, Any]:
-        """Return the report's `cache_credit` object (redemption_rate as a plain number)."""
-        return {
-            "credits_minted": self.credits_minted,
-            "credits_unredeemable": self.credits_unredeemable,
-            "redeemed": self.redeemed,
-            "rejected": self.rejected,
-            "unconfirmed": self.unconfirmed,
-            "expired": self.expired,
-            "forfeited": self.forfeited,
-            "redemption_rate": self.redemption_rate.value,
-            "credited_tokens": self.credited_tokens,
-            "savings_usd": money(self.savings_usd),
-            "missed_savings_usd": money(self.missed_savings_usd),
-        }
 
 
 def summarise(cube: pd.DataFrame) -> CreditSummary:

@@ -35,7 +35,7 @@ from analytics.facts import Facts
 from analytics.refusals import Drift
 from analytics.summary import parse_by
 from fallbackscope.core.config import resolve_db_path
-from fallbackscope.core.periods import Period, parse_week
+from fallbackscope.core.periods import Period
 from fallbackscope.core.policy import Policy, resolve_policy
 from fallbackscope.core.store import connect
 from fallbackscope.render import report
@@ -208,11 +208,7 @@ class Database:
         return report.weekly_report(self.con, self._monday(week), self.policy)
 
     def _monday(self, week: str | dt.date | None) -> dt.date:
-        if week is None:
-            return report.default_week(self.con)
-        if isinstance(week, dt.date):
-            return week - dt.timedelta(days=week.weekday())
-        return parse_week(week)
+        return report.report_monday(self.con, week)
 
 
 def open(db_path: str | Path | None = None, *, policy: Policy | str | Path | None = None) -> Database:  # noqa: A001

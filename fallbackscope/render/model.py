@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from analytics.common import Rate
+from analytics.common import Rate, money
 from analytics.refusals import Drift
 
 
@@ -127,6 +127,17 @@ class CacheCredit(_Record):
     credited_tokens: int
     savings_usd: float | None
     missed_savings_usd: float | None
+
+    @classmethod
+    def of(cls, summary: Any) -> CacheCredit:
+        """Return the report's `cache_credit` of an `analytics.credits.CreditSummary`: its fields of the same
+        names, a rate as its value, money rounded to the micro-dollar."""
+        values = {}
+        for f in dataclasses.fields(cls):
+            value = getattr(summary, f.name)
+            values[f.name] = value.value if isinstance(value, Rate) else (
+                money(value) if f.name.endswith("_usd") else value)
+        return cls(**values)
 
 
 @dataclass(frozen=True)

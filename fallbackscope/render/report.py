@@ -124,7 +124,7 @@ def build_report(facts: Facts, monday: dt.date, previous: Rate) -> WeeklyReport:
         workloads=_workloads(facts),
         errors=tuple(ErrorCount(r["error_class"], int(r["attempts"]))
                      for r in reliability.errors(facts).to_dict("records")),
-        cache_credit=CacheCredit(**credit_summary(facts).report_dict()),
+        cache_credit=CacheCredit.of(credit_summary(facts)),
         policy_violations=tuple(PolicyViolation(r["kind"], r["workload"], int(r["count"]))
                                 for r in violations(facts).to_dict("records")),
     )
