@@ -43,7 +43,8 @@ class Parsed:
 
 
 class Parser:
-    """Parses sources, starting a pool of worker processes the first time a source is large enough."""
+    """Parses sources, starting a pool of worker processes the first time a source is large enough
+    (never with `workers=0`: a Spark executor parses its share of the files in its own process)."""
 
     def __init__(self, ctx: Context, workers: int, progress: ProgressFn | None = None) -> None:
         self.ctx = ctx
@@ -59,7 +60,7 @@ class Parser:
 
     def parse(self, source: Source, fmt: str | None, start_byte: int) -> Parsed:
         """Parse `source` from `start_byte` as `fmt` (None: detect it from the stream's start, for stdin)."""
-        if source.splittable and source.size is not None and source.size - start_byte > POOL_THRESHOLD:
+        if self.workers and source.splittable and source.size is not None and source.size - start_byte > POOL_THRESHOLD:
             assert fmt is not None
             return self._parse_ranges(source, fmt, start_byte)  # the workers read it; hashed after parsing
         return self._parse_stream(source, HashingReader(source, start=start_byte), fmt, start_byte)
@@ -103,7 +104,7 @@ class Parser:
             data = b"".join(block for _, block in pending) + b"".join(block for _, block in blocks)
             outputs.append(extract_sse(data, start_byte, self.ctx))
             return Parsed(fmt, *gather(outputs), reader.position, reader.finish())
-        use_pool = source.size is None or source.size > POOL_THRESHOLD
+        use_pool = self.workers and (source.size is None or source.size > POOL_THRESHOLD)
         futures = []
         for offset, data in _chain(pending, blocks):
             if use_pool:

@@ -55,6 +55,13 @@ class Source:
             return stream.read(size)
 
 
+def source_at(location: str, compressed: bool, size: int | None) -> Source:
+    """Return the Source of a file already listed (a Spark executor's share of a load), from its location."""
+    if is_url(location):
+        return Source(location, None, compressed, size, None, location)
+    return Source(location, Path(location), compressed, size, None)
+
+
 def is_url(name: str) -> bool:
     """Return whether an input name is an object-store URL (`s3://…`, `gs://…`, `file://…`)."""
     return "://" in name

@@ -3,20 +3,31 @@
     STORE/attempts/day=YYYY-MM-DD/   the attempts table, Hive-partitioned by UTC day (the export's layout)
     STORE/loads/  STORE/rejects/  STORE/policy/
 
-The column list and types of `attempts` come from the DuckDB schema (`fallbackscope/migrations`), so the
-two engines store the same table. Rows are only ever appended; a run appends only new attempt ids.
+The column lists and types of `attempts` and `loads` come from the DuckDB schema (`fallbackscope/core/migrations`),
+so the two engines store the same tables (a ledger row is `ingest.ledger.LoadRow` in both). Rows are only ever
+appended; a run appends only new attempt ids.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fallbackscope.core.config import KEY_ENV, load_key
 from fallbackscope.core.errors import FallbackscopeError
 
+if TYPE_CHECKING:
+    from ingest.ledger import LoadRow
 
-def _attempt_columns() -> list[tuple[str, str]]:
+
+def _spark_type(duck: str) -> str:
+    return {"VARCHAR": "STRING", "INTEGER": "INT", "BIGINT": "BIGINT", "DOUBLE": "DOUBLE", "BOOLEAN": "BOOLEAN",
+            "TIMESTAMP WITH TIME ZONE": "TIMESTAMP"}.get(duck, duck)
+
+
+def _table_columns() -> dict[str, list[tuple[str, str]]]:
+    """Return (name, DuckDB type) of the columns of `attempts` and `loads`, as the migrations make them."""
     import duckdb
 
     from fallbackscope.core import store
@@ -24,15 +35,16 @@ def _attempt_columns() -> list[tuple[str, str]]:
     con = duckdb.connect()
     try:
         store.migrate(con)
-        return [(row[0], row[1]) for row in con.execute("DESCRIBE attempts").fetchall()]
+        return {table: [(row[0], row[1]) for row in con.execute(f"DESCRIBE {table}").fetchall()]
+                for table in ("attempts", "loads")}
     finally:
         con.close()
 
 
-ATTEMPT_COLUMNS = _attempt_columns()
-LOADS_SCHEMA = ("load_id BIGINT, path STRING, sha256 STRING, format STRING, started_at TIMESTAMP,"
-                " finished_at TIMESTAMP, records BIGINT, attempts_loaded BIGINT, duplicates BIGINT, rejected BIGINT,"
-                " status STRING")
+_COLUMNS = _table_columns()
+ATTEMPT_COLUMNS = _COLUMNS["attempts"]
+# a store written before the ledger had the resume columns reads them as NULL (loaded again whole if grown)
+LOADS_SCHEMA = ", ".join(f"`{n}` {_spark_type(t)}" for n, t in _COLUMNS["loads"])
 REJECTS_SCHEMA = "load_id BIGINT, path STRING, line_no BIGINT, byte_offset BIGINT, reason STRING"
 TEXT_SCHEMA = "set_at TIMESTAMP, source STRING, toml STRING"
 
@@ -86,17 +98,15 @@ class Store:
     def loads(self):
         return self._read("loads", LOADS_SCHEMA)
 
-    def loaded_shas(self) -> set[str]:
-        return {r[0] for r in self.loads().where("status = 'ok' AND sha256 IS NOT NULL").select("sha256").collect()}
-
     def next_load_id(self) -> int:
         last = self.loads().agg({"load_id": "max"}).first()[0]
         return int(last or 0) + 1
 
-    def append_loads(self, rows: list[tuple]) -> None:
+    def append_loads(self, rows: list[LoadRow]) -> None:
+        """Append ledger rows (`ingest.ledger.LoadRow`, the DuckDB engine's row)."""
         if rows:
-            self.spark.createDataFrame(rows, LOADS_SCHEMA).coalesce(1).write.mode("append").parquet(
-                self._path("loads"))
+            frame = self.spark.createDataFrame([row.values() for row in rows], LOADS_SCHEMA)
+            frame.coalesce(1).write.mode("append").parquet(self._path("loads"))
 
     def append_rejects(self, rows: list[tuple]) -> None:
         if rows:
@@ -131,11 +141,6 @@ def _env_key() -> bool:
     import os
 
     return bool(os.environ.get(KEY_ENV, "").strip())
-
-
-def _spark_type(duck: str) -> str:
-    return {"VARCHAR": "STRING", "INTEGER": "INT", "BIGINT": "BIGINT", "DOUBLE": "DOUBLE", "BOOLEAN": "BOOLEAN",
-            "TIMESTAMP WITH TIME ZONE": "TIMESTAMP"}.get(duck, duck)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -11,6 +11,11 @@ import pytest
 pytest.importorskip("pyspark")
 pytest.importorskip("sqlglot")
 
+# the Spark tests load the DuckDB engine's hand-made cases (tests/ingest) into both engines
+INGEST_CASES = str(Path(__file__).resolve().parents[1] / "ingest")
+if INGEST_CASES not in sys.path:
+    sys.path.append(INGEST_CASES)
+
 LOG4J = """\
 rootLogger.level = info
 rootLogger.appenderRef.file.ref = file

@@ -164,14 +164,40 @@ def test_spark_rerun_and_a_decompressed_copy_write_nothing_new(spark, sample, tm
 
 
 def captured_cases(tmp_path: Path) -> list[tuple[list[str], dict]]:
-    """Run the hand-made cases of tests/ingest/test_exchange_format.py (on DuckDB) and return the files and
-    options each loaded, in order."""
-    spec = importlib.util.spec_from_file_location("_exchange_cases", ROOT / "tests/ingest/test_exchange_format.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    """Run the hand-made cases of tests/ingest/test_exchange_format.py and test_linking.py (on DuckDB) and
+    return the files and options each loaded, in order."""
     loads: list[tuple[list[str], dict]] = []
-    real = module.ingest_paths
+    n = 0
+    for name in ("test_exchange_format", "test_linking"):
+        spec = importlib.util.spec_from_file_location(f"_cases_{name}", ROOT / "tests/ingest" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        module.ingest_paths = _recording(module.ingest_paths, loads, tmp_path)
+        for fn_name, fn in inspect.getmembers(module, inspect.isfunction):
+            if not fn_name.startswith("test_") or fn.__module__ != module.__name__:
+                continue
+            marks = [m for m in getattr(fn, "pytestmark", []) if m.name == "parametrize"]
+            cases = [{}]
+            if marks:
+                names, values = marks[0].args[0], marks[0].args[1]
+                names = [names] if isinstance(names, str) else list(names)
+                if "," in names[0]:
+                    names = [s.strip() for s in names[0].split(",")]
+                cases = [dict(zip(names, v if len(names) > 1 else [v], strict=True)) for v in values]
+            if set(inspect.signature(fn).parameters) - {"tmp_path", "db", *cases[0]}:
+                continue  # a case that needs more fixtures (monkeypatch) or loads nothing (no db)
+            if "db" not in inspect.signature(fn).parameters:
+                continue
+            for params in cases:
+                n += 1
+                case_dir = tmp_path / f"case{n}"
+                case_dir.mkdir()
+                fn(tmp_path=case_dir, db=case_dir / "t.duckdb", **params)
+    return loads
 
+
+def _recording(real, loads: list[tuple[list[str], dict]], tmp_path: Path):
+    """Return `ingest_paths` that also keeps a copy of each file it loads, with the options, in `loads`."""
     def recording(db, paths, options=None, **kw):
         keep = []
         for p in paths:
@@ -183,25 +209,7 @@ def captured_cases(tmp_path: Path) -> list[tuple[list[str], dict]]:
         loads.append((keep, opts))
         return real(db, paths, options, **kw)
 
-    module.ingest_paths = recording
-    n = 0
-    for name, fn in inspect.getmembers(module, inspect.isfunction):
-        if not name.startswith("test_"):
-            continue
-        marks = [m for m in getattr(fn, "pytestmark", []) if m.name == "parametrize"]
-        cases = [{}]
-        if marks:
-            names, values = marks[0].args[0], marks[0].args[1]
-            names = [names] if isinstance(names, str) else list(names)
-            if "," in names[0]:
-                names = [s.strip() for s in names[0].split(",")]
-            cases = [dict(zip(names, v if len(names) > 1 else [v], strict=True)) for v in values]
-        for params in cases:
-            n += 1
-            case_dir = tmp_path / f"case{n}"
-            case_dir.mkdir()
-            fn(tmp_path=case_dir, db=case_dir / "t.duckdb", **params)
-    return loads
+    return recording
 
 
 def canaries_and_inputs(folder: Path) -> tuple[list[str], list[tuple[list[str], dict]]]:
