@@ -70,6 +70,7 @@ class LoadRow:
     error: str | None = None
 
     def values(self) -> tuple:
+        """Return the row's values in column order."""
         return dataclasses.astuple(self)
 
 

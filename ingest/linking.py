@@ -254,7 +254,7 @@ LINK_ORDER = ("ts_us", "given_attempt", "line_no", "record_no", "hop")
 
 def in_link_order(table: pa.Table) -> pa.Table:
     """Return a file's attempt rows sorted in `LINK_ORDER` (no copy when they are so already)."""
-    keys = pa.table({"ts_us": pc.cast(table.column("ts"), pa.int64()),
+    keys = pa.table({"ts_us": table.column("ts"),  # a timestamp sorts as its microseconds
                      "given_attempt": pc.fill_null(table.column("given_attempt"), 0),
                      **{name: table.column(name) for name in LINK_ORDER[2:]}})
     order = pc.sort_indices(keys, [(name, "ascending") for name in LINK_ORDER])

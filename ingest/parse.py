@@ -53,6 +53,7 @@ class Parser:
         self._pool: cf.ProcessPoolExecutor | None = None
 
     def close(self) -> None:
+        """Stop the worker processes, if any were started."""
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
