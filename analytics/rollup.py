@@ -19,6 +19,7 @@ from analytics.common import add_rate
 from analytics.credits import summarise
 from analytics.facts import Facts
 from analytics.metrics import REGISTRY, blended_cost_per_request, burn_rate, slo_met
+from analytics.policy_names import policy_name_warnings
 from analytics.summary import chain_table, keys_for, present, with_keys
 from analytics.violations import KINDS, violation_rows
 from fallbackscope.core.errors import UsageError
@@ -46,19 +47,28 @@ def compute_metrics(
 
     `by` is day, week or workload (chain metrics: rates, sessions, cost, credits, violations), model
     (attempt metrics) or category (refused attempts). Raises UsageError for another `by` or bad bounds.
+    The frame's `attrs` hold `chains` (0: the period has no data) and `warnings` (policy names that match
+    nothing, refusal rates that are lower bounds), for the caller to say.
     """
     if by not in BY_CHOICES:
         raise UsageError(f"--by `{by}` is not one of {', '.join(BY_CHOICES)}.")
     period = Period.of(since, until)
     time_key = by if by in ("day", "week") else None
-    facts = collect(con, period, _policy(con, policy), session_key=time_key)  # type: ignore[arg-type]
+    policy = _policy(con, policy)
+    facts = collect(con, period, policy, session_key=time_key)  # type: ignore[arg-type]
     if by == "model":
-        return model_metrics(facts)
-    if by == "category":
-        return category_metrics(facts)
-    out = chain_metrics(facts, time_key, by == "workload")  # type: ignore[arg-type]
-    if by == "week":
-        out = _with_drift(con, out)
+        out = model_metrics(facts)
+    elif by == "category":
+        out = category_metrics(facts)
+    else:
+        out = chain_metrics(facts, time_key, by == "workload")  # type: ignore[arg-type]
+        if by == "week":
+            out = _with_drift(con, out)
+    unknown = int(facts.firsts.loc[facts.firsts["unknown_stop"].astype(bool), "n"].sum()
+                  + facts.laters.loc[facts.laters["unknown_stop"].astype(bool), "n"].sum())
+    lower_bound = [f"{unknown} attempts say nothing of their stop reason (response logging off or redacted): "
+                   "the refusal rates are lower bounds."] if unknown else []
+    out.attrs.update(chains=facts.chain_count(), warnings=lower_bound + policy_name_warnings(con, policy))
     return out
 
 

@@ -1,13 +1,15 @@
 """The `fallbackscope` command: a thin layer over the library (docs/metrics.md §7).
 
 Every command parses its arguments, calls one library function and turns FallbackscopeError into
-one sentence on stderr and a documented exit code (0 done, 1 failure, 2 usage, 3 SLO not met).
+one sentence on stderr and a documented exit code (0 done, 1 failure, 2 usage, 3 SLO not met or an
+alert firing, 4 no data).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -290,14 +292,16 @@ def metrics(
 
         frame = commands.metrics(db, master=spark_master, conf=spark_conf, since=since, until=until, by=by,
                                  policy=str(policy) if policy else None)
-        out.print(format_metrics(frame, format), markup=False, highlight=False)
-        return
-    con = store.connect(_db(db), read_only=True, wait_seconds=60)
-    try:
-        frame = compute_metrics(con, since=since, until=until, by=by, policy=str(policy) if policy else None)
-    finally:
-        con.close()
+    else:
+        con = store.connect(_db(db), read_only=True, wait_seconds=60)
+        try:
+            frame = compute_metrics(con, since=since, until=until, by=by, policy=str(policy) if policy else None)
+        finally:
+            con.close()
     out.print(format_metrics(frame, format), markup=False, highlight=False)
+    _warn(frame.attrs.get("warnings", []))
+    if not frame.attrs.get("chains"):
+        _no_data("no chain started in the period")
 
 
 @report_app.command()
@@ -333,11 +337,27 @@ def weekly(
         from fallbackscope.api import Database
 
         open_db = partial(Database, _db(db), policy=policy_text)
-    missed = write_weekly(open_db, week=week, fmt=format, out=out, all_weeks=all_weeks, by_category=by_category,
-                          console=out_console())
-    if fail_on_slo and missed:
-        err.print("fallbackscope: refusal SLO missed by " + ", ".join(sorted(set(missed))) + ".", markup=False)
+    written = write_weekly(open_db, week=week, fmt=format, out=out, all_weeks=all_weeks, by_category=by_category,
+                           console=out_console())
+    _warn(w for w in written.warnings if not w.startswith("no data"))
+    if written.no_data:  # an empty period never passes as "all met" (exit 4 before 3)
+        _no_data("no chain started in " + ("any week" if all_weeks else "the week"))
+    if fail_on_slo and written.missed:
+        err.print("fallbackscope: refusal SLO missed by " + ", ".join(sorted(set(written.missed))) + ".",
+                  markup=False)
         sys.exit(int(ExitCode.SLO_NOT_MET))
+
+
+def _warn(warnings: Iterable[str]) -> None:
+    """Print each warning on stderr, once (never into JSON or CSV on stdout)."""
+    for warning in dict.fromkeys(warnings):
+        err.print(f"fallbackscope: warning: {warning}", markup=False, highlight=False)
+
+
+def _no_data(why: str) -> None:
+    err.print(f"fallbackscope: no data: {why}; check --week / --since / --until and that last night's load ran.",
+              markup=False, highlight=False)
+    sys.exit(int(ExitCode.NO_DATA))
 
 
 def out_console() -> Console:

@@ -35,6 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = Path(__file__).parent / "golden"
 SPEC_KEYS = ["week", "start", "end", "totals", "refusal_rate", "session_refusal_rate", "previous_week", "drift",
              "refusals_by_category", "refusals_by_model", "workloads", "errors", "cache_credit", "policy_violations"]
+#: a computed report: the §7.1 keys, the coverage after the totals, the warnings last (docs/metrics.md §7.1)
+REPORT_KEYS = [*SPEC_KEYS[:4], "coverage", *SPEC_KEYS[4:], "warnings"]
 
 
 # ---------------------------------------------------------------- hand-made reports (exactly the §7.1 keys)
@@ -414,11 +416,11 @@ def test_committed_sample_html_report_names_every_workload_escaped(sample_report
 def test_key_order_is_the_field_order_of_the_weekly_report_dataclasses():
     from fallbackscope.render.model import KEY_ORDER, WeeklyReport, WorkloadRow
 
-    assert list(KEY_ORDER) == SPEC_KEYS
+    assert list(KEY_ORDER) == REPORT_KEYS
     assert list(KEY_ORDER["workloads"][0]) == [f.name for f in dataclasses.fields(WorkloadRow)]
     assert list(KEY_ORDER["refusal_rate"]) == ["value", "numerator", "denominator", "ci95_low", "ci95_high"]
-    assert list(KEY_ORDER["previous_week"]) == ["refusal_rate"]
-    assert "extra" not in KEY_ORDER and [f.name for f in dataclasses.fields(WeeklyReport)][:-1] == SPEC_KEYS
+    assert list(KEY_ORDER["previous_week"]) == ["refusal_rate", "coverage"]
+    assert "extra" not in KEY_ORDER and [f.name for f in dataclasses.fields(WeeklyReport)][:-1] == REPORT_KEYS
 
 
 @pytest.fixture(scope="module")
@@ -436,7 +438,7 @@ def sample_weekly(sample_db):
 
 def test_a_weekly_report_renders_exactly_as_its_dict(sample_weekly, sample_report):
     assert sample_weekly.as_dict() == sample_report
-    assert list(sample_weekly.as_dict()) == SPEC_KEYS
+    assert list(sample_weekly.as_dict()) == REPORT_KEYS
     for fmt in ("json", "csv", "md"):
         assert render(sample_weekly, fmt) == render(sample_report, fmt)
     assert render_many([sample_weekly], "json") == render_many([sample_report], "json")
@@ -447,8 +449,8 @@ def test_a_weekly_report_renders_exactly_as_its_dict(sample_weekly, sample_repor
 def test_keys_a_weekly_report_does_not_know_yet_come_after_the_contract(sample_weekly):
     extended = dataclasses.replace(sample_weekly, extra={"daily": [], "week": "ignored: a field wins"})
     data = extended.as_dict()
-    assert list(data) == [*SPEC_KEYS, "daily"] and data["week"] == sample_weekly.week
-    assert list(json.loads(render_json(extended))) == [*SPEC_KEYS, "daily"]
+    assert list(data) == [*REPORT_KEYS, "daily"] and data["week"] == sample_weekly.week
+    assert list(json.loads(render_json(extended))) == [*REPORT_KEYS, "daily"]
 
 
 # ---------------------------------------------------------------- write_weekly reads what the shell opened
@@ -484,9 +486,9 @@ def test_write_weekly_reads_the_database_the_shell_opens(tmp_path):
 
     db = FakeDatabase()
     out = tmp_path / "w.md"
-    missed = write_weekly(lambda: db, week="2026-W44", fmt="md", out=out, all_weeks=False, by_category=False,
-                          console=Console())
-    assert missed == [EVIL] and (db.opened, db.closed) == (1, 1)
+    written = write_weekly(lambda: db, week="2026-W44", fmt="md", out=out, all_weeks=False, by_category=False,
+                           console=Console())
+    assert (written.missed, written.no_data) == ([EVIL], False) and (db.opened, db.closed) == (1, 1)
     assert out.read_text(encoding="utf-8") == render_md(make_report())
     with pytest.raises(UsageError):  # options are checked before the database is opened
         write_weekly(lambda: 1 / 0, week="2026-W44", fmt="pdf", out=out, all_weeks=False, by_category=False,

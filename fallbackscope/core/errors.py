@@ -11,7 +11,8 @@ class ExitCode(IntEnum):
     OK = 0
     FAILURE = 1
     USAGE = 2
-    SLO_NOT_MET = 3
+    SLO_NOT_MET = 3  # or an alert firing
+    NO_DATA = 4  # report, metrics, alert over a period without chains
 
 
 class FallbackscopeError(Exception):

@@ -17,7 +17,7 @@ the "yes" rows of docs/metrics.md §5, `require_disclosure = false`, `refusal_sl
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import duckdb
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
@@ -60,6 +60,18 @@ class WorkloadPolicy(BaseModel):
                 raise ValueError("a model appears twice in the chain")
             return tuple(lowered)
         return value
+
+    @field_validator("refusal_slo", mode="before")
+    @classmethod
+    def _a_fraction(cls, value: object) -> object:
+        if isinstance(value, int | float) and not isinstance(value, bool) and not 0 <= value <= 1:
+            raise ValueError(f"refusal_slo is a fraction between 0 and 1 (5% is 0.05), not {value}")
+        return value
+
+    @property
+    def slo_source(self) -> Literal["policy", "default"]:
+        """Return where `refusal_slo` came from: the policy file, or the default 0.05 (docs/metrics.md §6.1)."""
+        return "policy" if "refusal_slo" in self.model_fields_set else "default"
 
     @field_validator("fallback_on")
     @classmethod

@@ -30,7 +30,7 @@ def parse_toml_model(text: str, model: type[M], source: str, what: str) -> M:
         # a misspelt key shows as an unknown key and a missing one: name the unknown one, the likely typo
         first = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")[0]
         where = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        why = _PLAIN.get(first["type"]) or one_line(first["msg"])
+        why = _PLAIN.get(first["type"]) or one_line(first["msg"]).removeprefix("Value error, ")
         raise UsageError(f"{source}: bad {what} at `{where}`: {why}.") from None
 
 

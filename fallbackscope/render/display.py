@@ -169,10 +169,29 @@ def slo_missed(report: Report) -> list[str]:
 def workload_rows(report: Mapping[str, Any]) -> list[list[str]]:
     """Return the rows of the workloads-and-SLO table (columns `WORKLOAD_HEADER`)."""
     return [[str(w.get("workload")), {True: "met", False: "MISSED"}.get(w.get("slo_met"), "—"),
-             pct(w.get("session_refusal_rate")), pct(w.get("slo")), burn_text(w), count_text(w.get("sessions")),
+             pct(w.get("session_refusal_rate")), target_text(w), burn_text(w), count_text(w.get("sessions")),
              count_text(w.get("chains")), pct(w.get("refusal_rate")), pct(w.get("fallback_rate")),
              pct(w.get("escalation_rate")), pct(w.get("unresolved_rate"))]
             for w in entries(report, "workloads")]
+
+
+def target_text(workload: Mapping[str, Any]) -> str:
+    """Return a workload's SLO target and where it came from: `5.0% (policy)` or `5.0% (default)`."""
+    source = workload.get("slo_source")
+    return pct(workload.get("slo")) + (f" ({source})" if source else "")
+
+
+def coverage_text(report: Mapping[str, Any]) -> str:
+    """Return the week's coverage, `data on 7 of 7 days`; empty for a report without one."""
+    coverage = part(report, "coverage")
+    if not coverage:
+        return ""
+    return f"data on {count_text(coverage.get('days_with_data'))} of {count_text(coverage.get('days'))} days"
+
+
+def warning_lines(report: Mapping[str, Any]) -> list[str]:
+    """Return the report's warnings (no data, a partial week, lower bounds, policy names) as text."""
+    return [str(w) for w in report.get("warnings") or []]
 
 
 WORKLOAD_HEADER = ["workload", "SLO", "session refusal rate", "target", "burn", "sessions", "chains",
@@ -240,6 +259,9 @@ def slo_line(report: Mapping[str, Any]) -> str:
     """Return how many workloads met or missed their refusal SLO, naming the missed ones."""
     workloads, missed = entries(report, "workloads"), slo_missed(report)
     judged = [w for w in workloads if isinstance(w.get("slo_met"), bool)]
+    if not judged:
+        return "no workload had sessions: no SLO judged"
     if not missed:
-        return f"all {len(judged)} workloads with sessions met their refusal SLO"
-    return f"{len(missed)} of {len(judged)} workloads MISSED their refusal SLO: " + ", ".join(missed)
+        return f"all {len(judged)} workloads with sessions met their refusal SLO (on the session refusal rate)"
+    return (f"{len(missed)} of {len(judged)} workloads MISSED their refusal SLO (on the session refusal rate): "
+            + ", ".join(missed))

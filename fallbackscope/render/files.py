@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -42,9 +43,19 @@ def weeks_present(db: ReportSource) -> list[dt.date]:
     return [day_to_date(int(day)) for day in frame["monday"]]
 
 
+@dataclass(frozen=True)
+class Written:
+    """What `write_weekly` wrote: the workloads that missed their SLO, the reports' warnings, and whether
+    the period held no chain at all (exit 4, docs/metrics.md §7)."""
+
+    missed: list[str]
+    warnings: list[str]
+    no_data: bool
+
+
 def write_weekly(open_db: Callable[[], AbstractContextManager[ReportSource]], *, week: str | None, fmt: str,
-                 out: Path | None, all_weeks: bool, by_category: bool, console: Console) -> list[str]:
-    """Render the weekly report(s) to `out` (or the console); return the workloads that missed their SLO.
+                 out: Path | None, all_weeks: bool, by_category: bool, console: Console) -> Written:
+    """Render the weekly report(s) to `out` (or the console); return what was `Written`.
 
     `open_db` opens the database to read (the shell's `Database(path, policy=…)`, or the Spark store); it is
     called once the options are known to be valid, and the database is closed before anything is written.
@@ -60,6 +71,8 @@ def write_weekly(open_db: Callable[[], AbstractContextManager[ReportSource]], *,
         if fmt == "html" and mondays:
             daily = db.refusal_rate(by="day", since=min(mondays), until=max(mondays) + dt.timedelta(days=7))
     missed = [name for report in reports for name in slo_missed(report)]
+    result = Written(missed, [w for report in reports for w in report.get("warnings") or []],
+                     no_data=not any(report["totals"]["chains"] for report in reports))
     if all_weeks and out is not None and (out.is_dir() or not out.suffix):
         try:
             out.mkdir(parents=True, exist_ok=True)
@@ -68,7 +81,7 @@ def write_weekly(open_db: Callable[[], AbstractContextManager[ReportSource]], *,
                     render(report, fmt, daily=daily, by_category=by_category), encoding="utf-8")
         except OSError as exc:
             raise output_failure(out, exc) from None
-        return missed
+        return result
     text = (render_many(reports, fmt, daily=daily, by_category=by_category) if all_weeks
             else render(reports[0], fmt, daily=daily, by_category=by_category))
     if out is None:
@@ -79,4 +92,4 @@ def write_weekly(open_db: Callable[[], AbstractContextManager[ReportSource]], *,
             out.write_text(text, encoding="utf-8")
         except OSError as exc:
             raise output_failure(out, exc) from None
-    return missed
+    return result

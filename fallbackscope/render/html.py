@@ -21,6 +21,7 @@ from fallbackscope.render.display import (
     as_mapping,
     cost_rows,
     count_text,
+    coverage_text,
     date_text,
     drift_line,
     drift_value,
@@ -36,6 +37,7 @@ from fallbackscope.render.display import (
     slo_missed,
     totals_line,
     usd,
+    warning_lines,
     workload_rows,
 )
 
@@ -52,6 +54,7 @@ h3{font-size:14px;margin:0 0 4px;font-weight:600}
 .kpi b{display:block;font-size:22px}.kpi span{color:#52606d;font-size:12px}
 .charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(360px,1fr));gap:12px;margin-top:12px}
 .chart{height:340px}.empty{color:#7b8794;padding:24px;text-align:center}
+.warning{background:#fff4e5;border-left:4px solid #d97706;padding:8px 12px;margin:8px 0}
 table{border-collapse:collapse;background:#fff;width:100%;font-size:13px}
 th,td{border-bottom:1px solid #e4e7eb;padding:5px 8px;text-align:left;vertical-align:top}
 th{background:#f0f4f8}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
@@ -219,7 +222,9 @@ def _html_week(report: Mapping[str, Any], daily: pd.DataFrame | None, prefix: st
     parts = [
         f'<section class="week" id="{_h(prefix)}"><h1>Weekly refusal report — {_h(report.get("week"))}</h1>',
         f'<p class="sub">{_h(date_text(report.get("start")))} to {_h(date_text(report.get("end")))} '
-        f"(UTC, end exclusive) · {_h(totals_line(report))}</p>",
+        f"(UTC, end exclusive) · {_h(totals_line(report))}"
+        + (f" · {_h(coverage_text(report))}" if coverage_text(report) else "") + "</p>",
+        *[f'<p class="warning">{_h(w)}</p>' for w in warning_lines(report)],
         f'<div class="kpis">{kpis}</div><div class="charts">{"".join(charts)}</div>',
         "<h2>Workloads and SLO</h2>", _html_table(WORKLOAD_HEADER, slo_rows, 2, slo_class),
         "<h2>Drift</h2>", _html_table(["", "refusal rate"], drift_rows, numeric_from=9),

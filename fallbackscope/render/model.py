@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from analytics.common import Rate, money
+from analytics.coverage import Coverage
 from analytics.refusals import Drift
 
 
@@ -51,11 +52,13 @@ class Totals(_Record):
     sessions: int
     cost_usd: float | None
     unpriced_attempts: int
+    unknown_stop_attempts: int
 
 
 @dataclass(frozen=True)
 class PreviousWeek(_Record):
     refusal_rate: Rate
+    coverage: Coverage
 
 
 @dataclass(frozen=True)
@@ -96,10 +99,12 @@ class WorkloadRow(_Record):
     refusal_rate: float | None
     session_refusal_rate: float | None
     slo: float
+    slo_source: str  # policy | default
     slo_met: bool | None
     fallback_rate: float | None
     escalation_rate: float | None
     unresolved_rate: float | None
+    unknown_stop_attempts: int
     resolution: tuple[Resolution, ...]
     cost_usd: float | None
     blended_cost_per_request: float | None
@@ -155,6 +160,7 @@ class WeeklyReport(_Record):
     start: str
     end: str
     totals: Totals
+    coverage: Coverage
     refusal_rate: Rate
     session_refusal_rate: Rate
     previous_week: PreviousWeek | None  # None: no chains the week before
@@ -165,6 +171,7 @@ class WeeklyReport(_Record):
     errors: tuple[ErrorCount, ...]
     cache_credit: CacheCredit
     policy_violations: tuple[PolicyViolation, ...]
+    warnings: tuple[str, ...] = ()  # each also printed on stderr (docs/metrics.md §7)
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, metadata={"extra": True})
 
 

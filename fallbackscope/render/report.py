@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 import duckdb
@@ -11,9 +12,11 @@ import duckdb
 from analytics import costs, refusals, reliability, tiers
 from analytics.collect import collect
 from analytics.common import Rate, clean, money
+from analytics.coverage import Coverage, partial_week, period_coverage
 from analytics.credits import credit_summary
 from analytics.facts import Facts
 from analytics.metrics import blended_cost_per_request, slo_met
+from analytics.policy_names import policy_name_warnings
 from analytics.summary import chain_table, present
 from analytics.violations import violations
 from fallbackscope.core.periods import (
@@ -82,8 +85,12 @@ def compute_weekly(
     policy = resolve_policy(con, policy)
     monday = report_monday(con, week)
     facts = collect(con, Period.week(monday), policy)
-    previous = refusals.period_refusal_rate(con, Period.week(monday - dt.timedelta(days=7)))
-    return build_report(facts, monday, previous)
+    before = Period.week(monday - dt.timedelta(days=7))
+    previous = refusals.period_refusal_rate(con, before)
+    coverage = period_coverage(con, Period.week(monday))
+    previous_coverage = period_coverage(con, before) if previous.denominator else None
+    return build_report(facts, monday, previous, coverage=coverage, previous_coverage=previous_coverage,
+                        warnings=policy_name_warnings(con, policy))
 
 
 def weekly_report(
@@ -96,10 +103,15 @@ def weekly_report(
     return compute_weekly(con, week, policy).as_dict()
 
 
-def build_report(facts: Facts, monday: dt.date, previous: Rate) -> WeeklyReport:
-    """Return the WeeklyReport of the facts of one week, given the previous week's chain refusal rate."""
+def build_report(facts: Facts, monday: dt.date, previous: Rate, *, coverage: Coverage | None = None,
+                 previous_coverage: Coverage | None = None, warnings: Sequence[str] = ()) -> WeeklyReport:
+    """Return the WeeklyReport of the facts of one week, given the previous week's chain refusal rate, the
+    coverage of both weeks (default: unknown, 0 of 7 days) and warnings found on the way (policy names)."""
     total = present(chain_table(facts, None, False), None).iloc[0].to_dict()
     current = Rate.of(total["refused_chains"], total["chains"])
+    coverage = coverage or Coverage(0, 7)
+    if previous.denominator and previous_coverage is None:
+        previous_coverage = Coverage(0, 7)
     return WeeklyReport(
         week=week_label(monday),
         start=_iso(monday),
@@ -110,10 +122,12 @@ def build_report(facts: Facts, monday: dt.date, previous: Rate) -> WeeklyReport:
             sessions=int(total["sessions"]),
             cost_usd=money(total["cost_usd"]),
             unpriced_attempts=int(total["unpriced_attempts"]),
+            unknown_stop_attempts=int(total["unknown_stop_attempts"]),
         ),
+        coverage=coverage,
         refusal_rate=current,
         session_refusal_rate=Rate.of(total["refused_sessions"], total["sessions"]),
-        previous_week=PreviousWeek(previous) if previous.denominator else None,
+        previous_week=PreviousWeek(previous, previous_coverage) if previous.denominator else None,
         drift=refusals.drift(current, previous),
         refusals_by_category=tuple(
             CategoryRefusals(r["category"], int(r["refused_attempts"]), clean(r["value"]))
@@ -127,7 +141,26 @@ def build_report(facts: Facts, monday: dt.date, previous: Rate) -> WeeklyReport:
         cache_credit=CacheCredit.of(credit_summary(facts)),
         policy_violations=tuple(PolicyViolation(r["kind"], r["workload"], int(r["count"]))
                                 for r in violations(facts).to_dict("records")),
+        warnings=tuple(report_warnings(monday, total, coverage, previous_coverage if previous.denominator else None,
+                                       warnings)),
     )
+
+
+def report_warnings(monday: dt.date, total: dict[str, Any], coverage: Coverage, previous: Coverage | None,
+                    found: Sequence[str]) -> list[str]:
+    """Return the warnings of a week's report: no data, a partial week, refusal rates that are lower bounds,
+    and those `found` on the way (policy names)."""
+    out = []
+    if not int(total["chains"]):
+        out.append(f"no data: no chain started in {week_label(monday)}.")
+    flag = partial_week(coverage, previous)
+    if flag:
+        out.append(flag + ".")
+    unknown = int(total["unknown_stop_attempts"])
+    if unknown:
+        out.append(f"{unknown} attempts say nothing of their stop reason (response logging off or redacted): "
+                   "the refusal rates are lower bounds.")
+    return out + list(found)
 
 
 def _workloads(facts: Facts) -> tuple[WorkloadRow, ...]:
@@ -148,10 +181,12 @@ def _workloads(facts: Facts) -> tuple[WorkloadRow, ...]:
             refusal_rate=Rate.of(row["refused_chains"], chains).value,
             session_refusal_rate=session_rate.value,
             slo=rules.refusal_slo,
+            slo_source=rules.slo_source,
             slo_met=slo_met(session_rate.value, rules.refusal_slo),
             fallback_rate=Rate.of(row["fallback_chains"], chains).value,
             escalation_rate=Rate.of(row["escalated_chains"], chains).value,
             unresolved_rate=Rate.of(row["unresolved_chains"], chains).value,
+            unknown_stop_attempts=int(row["unknown_stop_attempts"]),
             resolution=tuple(Resolution(r["model"], clean(r["value"]))
                              for r in resolution[resolution["workload"] == name].to_dict("records")),
             cost_usd=money(cost),

@@ -28,6 +28,7 @@ from fallbackscope.render.display import (
     Report,
     as_mapping,
     cost_rows,
+    coverage_text,
     date_text,
     drift_line,
     entries,
@@ -42,6 +43,7 @@ from fallbackscope.render.display import (
     slo_missed,
     total_of,
     totals_line,
+    warning_lines,
     workload_rows,
 )
 from fallbackscope.render.html import render_html, render_html_many
@@ -101,6 +103,8 @@ def _csv_rows(report: Report, by_category: bool) -> list[list[str]]:
     if by_category:
         return [[week, _csv_name(c.get("category") or "unspecified"), _csv_cell(c.get("refused_attempts")),
                  _csv_cell(c.get("share"))] for c in entries(report, "refusals_by_category")]
+    if not rate_value(part(report, "totals").get("chains")):
+        return []  # no data: the header only (the CLI says why on stderr)
     workloads = entries(report, "workloads")
     rows = [[week, "workload", _csv_name(w.get("workload")),
              *(_csv_cell(w.get(k)) for k in CSV_COLUMNS[3:])] for w in workloads]
@@ -171,7 +175,9 @@ def render_md(report: Report) -> str:
     lines = [
         f"# Weekly refusal report — {md_escape(report.get('week'))}", "",
         f"{md_escape(date_text(report.get('start')))} to {md_escape(date_text(report.get('end')))} "
-        f"(UTC, end exclusive) · {md_escape(totals_line(report))}", "",
+        f"(UTC, end exclusive) · {md_escape(totals_line(report))}"
+        + (f" · {md_escape(coverage_text(report))}" if coverage_text(report) else ""), "",
+        *[f"> **Warning:** {md_escape(w)}" for w in warning_lines(report)], *([""] if warning_lines(report) else []),
         f"- **Refusal rate (chains):** {md_escape(rate_line(report.get('refusal_rate'), 'chains'))}",
         f"- **Session refusal rate:** {md_escape(rate_line(report.get('session_refusal_rate'), 'sessions'))}",
         f"- **Previous week:** {md_escape(rate_line(previous_rate(report), 'chains'))}",

@@ -13,9 +13,11 @@ from fallbackscope.render.report import default_week, weekly_report
 H, S, OP = "claude-haiku-4-5", "claude-sonnet-4-5", "claude-opus-4-8"
 
 TOP_KEYS = {"week", "start", "end", "totals", "refusal_rate", "session_refusal_rate", "previous_week", "drift",
-            "refusals_by_category", "refusals_by_model", "workloads", "errors", "cache_credit", "policy_violations"}
+            "refusals_by_category", "refusals_by_model", "workloads", "errors", "cache_credit", "policy_violations",
+            "coverage", "warnings"}
 RATE_KEYS = {"value", "numerator", "denominator", "ci95_low", "ci95_high"}
-WORKLOAD_KEYS = {"workload", "chains", "sessions", "refusal_rate", "session_refusal_rate", "slo", "slo_met",
+WORKLOAD_KEYS = {"workload", "chains", "sessions", "refusal_rate", "session_refusal_rate", "slo", "slo_source",
+                 "slo_met", "unknown_stop_attempts",
                  "fallback_rate", "escalation_rate", "unresolved_rate", "resolution", "cost_usd",
                  "blended_cost_per_request", "escalation_overhead_usd", "top_tier_counterfactual_usd",
                  "start_tier_advice"}
@@ -40,9 +42,10 @@ def test_report_has_exactly_the_stable_keys(adb):
     policy = parse_policy_toml(f"[workloads.chat]\nchain = ['{H}', '{S}', '{OP}']\nrefusal_slo = 0.3\n")
     report = weekly_report(adb.writer, "2026-W11", policy)
     assert set(report) == TOP_KEYS
-    assert set(report["totals"]) == {"attempts", "chains", "sessions", "cost_usd", "unpriced_attempts"}
+    assert set(report["totals"]) == {"attempts", "chains", "sessions", "cost_usd", "unpriced_attempts",
+                                       "unknown_stop_attempts"}
     assert set(report["refusal_rate"]) == RATE_KEYS and set(report["session_refusal_rate"]) == RATE_KEYS
-    assert set(report["previous_week"]) == {"refusal_rate"}
+    assert set(report["previous_week"]) == {"refusal_rate", "coverage"}
     assert set(report["previous_week"]["refusal_rate"]) == RATE_KEYS
     assert set(report["drift"]) == {"delta", "z", "p_value", "significant"}
     assert all(set(c) == {"category", "refused_attempts", "share"} for c in report["refusals_by_category"])
@@ -67,7 +70,7 @@ def test_report_numbers_for_a_hand_made_week(adb):
                                                                   "2026-03-16T00:00:00Z")
     # chains: 10 chat + 1 docs; attempts 14 + 2; sessions t0..t4 + chain:err; cost 4×0.011 + 6×0.001
     assert report["totals"] == {"attempts": 16, "chains": 11, "sessions": 6, "cost_usd": pytest.approx(0.05),
-                                "unpriced_attempts": 0}
+                                "unpriced_attempts": 0, "unknown_stop_attempts": 0}
     assert report["refusal_rate"]["numerator"] == 4 and report["refusal_rate"]["denominator"] == 11
     # sessions: t0 (b0, b1 refused), t1 (b2, b3 refused) → 2 of 6
     assert (report["session_refusal_rate"]["numerator"], report["session_refusal_rate"]["denominator"]) == (2, 6)
@@ -94,7 +97,9 @@ def test_report_numbers_for_a_hand_made_week(adb):
 def test_report_of_an_empty_database_has_every_key_and_nothing_in_it(adb):
     report = weekly_report(adb.writer, "2026-W11")
     assert set(report) == TOP_KEYS
-    assert report["totals"] == {"attempts": 0, "chains": 0, "sessions": 0, "cost_usd": 0.0, "unpriced_attempts": 0}
+    assert report["totals"] == {"attempts": 0, "chains": 0, "sessions": 0, "cost_usd": 0.0, "unpriced_attempts": 0,
+                                "unknown_stop_attempts": 0}
+    assert report["warnings"] == [f"no data: no chain started in {report['week']}."]
     assert report["refusal_rate"] == {"value": None, "numerator": 0, "denominator": 0, "ci95_low": None,
                                       "ci95_high": None}
     assert report["previous_week"] is None and report["drift"] is None

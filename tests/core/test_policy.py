@@ -78,3 +78,16 @@ def test_policy_files_are_read_validated_and_missing_ones_named(tmp_path):
     assert load_policy_file(path).for_workload("support-chat").require_disclosure is True
     with pytest.raises(UsageError, match="missing.toml: cannot read the policy file"):
         read_policy_file(tmp_path / "missing.toml")
+
+
+def test_a_refusal_slo_given_as_a_percentage_says_it_is_a_fraction():
+    with pytest.raises(UsageError, match=r"refusal_slo is a fraction between 0 and 1 \(5% is 0.05\), not 5\.$"):
+        parse_policy_toml("[workloads.chat]\nrefusal_slo = 5\n")
+
+
+def test_the_slo_source_says_whether_the_policy_set_the_target():
+    policy = parse_policy_toml("[workloads.a]\nrefusal_slo = 0.02\n[workloads.b]\nchain = ['claude-haiku-4-5']\n")
+    assert policy.for_workload("a").slo_source == "policy"
+    assert policy.for_workload("b").slo_source == "default"  # a section without the key
+    assert policy.for_workload("unknown").slo_source == "default"
+    assert default_policy().for_workload("a").refusal_slo == 0.05
