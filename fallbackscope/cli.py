@@ -109,7 +109,7 @@ def ingest(
     with _progress() as progress:
         def show(report) -> None:
             progress.finish_file()
-            if report.status == "failed":  # one sentence on stderr; the other files go on loading
+            if report.status in ("failed", "rejected"):  # one sentence on stderr; the other files go on loading
                 err.print(f"fallbackscope: {report.error}", markup=False)
             else:
                 _print_file_report(report)
@@ -399,7 +399,8 @@ def dashboard(
 def demo(
     db: Annotated[Path, typer.Option("--db", help="Database to create (replaced if it exists).")] = Path(
         "fallbackscope-demo.duckdb"),
-    logs: Annotated[Path, typer.Option(help="Folder for the generated sample logs.")] = Path("fallbackscope-demo-logs"),
+    logs: Annotated[Path | None, typer.Option(help="Keep the generated sample logs in this folder (default: a "
+                                              "temporary folder, removed once loaded).")] = None,
     serve: Annotated[bool, typer.Option(help="Serve the dashboard afterwards.")] = True,
     port: Annotated[int, typer.Option(help="Dashboard port.", min=1, max=65535)] = 8050,
 ) -> None:
@@ -419,7 +420,7 @@ def main() -> None:
         exc.show()  # a command group given no command: its help
         sys.exit(int(ExitCode.USAGE))
     except click.exceptions.UsageError as exc:
-        err.print(f"fallbackscope: {exc.format_message().strip()} (see --help)", markup=False)
+        err.print(f"fallbackscope: {_usage_message(exc, click)} (see --help)", markup=False)
         sys.exit(int(ExitCode.USAGE))
     except (typer.Abort, KeyboardInterrupt):  # Ctrl-C while click had the terminal, or outside a command
         _interrupted()
@@ -438,6 +439,26 @@ def main() -> None:
     if code == INTERRUPTED:  # typer turns Ctrl-C inside a command into this exit code, silently
         _interrupted()
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _usage_message(exc, click) -> str:
+    """Return click's usage error in our words; an option given to a command group (`report --db x`) names
+    the command it is missing rather than the option."""
+    ctx = exc.ctx
+    if isinstance(exc, click.exceptions.NoSuchOption) and ctx is not None and getattr(ctx.command, "commands", None):
+        names = sorted(ctx.command.commands)
+        return (f"`{ctx.command_path}` needs a command before its options: {' or '.join(names)} "
+                f"(e.g. `{ctx.command_path} {names[0]} {exc.option_name} …`)")
+    return exc.format_message().strip()
+
+
+def _flags_without_type(self, ctx) -> str | None:
+    """typer's help shows `<bool>` after on/off flags, which take no value: show nothing there."""
+    return None if getattr(self, "is_flag", False) else _display_type_rich(self, ctx)
+
+
+_display_type_rich = typer.core.TyperOption.display_type_rich
+typer.core.TyperOption.display_type_rich = _flags_without_type
 
 
 INTERRUPTED = 130  # the shell's code for a process ended by Ctrl-C (128 + SIGINT)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import tempfile
 from pathlib import Path
 
 from rich.console import Console
@@ -45,20 +46,20 @@ def build_demo_database(db: Path, logs: Path, *, seed: int = 7) -> dict:
 
 def headline(db: Path) -> list[tuple[str, str]]:
     """Return the headline numbers of a database as (label, value) pairs."""
+    from analytics.collect import collect
+    from analytics.common import clean
+    from analytics.summary import chain_table, present
     from fallbackscope.core import store
 
     con = store.connect(db, read_only=True, wait_seconds=10)
     try:
-        attempts, chains, sessions, refused_chains, cost, unpriced = con.execute(
-            "WITH c AS (SELECT chain_id, any_value(coalesce(session_id, 'chain:' || chain_id)) AS s,"
-            "  bool_or(outcome = 'refusal') AS refused FROM attempts GROUP BY chain_id)"
-            " SELECT (SELECT count(*) FROM attempts), count(*), count(DISTINCT s), count(*) FILTER (refused),"
-            "  (SELECT sum(cost_usd) FROM attempts), (SELECT count(*) FILTER (cost_usd IS NULL) FROM attempts)"
-            " FROM c"
-        ).fetchone()
+        total = present(chain_table(collect(con), None, False), None).iloc[0]
         loads = con.execute("SELECT count(*), sum(rejected) FROM loads WHERE status = 'ok'").fetchone()
     finally:
         con.close()
+    attempts, chains, sessions = int(total["attempts"]), int(total["chains"]), int(total["sessions"])
+    refused_chains, unpriced = int(total["refused_chains"]), int(total["unpriced_attempts"])
+    cost = clean(total["cost_usd"])
     rate = f"{refused_chains / chains:.1%}" if chains else "n/a"
     return [
         ("attempts", f"{attempts:,}"),
@@ -70,10 +71,16 @@ def headline(db: Path) -> list[tuple[str, str]]:
     ]
 
 
-def run_demo(db: Path, logs: Path, console: Console, *, serve: bool = True, port: int = 8050) -> None:
-    """Build the demo database, print its headline numbers and serve the dashboard when asked."""
-    console.print(f"Writing sample logs to {logs}/ and loading them into {db} …", markup=False)
-    build_demo_database(db, logs)
+def run_demo(db: Path, logs: Path | None, console: Console, *, serve: bool = True, port: int = 8050) -> None:
+    """Build the demo database, print its headline numbers and serve the dashboard when asked. The sample
+    logs go to `logs` when given, else to a temporary folder removed once they are loaded."""
+    if logs is None:
+        console.print(f"Generating sample logs and loading them into {db} …", markup=False)
+        with tempfile.TemporaryDirectory(prefix="fallbackscope-demo-") as folder:
+            build_demo_database(db, Path(folder) / "logs")
+    else:
+        console.print(f"Writing sample logs to {logs}/ and loading them into {db} …", markup=False)
+        build_demo_database(db, logs)
     for label, value in headline(db):
         console.print(f"  {label}: {value}", markup=False)
     if serve:

@@ -95,6 +95,7 @@ class StartTierAdvice(_Record):
 class WorkloadRow(_Record):
     workload: str
     chains: int
+    attempts: int
     sessions: int
     refusal_rate: float | None
     session_refusal_rate: float | None
@@ -107,6 +108,7 @@ class WorkloadRow(_Record):
     unknown_stop_attempts: int
     resolution: tuple[Resolution, ...]
     cost_usd: float | None
+    unpriced_attempts: int
     blended_cost_per_request: float | None
     escalation_overhead_usd: float | None
     top_tier_counterfactual_usd: float | None

@@ -177,6 +177,7 @@ def _workloads(facts: Facts) -> tuple[WorkloadRow, ...]:
         out.append(WorkloadRow(
             workload=name,
             chains=chains,
+            attempts=int(row["attempts"]),
             sessions=int(row["sessions"]),
             refusal_rate=Rate.of(row["refused_chains"], chains).value,
             session_refusal_rate=session_rate.value,
@@ -190,6 +191,7 @@ def _workloads(facts: Facts) -> tuple[WorkloadRow, ...]:
             resolution=tuple(Resolution(r["model"], clean(r["value"]))
                              for r in resolution[resolution["workload"] == name].to_dict("records")),
             cost_usd=money(cost),
+            unpriced_attempts=int(row["unpriced_attempts"]),
             blended_cost_per_request=money(blended_cost_per_request(cost, chains)),
             escalation_overhead_usd=money(row["escalation_overhead_usd"]),
             top_tier_counterfactual_usd=money(row["top_tier_counterfactual_usd"]),
