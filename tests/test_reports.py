@@ -493,3 +493,11 @@ def test_write_weekly_reads_the_database_the_shell_opens(tmp_path):
     with pytest.raises(UsageError):  # options are checked before the database is opened
         write_weekly(lambda: 1 / 0, week="2026-W44", fmt="pdf", out=out, all_weeks=False, by_category=False,
                      console=Console())
+
+
+def test_money_has_one_precision_per_kind_never_mixed_in_a_column():
+    from fallbackscope.render.display import PER_REQUEST, usd
+
+    assert [usd(v) for v in (2.1449, 0.1072, 0.0, 1234.5, 0.004, None)] == [
+        "$2.14", "$0.11", "$0.00", "$1,234.50", "<$0.01", "—"]
+    assert [usd(v, PER_REQUEST) for v in (0.1072, 2.14, 0.00001)] == ["$0.1072", "$2.1400", "<$0.0001"]

@@ -77,16 +77,21 @@ def pct(value: Any) -> str:
     return shown + "%"
 
 
-def usd(value: Any) -> str:
-    """Return dollars: cents from $1 up, up to six decimals below (trailing zeros cut); — if none."""
+def usd(value: Any, digits: int = 2) -> str:
+    """Return dollars with a fixed number of decimals — cents for amounts, `PER_REQUEST` digits for a cost
+    per request — so one column never mixes `$0.1072` and `$2.14`; a non-zero amount too small to show is
+    `<$0.01`; — if none."""
     value = plain(value)
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return "—"
-    if abs(value) >= 1 or value == 0:
-        return f"${value:,.2f}"
-    text = f"{value:.4f}" if abs(value) >= 0.0001 else f"{value:.6f}"
-    whole, _, decimals = text.partition(".")
-    return f"${whole}.{decimals.rstrip('0').ljust(2, '0')}"
+    step = 10.0 ** -digits
+    if value and abs(value) < step / 2:
+        return f"<${step:.{digits}f}" if value > 0 else f"-<${step:.{digits}f}"
+    return f"${value:,.{digits}f}"
+
+
+#: decimals of a cost per request (a fraction of a cent is its usual size)
+PER_REQUEST = 4
 
 
 def count_text(value: Any) -> str:
@@ -200,7 +205,7 @@ WORKLOAD_HEADER = ["workload", "SLO", "session refusal rate", "target", "burn", 
 
 def cost_rows(report: Mapping[str, Any]) -> list[list[str]]:
     """Return the rows of the cost table (columns `COST_HEADER`)."""
-    return [[str(w.get("workload")), usd(w.get("cost_usd")), usd(w.get("blended_cost_per_request")),
+    return [[str(w.get("workload")), usd(w.get("cost_usd")), usd(w.get("blended_cost_per_request"), PER_REQUEST),
              usd(w.get("escalation_overhead_usd")), usd(w.get("top_tier_counterfactual_usd"))]
             for w in entries(report, "workloads")]
 

@@ -16,6 +16,7 @@ from analytics.metrics import blended_cost_per_request
 from fallbackscope.core.periods import day_to_date
 from fallbackscope.render.display import (
     COST_HEADER,
+    PER_REQUEST,
     WORKLOAD_HEADER,
     Report,
     as_mapping,
@@ -197,7 +198,7 @@ def _html_week(report: Mapping[str, Any], daily: pd.DataFrame | None, prefix: st
         _kpi("drift vs previous week", drift_value(drift), drift_line(report), bad=bool(drift.get("significant"))),
         _kpi("SLO", "all met" if not missed else f"{len(missed)} missed", slo_line(report), bad=bool(missed)),
         _kpi("cost", usd(cost), f"{count_text(totals.get('unpriced_attempts'))} unpriced attempts; "
-             f"per chain {usd(blended_cost_per_request(cost, totals.get('chains')))}"),
+             f"per chain {usd(blended_cost_per_request(cost, totals.get('chains')), PER_REQUEST)}"),
         _kpi("cache credits redeemed", f"{count_text(credit.get('redeemed'))} of "
              f"{count_text(credit.get('credits_minted'))}",
              f"redemption rate {pct(credit.get('redemption_rate'))}, savings {usd(credit.get('savings_usd'))}"),
