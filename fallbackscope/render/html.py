@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -126,8 +127,23 @@ def _daily_points(daily: pd.DataFrame | None, report: Mapping[str, Any]) -> list
 
 
 def _layout(**extra: Any) -> dict[str, Any]:
-    return {"margin": {"l": 56, "r": 56, "t": 24, "b": 48}, "paper_bgcolor": "#fff", "plot_bgcolor": "#fff",
-            "font": {"size": 12}, "legend": {"orientation": "h", "y": -0.2}, "hovermode": "closest", **extra}
+    # the legend sits above the plot: below it, it covered the rotated category labels
+    return {"margin": {"l": 56, "r": 56, "t": 40, "b": 48}, "paper_bgcolor": "#fff", "plot_bgcolor": "#fff",
+            "font": {"size": 12}, "legend": {"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"},
+            "hovermode": "closest", **extra}
+
+
+_NICE_STEPS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.025, 0.05, 0.1, 0.2, 0.25, 0.5)
+
+
+def rate_axis(values: Sequence[Any], **extra: Any) -> dict[str, Any]:
+    """Return a y axis for rates with round ticks (2%, 5%, 10% … apart, at most six of them; not 2.6%,
+    5.3%, 7.9%), formatted with as few decimals as the step needs."""
+    top = max([v for v in map(rate_value, values) if v is not None] or [0.0]) or 0.01
+    step = next((s for s in _NICE_STEPS if top / s <= 5), 1.0)
+    decimals = 1 if step < 0.01 else 0
+    return {"tickmode": "linear", "tick0": 0, "dtick": step, "tickformat": f".{decimals}%",
+            "range": [0, min(round(step * (math.floor(top / step + 1e-9) + 1), 6), 1.05)], **extra}
 
 
 def _figures(report: Mapping[str, Any], daily: pd.DataFrame | None) -> dict[str, dict[str, Any] | None]:
@@ -150,8 +166,8 @@ def _figures(report: Mapping[str, Any], daily: pd.DataFrame | None) -> dict[str,
             "layout": _layout(xaxis={"type": "date", "tickformat": "%a %d %b", "dtick": 86400000},
                               yaxis={"side": "right", "showgrid": False, "rangemode": "tozero",
                                      "title": {"text": "chains"}},
-                              yaxis2={"overlaying": "y", "side": "left", "tickformat": ".1%", "rangemode": "tozero",
-                                      "title": {"text": "refusal rate"}})}
+                              yaxis2=rate_axis([p["refusal_rate"] for p in points], overlaying="y", side="left",
+                                               title={"text": "refusal rate"}))}
     categories = entries(report, "refusals_by_category")
     if categories:
         figures["category"] = {"data": [{
@@ -177,7 +193,8 @@ def _figures(report: Mapping[str, Any], daily: pd.DataFrame | None) -> dict[str,
              "marker": {"symbol": "line-ew-open", "size": 36, "color": "#1f2933", "line": {"width": 3}},
              "hovertemplate": "%{x}: SLO %{y:.1%}<extra></extra>"}],
             "layout": _layout(barmode="group", xaxis={"type": "category", "automargin": True, "tickangle": -30},
-                              yaxis={"tickformat": ".1%", "rangemode": "tozero"})}
+                              yaxis=rate_axis([w.get(k) for w in workloads
+                                               for k in ("session_refusal_rate", "refusal_rate", "slo")]))}
     return figures
 
 

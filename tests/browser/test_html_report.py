@@ -118,3 +118,29 @@ def test_console_check_catches_errors_and_blocked_fetches(browser, tmp_path):
     open_report(browser, path, 2)
     browser.execute_script("console.error('boom'); fetch('https://example.com/x').catch(function () {});")
     WebDriverWait(browser, 10).until(lambda d: (log := d.get_log("browser")) and severe(log))
+
+
+def test_rate_ticks_are_round_and_workload_labels_stay_inside_the_chart(browser, tmp_path):
+    report = make_report()
+    for i, w in enumerate(report["workloads"]):  # long names, rotated: they must not run under the legend
+        w["workload"] = f"a-rather-long-workload-name-{i}"
+        w["session_refusal_rate"], w["refusal_rate"] = 0.079, 0.053
+    path = tmp_path / "ticks.html"
+    path.write_text(render_html(report, make_daily()), encoding="utf-8")
+    assert severe(open_report(browser, path, 3)) == []
+    ticks = [t.get_attribute("textContent") for t in
+             browser.find_elements(By.CSS_SELECTOR, "#w0-workload .ytick text")]
+    assert ticks and all(t.endswith("%") and float(t[:-1]) % 2 == 0 for t in ticks), ticks  # 0%, 2%, … 8%
+    daily = [t.get_attribute("textContent") for t in browser.find_elements(By.CSS_SELECTOR, "#w0-daily .y2tick text")]
+    steps = {round(float(b[:-1]) - float(a[:-1]), 6) for a, b in zip(daily, daily[1:], strict=False)}
+    assert len(steps) == 1 and steps.pop() in (0.1, 0.2, 0.5, 1, 2, 2.5, 5, 10, 20, 25, 50), daily
+    box = browser.execute_script("""
+        const svg = document.querySelector('#w0-workload .main-svg').getBoundingClientRect();
+        const legend = document.querySelector('#w0-workload .legend').getBoundingClientRect();
+        const labels = [...document.querySelectorAll('#w0-workload .xtick text')].map(t => t.getBoundingClientRect());
+        return {svg: [svg.top, svg.bottom, svg.left, svg.right], legend: [legend.top, legend.bottom],
+                labels: labels.map(r => [r.top, r.bottom, r.left, r.right])};""")
+    top, bottom, left, right = box["svg"]
+    for t, b, lft, rgt in box["labels"]:
+        assert top <= t and b <= bottom + 0.5 and left - 0.5 <= lft and rgt <= right + 0.5  # not clipped
+        assert b <= box["legend"][0] or t >= box["legend"][1]  # and not under the legend
