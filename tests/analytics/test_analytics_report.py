@@ -16,11 +16,10 @@ TOP_KEYS = {"week", "start", "end", "totals", "refusal_rate", "session_refusal_r
             "refusals_by_category", "refusals_by_model", "workloads", "errors", "cache_credit", "policy_violations",
             "coverage", "warnings"}
 RATE_KEYS = {"value", "numerator", "denominator", "ci95_low", "ci95_high"}
-WORKLOAD_KEYS = {"workload", "chains", "attempts", "unpriced_attempts", "sessions", "refusal_rate", "session_refusal_rate", "slo", "slo_source",
-                 "slo_met", "unknown_stop_attempts",
-                 "fallback_rate", "escalation_rate", "unresolved_rate", "resolution", "cost_usd",
-                 "blended_cost_per_request", "escalation_overhead_usd", "top_tier_counterfactual_usd",
-                 "start_tier_advice"}
+WORKLOAD_KEYS = {"workload", "chains", "attempts", "unpriced_attempts", "sessions", "refusal_rate",
+                 "session_refusal_rate", "slo", "slo_source", "slo_met", "unknown_stop_attempts", "fallback_rate",
+                 "escalation_rate", "unresolved_rate", "resolution", "cost_usd", "blended_cost_per_request",
+                 "escalation_overhead_usd", "top_tier_counterfactual_usd", "start_tier_advice"}
 CREDIT_KEYS = {"credits_minted", "credits_unredeemable", "redeemed", "rejected", "unconfirmed", "expired", "forfeited",
                "redemption_rate", "credited_tokens", "savings_usd", "missed_savings_usd"}
 
