@@ -9,13 +9,13 @@ batch results are `unredeemable` and get no outcome.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import duckdb
 import pandas as pd
 
-from analytics.common import Rate, fetch_df, money_sum_sql
+from analytics.common import Rate, fetch_df, money, money_sum_sql
 from analytics.facts import Facts
 from fallbackscope.core.outcomes import GOT_2XX
 from fallbackscope.core.periods import Period, day_sql, day_to_date
@@ -171,6 +171,16 @@ class CreditSummary:
     savings_usd: float | None
     missed_savings_usd: float | None
     unpriced_credits: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the report's `cache_credit` (docs/metrics.md §7.1): every field in order, the redemption
+        rate as its value, money rounded to the micro-dollar."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = value.value if isinstance(value, Rate) else (
+                money(value) if f.name.endswith("_usd") else value)
+        return out
 
 
 def summarise(cube: pd.DataFrame) -> CreditSummary:

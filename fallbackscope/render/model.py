@@ -16,8 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from analytics.common import Rate, money
+from analytics.common import Rate
 from analytics.coverage import Coverage
+from analytics.credits import CreditSummary
 from analytics.refusals import Drift
 
 
@@ -122,32 +123,6 @@ class ErrorCount(_Record):
 
 
 @dataclass(frozen=True)
-class CacheCredit(_Record):
-    credits_minted: int
-    credits_unredeemable: int
-    redeemed: int
-    rejected: int
-    unconfirmed: int
-    expired: int
-    forfeited: int
-    redemption_rate: float | None
-    credited_tokens: int
-    savings_usd: float | None
-    missed_savings_usd: float | None
-
-    @classmethod
-    def of(cls, summary: Any) -> CacheCredit:
-        """Return the report's `cache_credit` of an `analytics.credits.CreditSummary`: its fields of the same
-        names, a rate as its value, money rounded to the micro-dollar."""
-        values = {}
-        for f in dataclasses.fields(cls):
-            value = getattr(summary, f.name)
-            values[f.name] = value.value if isinstance(value, Rate) else (
-                money(value) if f.name.endswith("_usd") else value)
-        return cls(**values)
-
-
-@dataclass(frozen=True)
 class PolicyViolation(_Record):
     kind: str
     workload: str
@@ -171,7 +146,7 @@ class WeeklyReport(_Record):
     refusals_by_model: tuple[ModelRefusals, ...]
     workloads: tuple[WorkloadRow, ...]
     errors: tuple[ErrorCount, ...]
-    cache_credit: CacheCredit
+    cache_credit: CreditSummary  # its `as_dict` is the report's `cache_credit`
     policy_violations: tuple[PolicyViolation, ...]
     warnings: tuple[str, ...] = ()  # each also printed on stderr (docs/metrics.md §7)
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, metadata={"extra": True})

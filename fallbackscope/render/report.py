@@ -31,7 +31,6 @@ from fallbackscope.core.periods import (
 )
 from fallbackscope.core.policy import Policy, resolve_policy
 from fallbackscope.render.model import (
-    CacheCredit,
     CategoryRefusals,
     ErrorCount,
     ModelRefusals,
@@ -138,7 +137,7 @@ def build_report(facts: Facts, monday: dt.date, previous: Rate, *, coverage: Cov
         workloads=_workloads(facts),
         errors=tuple(ErrorCount(r["error_class"], int(r["attempts"]))
                      for r in reliability.errors(facts).to_dict("records")),
-        cache_credit=CacheCredit.of(credit_summary(facts)),
+        cache_credit=credit_summary(facts),
         policy_violations=tuple(PolicyViolation(r["kind"], r["workload"], int(r["count"]))
                                 for r in violations(facts).to_dict("records")),
         warnings=tuple(report_warnings(monday, total, coverage, previous_coverage if previous.denominator else None,

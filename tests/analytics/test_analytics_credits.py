@@ -10,7 +10,6 @@ import pytest
 
 from analytics.collect import collect
 from analytics.credits import credit_ladder, credit_outcomes, credit_summary
-from fallbackscope.render.model import CacheCredit
 
 S, H = "claude-sonnet-4-5", "claude-haiku-4-5"
 
@@ -73,10 +72,11 @@ def test_credit_summary_counts_rates_tokens_and_savings(adb):
     assert s.savings_usd == pytest.approx(1200 * 3.45e-6 + 100 * 1.15e-6 * 0.5 * 1.1)
     # missed: B 800 × 3.45e-6 = 0.00276; D 300 × 3.45e-6 = 0.001035; F 0
     assert s.missed_savings_usd == pytest.approx(800 * 3.45e-6 + 300 * 3.45e-6)
-    report = CacheCredit.of(s).as_dict()
+    report = s.as_dict()
     assert report["redemption_rate"] == pytest.approx(2 / 7)
     assert set(report) == {"credits_minted", "credits_unredeemable", "redeemed", "rejected", "unconfirmed", "expired",
-                           "forfeited", "redemption_rate", "credited_tokens", "savings_usd", "missed_savings_usd"}
+                           "forfeited", "redemption_rate", "credited_tokens", "savings_usd", "missed_savings_usd",
+                           "unpriced_credits"}
 
 
 def test_ladder_counts_presentations_of_redeemed_and_rejected_credits(adb):

@@ -21,7 +21,7 @@ WORKLOAD_KEYS = {"workload", "chains", "attempts", "unpriced_attempts", "session
                  "escalation_rate", "unresolved_rate", "resolution", "cost_usd", "blended_cost_per_request",
                  "escalation_overhead_usd", "top_tier_counterfactual_usd", "start_tier_advice"}
 CREDIT_KEYS = {"credits_minted", "credits_unredeemable", "redeemed", "rejected", "unconfirmed", "expired", "forfeited",
-               "redemption_rate", "credited_tokens", "savings_usd", "missed_savings_usd"}
+               "redemption_rate", "credited_tokens", "savings_usd", "missed_savings_usd", "unpriced_credits"}
 
 
 def _two_weeks(adb):
