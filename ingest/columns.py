@@ -43,7 +43,16 @@ EXTRACTED: list[tuple[str, pa.DataType]] = [
     ("cache_write_5m_tokens", pa.int64()),
     ("cache_write_1h_tokens", pa.int64()),
     ("cache_read_tokens", pa.int64()),
-    ("web_search_requests", pa.int64()),
+    ("web_search_requests", pa.int64()),  # NULL when the format does not report searches (docs/metrics.md §3.8)
+    ("cost_complete", pa.bool_()),  # false when part of the cost is unknown (web searches NULL)
+    # tokens of non-hop iterations on another model (an advisor), already inside the token columns above and
+    # priced at `side_model`'s prices (docs/metrics.md §3.8)
+    ("side_model", pa.string()),
+    ("side_input_tokens", pa.int64()),
+    ("side_output_tokens", pa.int64()),
+    ("side_cache_read_tokens", pa.int64()),
+    ("side_cache_write_5m_tokens", pa.int64()),
+    ("side_cache_write_1h_tokens", pa.int64()),
     ("had_output", pa.bool_()),
     ("credit_minted_fp", pa.string()),
     ("credit_presented_fp", pa.string()),
@@ -56,12 +65,16 @@ EXTRACTED: list[tuple[str, pa.DataType]] = [
     ("batch_id", pa.string()),
     ("content_fp", pa.string()),
     ("record_no", pa.int32()),  # ordinal of the record in its line, for lines of several records (otel)
+    # `traceId:spanId` of an OTel span and of its parent: nested spans of one call become one attempt
+    # (`ingest.formats.otel_nesting`); never stored
+    ("span_key", pa.string()),
+    ("parent_key", pa.string()),
 ]
 
 DICTIONARY_COLUMNS = frozenset({
     "surface", "workload", "given_trigger", "requested_model", "model", "error_class", "outcome", "stop_reason",
     "refusal_category", "recommended_model", "intended_model", "hop_mode", "service_tier", "inference_geo",
-    "speed", "credit_status", "credit_reason", "batch_id",
+    "speed", "credit_status", "credit_reason", "batch_id", "side_model",
 })
 FIELD_NAMES = [name for name, _ in EXTRACTED]
 SCHEMA = pa.schema(EXTRACTED)
@@ -69,7 +82,7 @@ SCHEMA = pa.schema(EXTRACTED)
 _DEFAULTS = {
     "surface": "anthropic", "is_batch": False, "is_stream": False, "had_output": False, "hop": 0, "record_no": 0,
     "input_tokens": 0, "output_tokens": 0, "cache_write_5m_tokens": 0, "cache_write_1h_tokens": 0,
-    "cache_read_tokens": 0, "web_search_requests": 0,
+    "cache_read_tokens": 0, "web_search_requests": 0, "cost_complete": True,
 }
 
 

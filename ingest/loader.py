@@ -10,6 +10,7 @@ to the database file.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import gzip
 import os
@@ -23,15 +24,16 @@ import duckdb
 import pyarrow as pa
 
 from fallbackscope.core import prices, store
-from fallbackscope.core.config import load_key
+from fallbackscope.core.config import key_check_value, key_mismatch, writing_key
 from fallbackscope.core.errors import FallbackscopeError, UsageError
 from ingest import dedup, ledger, linking
 from ingest.detect import check_format, detect_format, parse_default_ts
+from ingest.formats import otel_nesting
 from ingest.ledger import FileReport, Start
 from ingest.message import Context
 from ingest.parse import Parsed, Parser, ProgressFn, shift_lines
 from ingest.settings import store_settings
-from ingest.sources import Source, expand
+from ingest.sources import Source, expand, open_stream
 from ingest.sources import cpu_workers as _cpu_workers
 from ingest.trace import trace
 
@@ -69,13 +71,17 @@ class Loader:
         self.con: duckdb.DuckDBPyConnection | None = None
         default_ts = parse_default_ts(options.default_ts)
         self.price_table: prices.PriceTable | None = None
+        # the key is checked before the database is opened for writing: a refused key changes no byte
+        key = writing_key(db_path, *store.key_check_state(db_path, wait_seconds=WRITE_WAIT_SECONDS))
         with self._connected():
+            if not store.store_key_check(self.con, key_check_value(key)):
+                raise key_mismatch(db_path)  # another run stored attempts with another key meanwhile
             store_settings(self.con, options.policy_file, options.prices_file)
             self.price_table = prices.install_price_rows(self.con)
             self._columns = store.attempt_columns(self.con)
         table = self.price_table
         self.web_search_usd = table.web_search_usd
-        ctx = Context(load_key(db_path), dict(table.aliases), options.workload, default_ts, options.batch_id)
+        ctx = Context(key, dict(table.aliases), options.workload, default_ts, options.batch_id)
         self.parser = Parser(ctx, options.workers or _cpu_workers(), progress)
 
     @contextlib.contextmanager
@@ -168,6 +174,7 @@ class Loader:
         fresh = None
         if parsed.parts:
             table = shift_lines(pa.concat_tables(parsed.parts).unify_dictionaries(), start.line)
+            table = otel_nesting.merge_nested(table)  # nested spans of one call: one attempt (docs/metrics.md §3.8)
             fresh = linking.in_link_order(dedup.new_attempts(con, table, has_stored))
         parsed.parts.clear()
         trace("staged")
@@ -200,7 +207,13 @@ class Loader:
                 return self._skipped(source, started, sha)
         report.count_rejects([reason for _, _, reason in rejects])
         report.duplicates = dedup.duplicate_records(report.records, report.rejected, loaded_records)
-        ledger.insert_load(con, ledger.loaded_row(report, source, sha, started, start, resume))
+        row = ledger.loaded_row(report, source, sha, started, start, resume)
+        if not report.records and parsed.lines and _has_content(source, start.byte):
+            # docs/metrics.md §3.8: a non-empty file that yields neither an attempt nor a reject has failed
+            report.status = "rejected"
+            report.error = f"no model calls found in {source.display} ({parsed.format})"
+            row = dataclasses.replace(row, status=report.status, error=report.error)
+        ledger.insert_load(con, row)
         _fault_point(source)
         con.execute("COMMIT")
         trace("committed")
@@ -232,6 +245,24 @@ def _fault_point(source: Source) -> None:
         time.sleep(120)
 
 
+def _has_content(source: Source, start: int) -> bool:
+    """Return whether a file holds anything but white space after byte `start` (asked only of a file that gave
+    no record; standard input, read once, is taken as holding something)."""
+    if source.is_stdin:
+        return True
+    with open_stream(source.location, source.compressed) as stream:
+        skipped = 0
+        while skipped < start:
+            chunk = stream.read(min(1 << 20, start - skipped))
+            if not chunk:
+                return False
+            skipped += len(chunk)
+        while chunk := stream.read(1 << 20):
+            if chunk.strip():
+                return True
+    return False
+
+
 def _register(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> None:
     """Register an Arrow table; DuckDB 2.0 wants any open result finished first."""
     con.complete()
@@ -258,7 +289,7 @@ def ingest_paths(db_path: str | Path, paths: list[str], options: LoadOptions | N
             reports.append(report)
             if on_file:
                 on_file(report)
-    failed = [r for r in reports if r.status == "failed"]
+    failed = [r for r in reports if r.status in ("failed", "rejected")]
     if failed:
         raise IngestFailed(" ".join(r.error or "" for r in failed), reports)
     return reports

@@ -125,14 +125,65 @@ def read_category(value: Any, path: str) -> str | None:
     raise Reject(f"field `{path}` has the wrong type (expected a string)")
 
 
-def _side_usage(iterations: list, kinds: list, path: str) -> dict[str, int]:
+SIDE_KINDS = ("compaction", "advisor_message")  # iterations that are not hops (docs/metrics.md §3.7)
+
+
+@dataclass
+class SideUsage:
+    """The tokens of a response's non-hop iterations: all of them (billed to the serving attempt), and those of
+    each iteration naming a model (priced at that model when it is not the serving one, §3.8)."""
+
+    total: dict[str, int]
+    by_model: list[tuple[str, dict[str, int]]]
+
+
+def _side_usage(iterations: list, kinds: list, path: str, ctx: Context) -> SideUsage:
     """Return the tokens of `compaction` and `advisor_message` iterations: not hops, billed to the serving
     attempt (docs/metrics.md §3.7); the top-level usage leaves them out."""
     total = dict(ZERO_USAGE)
+    by_model: list[tuple[str, dict[str, int]]] = []
     for i, kind in enumerate(kinds):
-        if kind in ("compaction", "advisor_message"):
-            total = _add_usage(total, read_usage(iterations[i], f"{path}.usage.iterations[{i}]"))
-    return total
+        if kind in SIDE_KINDS:
+            ipath = f"{path}.usage.iterations[{i}]"
+            usage = read_usage(iterations[i], ipath)
+            total = _add_usage(total, usage)
+            model = ctx.model(get_str(iterations[i], "model", ipath))
+            if model is not None:
+                by_model.append((model, usage))
+    return SideUsage(total, by_model)
+
+
+_SIDE_COLUMNS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens")
+
+
+def _price_side(attempt: dict, side: SideUsage) -> None:
+    """Set the attempt's part on another model (`side_*`): the non-hop iterations naming a model other than the
+    one that served, priced at their own model (docs/metrics.md §3.8). Their tokens stay in the attempt's
+    columns. Iterations on two other models are priced at the first ([**Advisor iterations**](DECISIONS.md))."""
+    served = attempt.get("model")
+    other = [(model, usage) for model, usage in side.by_model if model != served]
+    if not other:
+        return
+    attempt["side_model"] = other[0][0]
+    for column in _SIDE_COLUMNS:
+        attempt["side_" + column] = sum(usage[column] for _, usage in other)
+
+
+def block_has_output(block: dict) -> bool:
+    """Return whether a content block is output (docs/metrics.md §3.8): text or thinking that is not empty, any
+    other block (tool use, redacted thinking, results) but a `fallback` marker. A streamed block (`rebuild_stream`)
+    is output when a delta with content arrived for it."""
+    kind = block.get("type")
+    if kind == "text":
+        return bool(block.get("text")) or STREAMED in block
+    if kind == "thinking":
+        return bool(block.get("thinking")) or STREAMED in block
+    return kind != "fallback"
+
+
+def has_output(blocks: list) -> bool:
+    """Return whether any of the content blocks is output."""
+    return any(block_has_output(block) for block in blocks)
 
 
 def _credit_status(usage: dict | None, path: str) -> tuple[str | None, str | None]:
@@ -214,19 +265,21 @@ def message_attempts(msg: dict, path: str, ctx: Context, base: dict, *, hop_mode
         kinds.append(get_str(entry, "type", f"{path}.usage.iterations[{i}]"))
     has_fallback_message = "fallback_message" in kinds
 
+    side = _side_usage(iterations or [], kinds, path, ctx)
     if not fallback_at and not has_fallback_message:
-        serving.update(_add_usage(read_usage(usage, upath), _side_usage(iterations or [], kinds, path)))
+        serving.update(_add_usage(read_usage(usage, upath), side.total))
         serving["model"] = ctx.model(response_model) or base.get("model")
-        serving["had_output"] = bool(content)
+        serving["had_output"] = has_output(content)
+        _price_side(serving, side)
         return [serving]
 
-    return _split_hops(msg, path, ctx, base, serving, content, fallback_at, iterations or [], kinds,
+    return _split_hops(msg, path, ctx, base, serving, content, fallback_at, iterations or [], kinds, side,
                        hop_mode=hop_mode, stream=stream, response_model=response_model)
 
 
 def _split_hops(msg: dict, path: str, ctx: Context, base: dict, serving: dict, content: list,
-                fallback_at: list[int], iterations: list, kinds: list, *, hop_mode: str, stream: bool,
-                response_model: str | None) -> list[dict]:
+                fallback_at: list[int], iterations: list, kinds: list, side: SideUsage, *, hop_mode: str,
+                stream: bool, response_model: str | None) -> list[dict]:
     usage = msg.get("usage")
     hops: list[dict] = []
     previous = -1
@@ -244,7 +297,7 @@ def _split_hops(msg: dict, path: str, ctx: Context, base: dict, serving: dict, c
             model=ctx.model(get_str(source, "model", f"{bpath}.from")) or base.get("model"),
             outcome=outcome, error_class=error_class, refusal_category=category,
             stop_reason="refusal" if outcome == "refusal" else None,
-            had_output=at - previous > 1, http_status=None, latency_ms=None,
+            had_output=has_output(content[previous + 1:at]), http_status=None, latency_ms=None,
         )
         serving_model = get_str(target, "model", f"{bpath}.to") or serving_model
         previous = at
@@ -265,7 +318,7 @@ def _split_hops(msg: dict, path: str, ctx: Context, base: dict, serving: dict, c
                 hops.append(hop)
         if len(before) == len(hops):
             declined_usage = [read_usage(iterations[i], f"{path}.usage.iterations[{i}]") for i in before]
-        served = _side_usage(iterations, kinds, path)
+        served = side.total
         for i in range(cut, len(kinds)):
             if kinds[i] in ("fallback_message", "message"):
                 served = _add_usage(served, read_usage(iterations[i], f"{path}.usage.iterations[{i}]"))
@@ -273,7 +326,7 @@ def _split_hops(msg: dict, path: str, ctx: Context, base: dict, serving: dict, c
         serving_model = get_str(fallback_entry, "model", f"{path}.usage.iterations[{cut}]") or serving_model
         serving.update(served)  # docs/metrics.md §3.7: top-level usage is then not used
     else:
-        serving.update(_add_usage(read_usage(usage, f"{path}.usage"), _side_usage(iterations, kinds, path)))
+        serving.update(_add_usage(read_usage(usage, f"{path}.usage"), side.total))
     for hop, hop_usage in zip(hops, declined_usage, strict=False):
         hop.update(hop_usage)
 
@@ -283,7 +336,8 @@ def _split_hops(msg: dict, path: str, ctx: Context, base: dict, serving: dict, c
         model = response_model
     serving["model"] = ctx.model(model) or base.get("model")
     tail = content[(fallback_at[-1] + 1) if fallback_at else 0:]
-    serving["had_output"] = bool(tail)
+    serving["had_output"] = has_output(tail)
+    _price_side(serving, side)
     hops.append(serving)
 
     first_id = serving.get("attempt_id")
@@ -319,11 +373,16 @@ def error_attempt(base: dict, ctx: Context, *, status: int | None, body: dict | 
     return attempt
 
 
+STREAMED = "fallbackscope_streamed"  # marks a rebuilt block for which a delta with content arrived
+_DELTA_CONTENT = {"text_delta": "text", "thinking_delta": "thinking", "input_json_delta": "partial_json"}
+
+
 def rebuild_stream(events: list, path: str) -> tuple[dict | None, dict | None, bool]:
     """Rebuild the final Message of a stream from its SSE data objects (docs/metrics.md §3.3).
 
-    Returns (message, error event body or None, whether content blocks were streamed). Usage in
-    `message_delta` is cumulative: it overwrites field by field, never adds.
+    Returns (message, error event body or None, whether output was streamed: `has_output` of its blocks).
+    Usage in `message_delta` is cumulative: it overwrites field by field, never adds. Deltas are not
+    gathered: a block that received one with content is marked (`STREAMED`), which is all `had_output` needs.
     """
     message: dict | None = None
     error: dict | None = None
@@ -332,7 +391,14 @@ def rebuild_stream(events: list, path: str) -> tuple[dict | None, dict | None, b
         if not isinstance(event, dict):
             raise Reject(f"field `{epath}` has the wrong type (expected an object)")
         kind = event.get("type")
-        if kind == "message_start":
+        if kind == "content_block_delta" and message is not None:
+            delta = event.get("delta")
+            index = event.get("index")
+            blocks = message["content"]
+            if (type(delta) is dict and type(index) is int and 0 <= index < len(blocks)
+                    and delta.get(_DELTA_CONTENT.get(delta.get("type"), "")) and STREAMED not in blocks[index]):
+                blocks[index] = {**blocks[index], STREAMED: True}
+        elif kind == "message_start":
             start = get_obj(event, "message", epath) or {}
             message = dict(start)
             message["content"] = list(get_list(start, "content", f"{epath}.message") or [])
@@ -348,7 +414,7 @@ def rebuild_stream(events: list, path: str) -> tuple[dict | None, dict | None, b
                 message["usage"].update(delta_usage)
         elif kind == "error":
             error = event
-    return message, error, bool(message and message["content"])
+    return message, error, bool(message and has_output(message["content"]))
 
 
 def request_fields(request: dict | None, path: str, ctx: Context) -> dict:
@@ -395,6 +461,6 @@ def optional_id(obj: dict, key: str, path: str) -> str | None:
 
 
 __all__ = [
-    "Context", "Reject", "error_attempt", "error_class_for", "given_fingerprint", "message_attempts", "optional_id",
-    "read_usage", "rebuild_stream", "request_fields",
+    "Context", "Reject", "error_attempt", "error_class_for", "given_fingerprint", "has_output", "message_attempts",
+    "optional_id", "read_usage", "rebuild_stream", "request_fields",
 ]

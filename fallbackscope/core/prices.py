@@ -121,7 +121,10 @@ def install_price_rows(con: duckdb.DuckDBPyConnection, table: PriceTable | None 
     return table
 
 
-PRICE_JOIN = "LEFT JOIN price_rows p ON {a}.model = p.model AND {a}.ts >= p.valid_from AND {a}.ts < p.valid_until"
+PRICE_JOIN = ("LEFT JOIN price_rows p ON {a}.model = p.model AND {a}.ts >= p.valid_from AND {a}.ts < p.valid_until"
+              # the price of an attempt's part on another model (an advisor iteration, docs/metrics.md §3.8)
+              " LEFT JOIN price_rows p_side ON {a}.side_model = p_side.model AND {a}.ts >= p_side.valid_from"
+              " AND {a}.ts < p_side.valid_until")
 
 
 #: The multipliers of docs/metrics.md §6.3 on token terms: Message Batches, and inference in the US only.
@@ -131,6 +134,8 @@ US_GEO_MULTIPLIER = 1.1
 TOKEN_PRICES = (("input_tokens", "input"), ("cache_write_5m_tokens", "cache_write_5m"),
                 ("cache_write_1h_tokens", "cache_write_1h"), ("cache_read_tokens", "cache_read"),
                 ("output_tokens", "output"))
+#: The token columns of an attempt's part on another model, with the attempt's token column each repeats.
+SIDE_COLUMNS = tuple((f"side_{column}", column) for column, _ in TOKEN_PRICES)
 
 
 def multiplier_sql(batch: str, geo: str) -> str:
@@ -167,32 +172,55 @@ def band_price_sql(p: str, col: str, banded: str) -> str:
     return f"(CASE WHEN {banded} THEN {p}.band_{col} ELSE {p}.{col} END)"
 
 
-def token_cost_sql(a: str, p: str, *, web_search_usd: float = 0.01) -> str:
+def token_cost_sql(a: str, p: str, *, web_search_usd: float = 0.01, tokens: dict[str, str] | None = None,
+                   speed: str | None = None, searches: bool = True) -> str:
     """Return a SQL expression for docs/metrics.md §6.3's attempt cost, before the refusal and no-usage rules.
 
     `a` names a relation with the attempt's token columns, `is_batch`, `inference_geo`, `speed`;
     `p` a row of `price_rows` (NULL when the model has no price: the result is then NULL when there
-    are billable tokens).
+    are billable tokens). `tokens` replaces the token columns by expressions (a part of the attempt),
+    `speed` the speed column ('NULL': standard speed); `searches` adds the web searches (unknown ones as 0).
     """
-    prompt = f"({a}.input_tokens + {a}.cache_read_tokens + {a}.cache_write_5m_tokens + {a}.cache_write_1h_tokens)"
+    col = {name: f"{a}.{name}" for name, _ in TOKEN_PRICES} | (tokens or {})
+    prompt = f"({col['input_tokens']} + {col['cache_read_tokens']} + {col['cache_write_5m_tokens']}" \
+             f" + {col['cache_write_1h_tokens']})"
     banded = banded_sql(p, prompt)
-    fast = fast_sql(f"{a}.speed")
+    speed = speed or f"{a}.speed"
+    fast = fast_sql(speed)
 
-    def price(col: str) -> str:
-        return band_price_sql(p, col, banded)
+    def price(name: str) -> str:
+        return band_price_sql(p, name, banded)
 
-    scale = cache_scale_sql(p, f"{a}.speed")
+    scale = cache_scale_sql(p, speed)
     in_price = f"(CASE WHEN {fast} THEN {p}.fast_input ELSE {price('input')} END)"
     out_price = f"(CASE WHEN {fast} THEN {p}.fast_output ELSE {price('output')} END)"
-    tokens = (
-        f"({a}.input_tokens * {in_price}"
-        f" + ({a}.cache_write_5m_tokens * {price('cache_write_5m')}"
-        f" + {a}.cache_write_1h_tokens * {price('cache_write_1h')}"
-        f" + {a}.cache_read_tokens * {price('cache_read')}) * {scale}"
-        f" + {a}.output_tokens * {out_price}) / 1e6"
+    cost = (
+        f"({col['input_tokens']} * {in_price}"
+        f" + ({col['cache_write_5m_tokens']} * {price('cache_write_5m')}"
+        f" + {col['cache_write_1h_tokens']} * {price('cache_write_1h')}"
+        f" + {col['cache_read_tokens']} * {price('cache_read')}) * {scale}"
+        f" + {col['output_tokens']} * {out_price}) / 1e6"
     )
     multiplier = multiplier_sql(f"{a}.is_batch", f"{a}.inference_geo")
-    return f"({tokens} * {multiplier} + {a}.web_search_requests * {web_search_usd})"
+    if not searches:
+        return f"({cost} * {multiplier})"
+    return f"({cost} * {multiplier} + {web_search_sql(a, web_search_usd)})"
+
+
+def web_search_sql(a: str, web_search_usd: float) -> str:
+    """Return SQL for the web-search term of a cost; searches a format did not report (NULL) count as none,
+    and the attempt's `cost_complete` says the total is a lower bound (docs/metrics.md §3.8)."""
+    return f"coalesce({a}.web_search_requests, 0) * {web_search_usd}"
+
+
+def side_cost_sql(a: str, p: str, p_side: str, *, web_search_usd: float = 0.01) -> str:
+    """Return SQL for the token cost of an attempt with a part on another model (`side_model`, docs/metrics.md
+    §3.8): the rest of its tokens at `p`, the part at `p_side` (standard speed), web searches once."""
+    rest = {whole: f"({a}.{whole} - coalesce({a}.{part}, 0))" for part, whole in SIDE_COLUMNS}
+    part = {whole: f"coalesce({a}.{part}, 0)" for part, whole in SIDE_COLUMNS}
+    return (f"({token_cost_sql(a, p, tokens=rest, searches=False)}"
+            f" + {token_cost_sql(a, p_side, tokens=part, speed='NULL', searches=False)}"
+            f" + {web_search_sql(a, web_search_usd)})")
 
 
 def token_cost(row: PriceRow, tokens: dict[str, float], *, banded: bool, batch: bool, geo_us: bool) -> float:
@@ -204,7 +232,10 @@ def token_cost(row: PriceRow, tokens: dict[str, float], *, banded: bool, batch: 
 
 
 def attempt_cost_sql(a: str, p: str, *, web_search_usd: float = 0.01) -> str:
-    """Return SQL for `attempts.cost_usd` (docs/metrics.md §6.3), including the rules that make it 0 or NULL."""
+    """Return SQL for `attempts.cost_usd` (docs/metrics.md §6.3), including the rules that make it 0 or NULL.
+
+    Needs `PRICE_JOIN`'s two rows: `p` for the attempt's model and `p_side` for its part on another model.
+    """
     billable = (
         f"({a}.input_tokens + {a}.output_tokens + {a}.cache_read_tokens + {a}.cache_write_5m_tokens"
         f" + {a}.cache_write_1h_tokens)"
@@ -212,9 +243,11 @@ def attempt_cost_sql(a: str, p: str, *, web_search_usd: float = 0.01) -> str:
     return (
         f"(CASE WHEN {a}.is_batch AND {a}.outcome IN ('canceled', 'expired') THEN 0.0"  # batch results: not run
         f" WHEN {a}.outcome = 'refusal' AND NOT {a}.had_output THEN 0.0"
-        f" WHEN {billable} = 0 THEN {a}.web_search_requests * {web_search_usd}"
+        f" WHEN {billable} = 0 THEN {web_search_sql(a, web_search_usd)}"
         f" WHEN {p}.model IS NULL THEN NULL"
-        f" ELSE {token_cost_sql(a, p, web_search_usd=web_search_usd)} END)"
+        f" WHEN {a}.side_model IS NULL THEN {token_cost_sql(a, p, web_search_usd=web_search_usd)}"
+        f" WHEN {p}_side.model IS NULL THEN NULL"  # a part whose model has no price: the whole cost is unknown
+        f" ELSE {side_cost_sql(a, p, f'{p}_side', web_search_usd=web_search_usd)} END)"
     )
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from ingest.columns import blank_attempt
 from ingest.fields import Reject, get_obj, get_str
+from ingest.formats.shared import wrong_format
 from ingest.message import Context, error_attempt, message_attempts
 
 NAME = "batch"
+SHAPE = "a Message Batches result"
 
 
 def looks_like(obj: dict) -> bool:
@@ -16,6 +18,8 @@ def looks_like(obj: dict) -> bool:
 
 def parse(obj: dict, ctx: Context) -> list[dict]:
     """Return the attempt row of one batch result."""
+    if "custom_id" not in obj and "result" not in obj:
+        raise wrong_format(obj, "not a Message Batches result", NAME)
     if ctx.default_ts is None:
         raise Reject("no timestamp")
     custom_id = get_str(obj, "custom_id")

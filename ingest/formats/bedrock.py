@@ -14,7 +14,7 @@ import orjson
 
 from ingest.columns import blank_attempt
 from ingest.fields import Reject, get_int, get_list, get_number, get_obj, get_str, get_tokens
-from ingest.formats.shared import record_time
+from ingest.formats.shared import record_time, set_stop, stop_reason_of, wrong_format
 from ingest.message import (
     ZERO_USAGE,
     Context,
@@ -26,6 +26,7 @@ from ingest.message import (
 )
 
 NAME = "bedrock"
+SHAPE = "a Bedrock model invocation log record"
 
 # errorCode (or a ConverseStream exception event) → the HTTP status the Bedrock runtime API documents for
 # it; the error class follows from the status by docs/metrics.md §5's table, as for every format
@@ -43,10 +44,6 @@ ERROR_STATUS = {
     "InternalServerException": 500,
     "ServiceUnavailableException": 503,
 }
-
-# Converse stop reasons that mean the answer was withheld (docs/metrics.md §1 refusal; kept verbatim in stop_reason)
-REFUSAL_STOPS = frozenset({"refusal", "guardrail_intervened", "content_filtered"})
-
 
 def looks_like(obj: dict) -> bool:
     """Return whether a decoded record is a Bedrock model invocation log record."""
@@ -96,7 +93,7 @@ def _metrics_usage(metrics: dict, path: str) -> dict[str, int]:
 def parse(obj: dict, ctx: Context) -> list[dict]:
     """Return the attempt rows of one model invocation log record."""
     if obj.get("schemaType") != "ModelInvocationLog":
-        raise Reject("not a model invocation log record (`schemaType`)")
+        raise wrong_format(obj, "not a model invocation log record (`schemaType`)", NAME)
     base = blank_attempt()
     base["ts"] = record_time(obj, "timestamp", ctx)
     base["surface"] = "bedrock"
@@ -206,8 +203,8 @@ def _converse_attempt(response, base: dict, counts: dict[str, int], ctx: Context
     if isinstance(response, dict):
         output = get_obj(response, "output", path) or {}
         message = get_obj(output, "message", f"{path}.output") or {}
-        had_output = bool(get_list(message, "content", f"{path}.output.message"))
-        stop_reason = get_str(response, "stopReason", path)
+        had_output = _converse_output(get_list(message, "content", f"{path}.output.message") or [])
+        stop_reason = stop_reason_of(response.get("stopReason"), f"{path}.stopReason")
         usage = _converse_usage(get_obj(response, "usage", path), f"{path}.usage")
         metrics = get_obj(response, "metrics", path) or {}
         latency = get_number(metrics, "latencyMs", f"{path}.metrics")
@@ -217,7 +214,8 @@ def _converse_attempt(response, base: dict, counts: dict[str, int], ctx: Context
             epath = f"{path}[{i}]"
             if not isinstance(event, dict):
                 raise Reject(f"field `{epath}` has the wrong type (expected an object)")
-            if "contentBlockStart" in event or "contentBlockDelta" in event:
+            delta = event.get("contentBlockDelta")
+            if "contentBlockStart" in event or (type(delta) is dict and _converse_output([delta.get("delta")])):
                 had_output = True
             failure = next((key for key in event if key.endswith("Exception")), None)
             if failure is not None:  # an exception event ends the stream: the call failed
@@ -227,7 +225,7 @@ def _converse_attempt(response, base: dict, counts: dict[str, int], ctx: Context
                 return attempt
             stop = get_obj(event, "messageStop", epath)
             if stop is not None:
-                stop_reason = get_str(stop, "stopReason", f"{epath}.messageStop")
+                stop_reason = stop_reason_of(stop.get("stopReason"), f"{epath}.messageStop.stopReason")
             meta = get_obj(event, "metadata", epath)
             if meta is not None:
                 usage = _converse_usage(get_obj(meta, "usage", f"{epath}.metadata"), f"{epath}.metadata.usage")
@@ -235,12 +233,21 @@ def _converse_attempt(response, base: dict, counts: dict[str, int], ctx: Context
                 latency = get_number(metrics, "latencyMs", f"{epath}.metadata.metrics")
     attempt = base
     attempt.update(usage if usage is not None else counts)
-    attempt["stop_reason"] = stop_reason
-    attempt["outcome"] = "refusal" if stop_reason in REFUSAL_STOPS else "ok"
     attempt["had_output"] = had_output
+    # `content_filtered` is a refusal; `guardrail_intervened` is kept as given, no refusal (docs/metrics.md §3.8)
+    set_stop(attempt, stop_reason)
     if latency is not None:
         attempt["latency_ms"] = latency
     return attempt
+
+
+def _converse_output(blocks: list) -> bool:
+    """Return whether Converse content blocks (or stream deltas) are output (docs/metrics.md §3.8): text that is
+    not empty, a tool use, reasoning."""
+    for block in blocks:
+        if type(block) is dict and any(value for key, value in block.items() if key != "citation"):
+            return True
+    return False
 
 
 def _invoke_stream(chunks: list, base: dict, counts: dict[str, int], ctx: Context) -> list[dict]:

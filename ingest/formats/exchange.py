@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ingest.columns import blank_attempt
 from ingest.fields import Reject, get_bool, get_int, get_list, get_number, get_obj, get_str, parse_ts
+from ingest.formats.shared import wrong_format
 from ingest.message import (
     Context,
     error_attempt,
@@ -14,6 +15,7 @@ from ingest.message import (
 )
 
 NAME = "exchange"
+SHAPE = "an exchange line"
 _MARKERS = ("request", "response", "events", "http_status", "transport_error")
 
 
@@ -34,6 +36,8 @@ def record_ts(obj: dict, ctx: Context) -> int:
 
 def parse(obj: dict, ctx: Context) -> list[dict]:
     """Return the attempt rows of one exchange record."""
+    if not looks_like(obj):  # the lenient default of detection: say what the record is instead
+        raise wrong_format(obj, "not an exchange line (no `request`, `response`, `events` or `http_status`)", NAME)
     base = blank_attempt()
     base["ts"] = record_ts(obj, ctx)
     base["workload"] = get_str(obj, "workload") or ctx.workload or "default"

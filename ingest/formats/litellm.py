@@ -22,10 +22,11 @@ import orjson
 from fallbackscope.core.fingerprint import prompt_fingerprint
 from ingest.columns import blank_attempt
 from ingest.fields import Reject, get_bool, get_obj, get_str, get_tokens, parse_ts
-from ingest.formats.shared import error_class_named, record_time
+from ingest.formats.shared import error_class_named, record_time, set_stop, stop_reason_of, wrong_format
 from ingest.message import ZERO_USAGE, Context, error_class_for, message_attempts, optional_id, outcome_for_error
 
 NAME = "litellm"
+SHAPE = "a LiteLLM payload"
 
 CHAT_CALLS = frozenset({
     "completion", "acompletion", "text_completion", "atext_completion", "anthropic_messages",
@@ -33,8 +34,6 @@ CHAT_CALLS = frozenset({
 })
 SURFACES = {"anthropic": "anthropic", "bedrock": "bedrock", "bedrock_converse": "bedrock", "vertex_ai": "vertex",
             "vertex_ai_beta": "vertex", "azure_ai": "foundry"}
-# providers whose `refusal` stop reason LiteLLM reports as finish_reason `content_filter`
-CLAUDE_PROVIDERS = frozenset({"anthropic", "bedrock", "bedrock_converse", "vertex_ai", "vertex_ai_beta", "azure_ai"})
 
 
 def looks_like(obj: dict) -> bool:
@@ -112,6 +111,8 @@ def read_tokens(obj: dict, usage: dict | None) -> dict[str, int]:
 def parse(obj: dict, ctx: Context) -> list[dict]:
     """Return the attempt rows of one StandardLoggingPayload or SpendLogs row."""
     spend_log = "request_id" in obj and "id" not in obj
+    if "call_type" not in obj:
+        raise wrong_format(obj, "not a LiteLLM payload (no `call_type`)", NAME)
     call_type = get_str(obj, "call_type")
     if call_type not in CHAT_CALLS:
         raise Reject("not a chat or completion call (`call_type`)")
@@ -159,16 +160,11 @@ def parse(obj: dict, ctx: Context) -> list[dict]:
             attempts[-1].update(tokens)
         return attempts
     finish, had_output = _choice(response)
-    raw = get_str(obj, "stop_reason")  # the provider's own stop reason, when the payload kept it
-    if raw == "refusal" or finish in ("refusal", "content_filter"):
-        # LiteLLM maps a Claude `refusal` to `content_filter`; from a Claude provider that is a refusal
-        claude = (provider or "anthropic") in CLAUDE_PROVIDERS
-        stop = "refusal" if raw == "refusal" or finish == "refusal" or claude else "content_filter"
-        base.update(outcome="refusal", stop_reason=stop)
-    else:
-        base.update(outcome="ok", stop_reason=raw or finish)
+    # the provider's own stop reason, when the payload kept it, else the OpenAI-style finish reason, in Anthropic's
+    # words: LiteLLM reports a Claude `refusal` as `content_filter`, a refusal with no category (docs/metrics.md §3.8)
+    stop = stop_reason_of(obj.get("stop_reason"), "stop_reason") or stop_reason_of(finish, "response.choices[0]")
     base["had_output"] = had_output if had_output is not None else base["output_tokens"] > 0
-    return [base]
+    return [set_stop(base, stop)]
 
 
 def _choice(response: dict | None) -> tuple[str | None, bool | None]:

@@ -2,7 +2,10 @@
 
 One export (`{"resourceSpans": [...]}`) per line, as the OpenTelemetry Collector's file exporter writes
 it. A record is one span (docs/metrics.md §1): a line holding N model-call spans gives N records. Spans that are
-not GenAI model calls (HTTP, database, tool, agent, embedding spans) are not records and are skipped.
+not model calls (HTTP, database, tool, agent, embedding spans) are not records and are skipped. Two vocabularies
+are read: GenAI semantic conventions (`gen_ai.*`, the SDK's own `anthropic.*`, OpenLLMetry, LiteLLM's callback)
+and OpenInference (`llm.*`, `openinference.span.kind = LLM`: Arize Phoenix and the frameworks built on it). An
+outer span around the one span of the same call is merged with it after parsing (`ingest.formats.otel_nesting`).
 
 Only allow-listed attributes are decoded; content attributes (`gen_ai.input.messages`,
 `gen_ai.output.messages`, `gen_ai.system_instructions`, `gen_ai.prompt`, `gen_ai.completion`, events)
@@ -18,16 +21,28 @@ import orjson
 from fallbackscope.core.fingerprint import canonical_json, prompt_fingerprint
 from ingest.columns import blank_attempt
 from ingest.fields import TOKEN_LIMIT, Reject, get_list, get_obj, get_str
-from ingest.formats.shared import error_class_named
+from ingest.formats import litellm
+from ingest.formats.shared import error_class_named, set_stop, stop_reason_of, wrong_format
 from ingest.message import Context, error_class_for, outcome_for_error
 
 NAME = "otel"
+SHAPE = "an OTLP trace export"
 
-CALL_OPERATIONS = frozenset({"chat", "text_completion", "generate_content"})
+# `gen_ai.operation.name` of a model call; LiteLLM's callback writes its own call types there (`acompletion`, …)
+CALL_OPERATIONS = frozenset({"chat", "text_completion", "generate_content"}) | litellm.CHAT_CALLS
 SURFACES = {"anthropic": "anthropic", "aws.bedrock": "bedrock", "gcp.vertex_ai": "vertex", "gcp.gen_ai": "vertex",
             "azure.ai.inference": "foundry", "azure.ai.foundry": "foundry",
-            "vertex_ai": "vertex", "az.ai.inference": "foundry"}  # the last two: older `gen_ai.system` values
-REFUSAL_REASONS = frozenset({"refusal", "content_filter"})
+            "vertex_ai": "vertex", "az.ai.inference": "foundry",  # older `gen_ai.system` values
+            "aws": "bedrock", "google": "vertex", "azure": "foundry"}  # OpenInference `llm.provider` values
+# OpenInference attribute → the GenAI attribute it stands for (docs/metrics.md §3.8); GenAI wins when both are given
+OPENINFERENCE = {
+    "llm.request.model_name": "gen_ai.request.model", "llm.response.model_name": "gen_ai.response.model",
+    "llm.provider": "gen_ai.provider.name", "llm.system": "gen_ai.system",
+    "llm.token_count.prompt": "gen_ai.usage.input_tokens", "llm.token_count.completion": "gen_ai.usage.output_tokens",
+    "llm.token_count.prompt_details.cache_read": "gen_ai.usage.cache_read.input_tokens",
+    "llm.token_count.prompt_details.cache_write": "gen_ai.usage.cache_creation.input_tokens",
+    "llm.finish_reason": "gen_ai.response.finish_reasons",
+}
 
 _INT_KEYS = (
     "gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens", "gen_ai.usage.cache_read.input_tokens",
@@ -41,7 +56,9 @@ _STR_KEYS = (
     "anthropic.request.id", "error.type",
 )
 _FINGERPRINTED = ("gen_ai.input.messages", "gen_ai.system_instructions", "gen_ai.tool.definitions")
-WANTED = frozenset(_INT_KEYS + _STR_KEYS + _FINGERPRINTED + ("gen_ai.response.finish_reasons", "service.name"))
+# `hidden_params`: LiteLLM's callback writes the provider's usage there (as JSON text), the cache counts included
+WANTED = frozenset(_INT_KEYS + _STR_KEYS + _FINGERPRINTED + tuple(OPENINFERENCE) + (
+    "gen_ai.response.finish_reasons", "service.name", "openinference.span.kind", "llm.model_name", "hidden_params"))
 
 
 class Span(NamedTuple):
@@ -115,6 +132,8 @@ def _attributes(items: Any, path: str) -> dict[str, Any]:
 
 
 def _is_model_call(attrs: dict[str, Any]) -> bool:
+    if attrs.get("openinference.span.kind") == "LLM":
+        return True
     operation = attrs.get("gen_ai.operation.name")
     if operation is not None:
         return isinstance(operation, str) and operation in CALL_OPERATIONS
@@ -126,7 +145,7 @@ def _is_model_call(attrs: dict[str, Any]) -> bool:
 def split_records(obj: dict) -> list[Span]:
     """Return the model-call spans of one export line (a malformed layout rejects the whole line)."""
     if "resourceSpans" not in obj:  # another signal (`resourceLogs`, `resourceMetrics`) or another log
-        raise Reject("not an OTLP trace export (no `resourceSpans`)")
+        raise wrong_format(obj, "not an OTLP trace export (no `resourceSpans`)", NAME)
     records: list[Span] = []
     for r, resource_spans in enumerate(get_list(obj, "resourceSpans") or []):
         rpath = f"resourceSpans[{r}]"
@@ -211,6 +230,46 @@ def _json_attr(attrs: dict, key: str) -> Any:
     return value
 
 
+_ALIASES = {genai: oi for oi, genai in OPENINFERENCE.items()}
+
+
+def _key(attrs: dict, key: str) -> str:
+    """Return the attribute that gives GenAI attribute `key`: itself, else its OpenInference twin when present."""
+    if key in attrs:
+        return key
+    alias = _ALIASES.get(key)
+    return alias if alias is not None and alias in attrs else key
+
+
+def _error_type(span: dict, attrs: dict, path: str) -> str | None:
+    """Return `error.type`, else the exception class an `exception` event names (OpenInference records no
+    `error.type`); the event's message and stack trace are never read."""
+    error_type = _str(attrs, "error.type", path)
+    if error_type is not None:
+        return error_type
+    for event in span.get("events") or ():
+        if type(event) is dict and event.get("name") == "exception":
+            for item in event.get("attributes") or ():
+                if type(item) is dict and item.get("key") == "exception.type":
+                    value = item.get("value")
+                    text = value.get("stringValue") if type(value) is dict else None
+                    if type(text) is str:
+                        return text
+    return None
+
+
+def _litellm_usage(attrs: dict) -> dict | None:
+    """Return the provider usage LiteLLM's callback leaves in `hidden_params` (JSON text), else None."""
+    hidden = attrs.get("hidden_params")
+    if type(hidden) is not str or not hidden.startswith("{"):
+        return None
+    try:
+        usage = orjson.loads(hidden).get("usage_object")
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    return usage if type(usage) is dict else None
+
+
 def parse(record: Span, ctx: Context) -> list[dict]:
     """Return the attempt row of one model-call span."""
     span, path, attrs = record.span, record.path, record.attributes
@@ -229,15 +288,21 @@ def parse(record: Span, ctx: Context) -> list[dict]:
         if end is not None and end >= start:
             base["latency_ms"] = (end - start) / 1e6
     base["workload"] = ctx.workload or record.service or "default"
-    provider = _str(attrs, "gen_ai.provider.name", path) or _str(attrs, "gen_ai.system", path)
+    provider = (_str(attrs, _key(attrs, "gen_ai.provider.name"), path)
+                or _str(attrs, _key(attrs, "gen_ai.system"), path))
     base["surface"] = SURFACES.get(provider or "anthropic", provider)
     base["session_id"] = _str(attrs, "gen_ai.conversation.id", path)
-    requested = _str(attrs, "gen_ai.request.model", path)
-    served = _str(attrs, "gen_ai.response.model", path)
+    named = _str(attrs, "llm.model_name", path)  # OpenInference: the response's model, else the one asked
+    requested = _str(attrs, _key(attrs, "gen_ai.request.model"), path) or named
+    served = _str(attrs, _key(attrs, "gen_ai.response.model"), path) or named
     base["requested_model"] = requested
     base["model"] = ctx.model(served or requested)
     response_id = _str(attrs, "gen_ai.response.id", path)
     trace_id, span_id = get_str(span, "traceId", path), get_str(span, "spanId", path)
+    parent_id = get_str(span, "parentSpanId", path)
+    if trace_id and span_id:
+        base["span_key"] = f"{trace_id}:{span_id}"
+        base["parent_key"] = f"{trace_id}:{parent_id}" if parent_id else None
     base["request_id"] = _str(attrs, "anthropic.request.id", path)
     base["attempt_id"] = (response_id or base["request_id"]
                           or (f"otel:{trace_id}:{span_id}" if trace_id and span_id else None))
@@ -248,27 +313,19 @@ def parse(record: Span, ctx: Context) -> list[dict]:
             "tools": _json_attr(attrs, "gen_ai.tool.definitions"),
         })
 
-    # usage: gen_ai.usage.input_tokens includes cache reads and writes; store the uncached part
-    total_input = _tokens(attrs, "gen_ai.usage.input_tokens", path)
-    read = _tokens(attrs, "gen_ai.usage.cache_read.input_tokens", path)
-    write_5m = _tokens(attrs, "anthropic.usage.cache_creation.ephemeral_5m_input_tokens", path)
-    write_1h = _tokens(attrs, "anthropic.usage.cache_creation.ephemeral_1h_input_tokens", path)
-    write = (_tokens(attrs, "gen_ai.usage.cache_creation.input_tokens", path)
-             or _tokens(attrs, "gen_ai.usage.cache_write.input_tokens", path))
-    if write > write_5m + write_1h:
-        # the total is what was written; writes no TTL breakdown covers (none given, or one iteration's
-        # only) are 5-minute writes (docs/metrics.md §3.6)
-        write_5m = write - write_1h
-    cached = read + write_5m + write_1h
-    base.update(
-        input_tokens=total_input - cached if total_input >= cached else total_input,
-        output_tokens=_tokens(attrs, "gen_ai.usage.output_tokens", path),
-        cache_read_tokens=read, cache_write_5m_tokens=write_5m, cache_write_1h_tokens=write_1h,
-    )
+    total_input = _tokens(attrs, _key(attrs, "gen_ai.usage.input_tokens"), path)
+    output = _tokens(attrs, _key(attrs, "gen_ai.usage.output_tokens"), path)
+    provider_usage = _litellm_usage(attrs)
+    if provider_usage is not None:  # LiteLLM: its span has no cache attributes, its hidden params do
+        base.update(litellm.read_tokens({"prompt_tokens": total_input, "completion_tokens": output}, provider_usage))
+    else:
+        base.update(_usage(attrs, path, total_input, output))
+        # spans carry no web-search count: unknown, so the cost is a lower bound (docs/metrics.md §3.8)
+        base.update(web_search_requests=None, cost_complete=False)
 
     status = _int(attrs, "http.response.status_code", path)
     base["http_status"] = status
-    error_type = _str(attrs, "error.type", path)
+    error_type = _error_type(span, attrs, path)
     span_status = get_obj(span, "status", path) or {}
     failed = span_status.get("code") in (2, "STATUS_CODE_ERROR")
     if error_type is not None or (status is not None and status >= 400) or failed:
@@ -280,14 +337,27 @@ def parse(record: Span, ctx: Context) -> list[dict]:
         base.update(error_class=error_class, outcome=outcome_for_error(error_class), had_output=False)
         return [base]
 
-    reasons = attrs.get("gen_ai.response.finish_reasons")
-    if isinstance(reasons, str):
-        reasons = [reasons]
-    if reasons is not None and not (isinstance(reasons, list) and all(isinstance(r, str) for r in reasons)):
-        raise Reject(f"field `{path}.attributes.gen_ai.response.finish_reasons` has the wrong type "
-                     "(expected an array of strings)")
-    stop_reason = _str(attrs, "anthropic.message.stop_reason", path) or (reasons[0] if reasons else None)
-    refused = stop_reason in REFUSAL_REASONS or any(r in REFUSAL_REASONS for r in reasons or ())
-    base.update(stop_reason=stop_reason, outcome="refusal" if refused else "ok",
-                had_output=base["output_tokens"] > 0)
-    return [base]
+    # the SDK's own stop reason, else the first finish reason (a list, or JSON text holding one), in Anthropic's words
+    reasons = _key(attrs, "gen_ai.response.finish_reasons")
+    own = "anthropic.message.stop_reason"
+    stop = (stop_reason_of(attrs.get(own), f"{path}.attributes.{own}")
+            or stop_reason_of(attrs.get(reasons), f"{path}.attributes.{reasons}"))
+    base["had_output"] = base["output_tokens"] > 0
+    return [set_stop(base, stop)]
+
+
+def _usage(attrs: dict, path: str, total_input: int, output: int) -> dict[str, int]:
+    """Return the token columns of a span: its input total includes cache reads and writes; the uncached part is
+    stored (docs/metrics.md §3.5)."""
+    read = _tokens(attrs, _key(attrs, "gen_ai.usage.cache_read.input_tokens"), path)
+    write_5m = _tokens(attrs, "anthropic.usage.cache_creation.ephemeral_5m_input_tokens", path)
+    write_1h = _tokens(attrs, "anthropic.usage.cache_creation.ephemeral_1h_input_tokens", path)
+    write = (_tokens(attrs, _key(attrs, "gen_ai.usage.cache_creation.input_tokens"), path)
+             or _tokens(attrs, "gen_ai.usage.cache_write.input_tokens", path))
+    if write > write_5m + write_1h:
+        # the total is what was written; writes no TTL breakdown covers (none given, or one iteration's
+        # only) are 5-minute writes (docs/metrics.md §3.6)
+        write_5m = write - write_1h
+    cached = read + write_5m + write_1h
+    return {"input_tokens": total_input - cached if total_input >= cached else total_input, "output_tokens": output,
+            "cache_read_tokens": read, "cache_write_5m_tokens": write_5m, "cache_write_1h_tokens": write_1h}

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import orjson
+
 from ingest.fields import Reject, parse_ts
-from ingest.message import ERROR_TYPES, Context, error_class_for
+from ingest.message import ERROR_TYPES, Context, error_class_for, outcome_for_error
 
 
 def record_time(obj: dict, key: str, ctx: Context) -> int:
@@ -39,3 +43,63 @@ def error_class_named(error_type: str) -> tuple[int | None, str]:
         if marker in name:
             return None, error_class
     return None, "server_error"
+
+
+# Finish reasons other tools write, in Anthropic's stop-reason vocabulary (docs/metrics.md §3.8)
+FOREIGN_STOPS = {
+    "stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "tool_call": "tool_use",
+    "function_call": "tool_use", "content_filter": "refusal", "content_filtered": "refusal",
+}
+
+
+def stop_reason_of(value: Any, path: str) -> str | None:
+    """Return a stop or finish reason in Anthropic's vocabulary (docs/metrics.md §3.8): a list, or a string
+    holding a JSON list, is read as its first element; foreign names are mapped (`stop` → `end_turn`,
+    `content_filter` → `refusal`, …); any other value is kept lower-case. An empty value is no reason."""
+    if type(value) is str and value[:1] == "[":
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            pass  # a string that merely starts with a bracket: kept as given
+    if type(value) is list:
+        value = value[0] if value else None
+    if value is None:
+        return None
+    if type(value) is not str:
+        raise Reject(f"field `{path}` has the wrong type (expected a string)")
+    reason = value.strip().lower()
+    return FOREIGN_STOPS.get(reason, reason) or None
+
+
+def set_stop(attempt: dict, stop: str | None) -> dict:
+    """Set an answered attempt's `stop_reason` and outcome from a stop reason in Anthropic's vocabulary:
+    `refusal` is a refusal (its category unknown unless already set); the finish reason `error` makes the
+    attempt an error, classed `server_error` unless its HTTP status says otherwise (docs/metrics.md §3.8)."""
+    if stop == "error":
+        status = attempt.get("http_status")
+        error_class = error_class_for(status, None) if status is not None and status >= 400 else "server_error"
+        attempt.update(stop_reason=None, error_class=error_class, outcome=outcome_for_error(error_class))
+        return attempt
+    attempt["stop_reason"] = stop
+    attempt["outcome"] = "refusal" if stop == "refusal" else "ok"
+    return attempt
+
+
+CONVERSE_WITHOUT_ENVELOPE = ("a Bedrock Converse response without its invocation-log envelope: it names no model; "
+                             "log the ModelInvocationLog record")
+
+
+def looks_like_converse(obj: dict) -> bool:
+    """Return whether a record is a bare Bedrock Converse response body (`output.message`, `stopReason`)."""
+    return "stopReason" in obj and isinstance(obj.get("output"), dict) and "schemaType" not in obj
+
+
+def wrong_format(obj: dict, claim: str, own: str) -> Reject:
+    """Return the reject of a record that is not of the format it is read as (docs/metrics.md §3.8): `claim`
+    says what it is not; a shape another format (or a known body) has is named, with the option to use."""
+    from ingest.formats import shape_of  # the package imports every format module, this one's users included
+
+    shape = shape_of(obj, own)
+    if shape == CONVERSE_WITHOUT_ENVELOPE:
+        return Reject(shape)
+    return Reject(f"{claim} (it looks like {shape})" if shape else claim)

@@ -45,7 +45,8 @@ def test_sql_cost_and_the_python_twin_agree_at_standard_speed(model, inp, out, r
     con.execute("CREATE TABLE a AS SELECT ?::VARCHAR AS model, TIMESTAMPTZ '2026-11-02 10:00:00+00' AS ts, "
                 "?::BIGINT AS input_tokens, ?::BIGINT AS output_tokens, ?::BIGINT AS cache_read_tokens, "
                 "?::BIGINT AS cache_write_5m_tokens, ?::BIGINT AS cache_write_1h_tokens, ?::BOOLEAN AS is_batch, "
-                "?::VARCHAR AS inference_geo, 'standard' AS speed, 0 AS web_search_requests",
+                "?::VARCHAR AS inference_geo, 'standard' AS speed, 0 AS web_search_requests, "
+                "NULL::VARCHAR AS side_model",
                 [model, inp, out, read, w5, w1, batch, geo])
     sql = con.execute(f"SELECT {token_cost_sql('a', 'p')}, p.band_threshold FROM a {PRICE_JOIN.format(a='a')}"
                       ).fetchone()
@@ -75,6 +76,9 @@ def test_fast_mode_on_a_model_without_fast_prices_is_unpriced_never_the_standard
         f"SELECT {attempt_cost_sql('a', 'p')} FROM (SELECT *, TIMESTAMPTZ '2026-11-02 10:00:00+00' AS ts, "
         "1000 AS input_tokens, 100 AS output_tokens, 0 AS cache_read_tokens, 0 AS cache_write_5m_tokens, "
         "0 AS cache_write_1h_tokens, false AS is_batch, NULL AS inference_geo, 0 AS web_search_requests, "
+        "NULL::VARCHAR AS side_model, NULL::BIGINT AS side_input_tokens, NULL::BIGINT AS side_output_tokens, "
+        "NULL::BIGINT AS side_cache_read_tokens, NULL::BIGINT AS side_cache_write_5m_tokens, "
+        "NULL::BIGINT AS side_cache_write_1h_tokens, "
         f"'ok' AS outcome, true AS had_output FROM a) a {PRICE_JOIN.format(a='a')} ORDER BY a.model DESC, a.speed"
     ).fetchall()
     assert got[0][0] is None  # sonnet fast: no fast prices

@@ -129,7 +129,8 @@ def test_converse_and_its_guardrail_stop(tmp_path, db):
     assert (row["input_tokens"], row["cache_read_tokens"], row["output_tokens"]) == (35, 2000, 446)
     assert row["prompt_fp"] == fp({"messages": messages, "system": system, "tools": None})
     row = by_id["req-c2"]
-    assert (row["outcome"], row["stop_reason"], row["had_output"]) == ("refusal", "guardrail_intervened", False)
+    # docs/metrics.md §3.8: a guardrail intervention is kept as given and is no refusal
+    assert (row["outcome"], row["stop_reason"], row["had_output"]) == ("ok", "guardrail_intervened", False)
     assert row["prompt_fp"] == fp({"messages": messages, "system": None, "tools": None})
 
 

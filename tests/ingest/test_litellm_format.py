@@ -75,7 +75,7 @@ def test_payload_fields_and_cache_tokens_subtracted_from_prompt_tokens(tmp_path,
     # docs/metrics.md §3.5: prompt_tokens 1500 includes 1000 cache reads and 300 cache writes
     assert (row["input_tokens"], row["cache_read_tokens"], row["cache_write_5m_tokens"],
             row["cache_write_1h_tokens"], row["output_tokens"]) == (200, 1000, 300, 0, 80)
-    assert (row["outcome"], row["stop_reason"], row["had_output"], row["is_stream"]) == ("ok", "stop", True, True)
+    assert (row["outcome"], row["stop_reason"], row["had_output"], row["is_stream"]) == ("ok", "end_turn", True, True)
     assert row["prompt_fp"] == prompt_fp({"messages": MESSAGES})
     assert row["cost_usd"] == pytest.approx((200 * 3 + 300 * 3.75 + 1000 * 0.30 + 80 * 15) / 1e6)
 
@@ -165,8 +165,9 @@ def test_content_filter_is_a_refusal_and_a_raw_anthropic_response_gives_its_deta
     assert (by_id["r-1"]["outcome"], by_id["r-1"]["stop_reason"], by_id["r-1"]["had_output"]) == (
         "refusal", "refusal", False)
     assert by_id["r-1"]["refusal_category"] is None and by_id["r-1"]["cost_usd"] == 0
+    # docs/metrics.md §3.8: every stop reason in Anthropic's words, whoever served
     assert (by_id["r-2"]["outcome"], by_id["r-2"]["stop_reason"], by_id["r-2"]["surface"]) == (
-        "refusal", "content_filter", "openai")
+        "refusal", "refusal", "openai")
     row = by_id["msg_raw1"]
     assert (row["outcome"], row["refusal_category"]) == ("refusal", "bio")
     assert row["credit_minted_fp"] == token_fp("fct_litellm_1")

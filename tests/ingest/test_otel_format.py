@@ -107,7 +107,7 @@ def test_sdk_attribute_names_cache_breakdown_and_stop_reason(tmp_path, db):
     tokens = ("input_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens", "cache_read_tokens")
     assert tuple(row[k] for k in tokens) == (1200, 500, 300, 0)
     assert (row["outcome"], row["stop_reason"]) == ("refusal", "refusal")
-    assert (by_id["msg_o4"]["outcome"], by_id["msg_o4"]["stop_reason"]) == ("refusal", "content_filter")
+    assert (by_id["msg_o4"]["outcome"], by_id["msg_o4"]["stop_reason"]) == ("refusal", "refusal")
 
 
 def test_cache_writes_a_partial_breakdown_leaves_out_are_5m_writes(tmp_path, db):
