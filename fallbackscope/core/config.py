@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 from pathlib import Path
@@ -23,6 +25,43 @@ def resolve_db_path(db: str | os.PathLike[str] | None) -> Path:
 def key_path_for(db_path: Path) -> Path:
     """Return the key file that sits beside a database: `<db>.key`."""
     return db_path.with_name(db_path.name + ".key")
+
+
+KEY_CHECK_TEXT = b"fallbackscope key check"
+
+
+def key_check_value(key: bytes) -> str:
+    """Return the key's check value, `HMAC-SHA256(key, "fallbackscope key check")` in hex: stored in the
+    database so a later run can tell the key it is given from the one the data was written with."""
+    return hmac.new(key, KEY_CHECK_TEXT, hashlib.sha256).hexdigest()
+
+
+def key_mismatch(db_path: Path | str) -> FallbackscopeError:
+    """Return the error of a key whose check value is not the stored one."""
+    return FallbackscopeError(f"{db_path}: this database was written with another fingerprint key: set the "
+                              f"{KEY_ENV} it was written with, or restore {key_path_for(Path(db_path))}.")
+
+
+def writing_key(db_path: Path, stored_check: str | None, holds_attempts: bool) -> bytes:
+    """Return the key to write into a database whose stored check value is `stored_check` (None: none yet).
+
+    A key whose check value differs from the stored one is refused (FallbackscopeError) while the database
+    holds attempts — before anything is read or written, so no key file is created either: a lost key file,
+    a job without `$FALLBACKSCOPE_KEY` or a restore without `<db>.key` would otherwise fingerprint the same
+    records anew and store them twice. A database without attempts takes any key (and its check value).
+    """
+    guarded = stored_check is not None and holds_attempts
+    if guarded and not _key_given(db_path):
+        raise key_mismatch(db_path)  # a key file created now could never match
+    key = load_key(db_path)
+    if guarded and not hmac.compare_digest(key_check_value(key), stored_check):
+        raise key_mismatch(db_path)
+    return key
+
+
+def _key_given(db_path: Path) -> bool:
+    env = os.environ.get(KEY_ENV)
+    return bool(env and env.strip()) or key_path_for(db_path).exists()
 
 
 def load_key(db_path: Path, *, create: bool = True) -> bytes:

@@ -24,11 +24,13 @@ def _migrations() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
-LATEST_VERSION = max(number for number, _, _ in _migrations())
+BUNDLED_VERSIONS = frozenset(number for number, _, _ in _migrations())
+LATEST_VERSION = max(BUNDLED_VERSIONS)
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> int:
-    """Apply every migration newer than the stored version, each in its own transaction.
+    """Apply every bundled migration not yet recorded in `schema_version`, in number order, each in its own
+    transaction (one numbered below the newest applied — written on another branch — is applied too).
 
     Returns the schema version in force afterwards.
     """
@@ -36,9 +38,9 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
         "CREATE TABLE IF NOT EXISTS schema_version ("
         " version INTEGER NOT NULL, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
     )
-    current = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+    applied = {row[0] for row in con.execute("SELECT version FROM schema_version").fetchall()}
     for number, name, sql in _migrations():
-        if number <= current:
+        if number in applied:
             continue
         con.execute("BEGIN TRANSACTION")
         try:
@@ -48,13 +50,32 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
         except Exception:
             con.execute("ROLLBACK")
             raise
-        current = number
-    return current
+        applied.add(number)
+    return max(applied, default=0)
 
 
 def _is_lock_error(exc: Exception) -> bool:
     text = str(exc)
     return any(word in text for word in _LOCK_WORDS)
+
+
+def _open(path: Path, read_only: bool, config: dict, wait_seconds: float) -> duckdb.DuckDBPyConnection:
+    """Open the file, retrying for `wait_seconds` while another process holds its lock."""
+    deadline = time.monotonic() + wait_seconds
+    delay = 0.05
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only, config=config)
+        except duckdb.Error as exc:
+            if _is_lock_error(exc) and time.monotonic() < deadline:
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+                continue
+            if _is_lock_error(exc):
+                raise FallbackscopeError(
+                    f"{path}: the database is locked by another fallbackscope process; try again when it ends."
+                ) from None
+            raise FallbackscopeError(f"{path}: cannot open the database ({_why_not_a_database(path, exc)}).") from None
 
 
 def connect(
@@ -72,28 +93,11 @@ def connect(
     path = Path(db_path)
     if read_only and not path.exists():
         raise FallbackscopeError(f"{path}: no such database; load logs first with `fallbackscope ingest`.")
-    config = {"threads": threads} if threads else {}
-    deadline = time.monotonic() + wait_seconds
-    delay = 0.05
-    while True:
-        try:
-            con = duckdb.connect(str(path), read_only=read_only, config=config)
-            break
-        except duckdb.Error as exc:
-            if _is_lock_error(exc) and time.monotonic() < deadline:
-                time.sleep(delay)
-                delay = min(delay * 2, 0.5)
-                continue
-            if _is_lock_error(exc):
-                raise FallbackscopeError(
-                    f"{path}: the database is locked by another fallbackscope process; try again when it ends."
-                ) from None
-            raise FallbackscopeError(f"{path}: cannot open the database ({_why_not_a_database(path, exc)}).") from None
+    con = _open(path, read_only, {"threads": threads} if threads else {}, wait_seconds)
     if read_only:
-        version = con.execute(
-            "SELECT max(version) FROM schema_version"
-        ).fetchone()[0] if _has_table(con, "schema_version") else 0
-        if (version or 0) < LATEST_VERSION:
+        applied = {row[0] for row in con.execute("SELECT version FROM schema_version").fetchall()} \
+            if _has_table(con, "schema_version") else set()
+        if not BUNDLED_VERSIONS <= applied:
             con.close()
             raise FallbackscopeError(
                 f"{path}: the database schema is older than this fallbackscope; "
@@ -102,6 +106,38 @@ def connect(
     else:
         migrate(con)
     return con
+
+
+def key_check_state(db_path: str | Path, *, wait_seconds: float = 0.0) -> tuple[str | None, bool]:
+    """Return (the stored key check value or None, whether the database holds attempts), read without
+    writing a byte: no database file gives (None, False)."""
+    path = Path(db_path)
+    if not path.exists():
+        return None, False
+    refuse_non_database(path)
+    con = _open(path, True, {}, wait_seconds)
+    try:
+        check = None
+        if _has_table(con, "key_check"):
+            row = con.execute("SELECT check_value FROM key_check ORDER BY set_at DESC LIMIT 1").fetchone()
+            check = row[0] if row else None
+        holds = _has_table(con, "attempts") and con.execute("SELECT EXISTS (SELECT 1 FROM attempts)").fetchone()[0]
+        return check, bool(holds)
+    finally:
+        con.close()
+
+
+def store_key_check(con: duckdb.DuckDBPyConnection, check_value: str) -> bool:
+    """Store the check value of the key this run writes with (docs/metrics.md §2); returns False, storing
+    nothing, when another key's value is stored and the database holds attempts."""
+    row = con.execute("SELECT check_value FROM key_check ORDER BY set_at DESC LIMIT 1").fetchone()
+    if row is not None and row[0] == check_value:
+        return True
+    if row is not None and con.execute("SELECT EXISTS (SELECT 1 FROM attempts)").fetchone()[0]:
+        return False
+    con.execute("DELETE FROM key_check")
+    con.execute("INSERT INTO key_check VALUES (?, now())", [check_value])
+    return True
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:

@@ -88,8 +88,8 @@ def test_ingest_with_an_open_key_file_fails_in_one_line_and_loads_nothing(tmp_pa
     con = duckdb.connect(str(db), read_only=True)
     assert con.execute("SELECT count(*) FROM attempts").fetchone()[0] == 1
     con.close()
-    # the key from the environment needs no file at all
-    proc = cli("ingest", log2, "--db", db, env={"FALLBACKSCOPE_KEY": "k" * 64})
+    # the same key from the environment needs no file at all
+    proc = cli("ingest", log2, "--db", db, env={"FALLBACKSCOPE_KEY": key_path_for(db).read_text().strip()})
     assert proc.returncode == 0, proc.stderr
 
 
