@@ -24,7 +24,7 @@ from fallbackscope.core.prices import PriceTable, install_price_rows, token_cost
 
 _MULTI_NAMES = (
     "chain_id", "attempt_index", "ts", "workload", "model", "trigger", "outcome", "disclosed", "refusal_category",
-    "error_class", "cost_usd", *TOKENS, "is_batch", "inference_geo", "speed", "credit_minted_fp",
+    "error_class", "cost_usd", *TOKENS, "is_batch", "inference_geo", "speed", "credit_minted_fp", "cost_complete",
 )
 
 
@@ -43,7 +43,7 @@ def _multi_cols(a: str) -> str:
 # credit and error columns are counted from the cube of first attempts instead.
 _TYPES = {"cost_usd": "DOUBLE", "input_tokens": "BIGINT", "output_tokens": "BIGINT", "cache_read_tokens": "BIGINT",
           "cache_write_5m_tokens": "BIGINT", "cache_write_1h_tokens": "BIGINT", "is_batch": "BOOLEAN",
-          "disclosed": "BOOLEAN"}
+          "disclosed": "BOOLEAN", "cost_complete": "BOOLEAN"}
 _FIRST_NEEDS = {"chain_id", "attempt_index", "ts", "workload", "model", "trigger", "outcome", "disclosed", "cost_usd"}
 
 
@@ -174,7 +174,7 @@ def collect(
             SELECT day, workload, model, outcome, refusal_category, error_class, success, unknown_stop, pinned,
                 disclosed, has_session, cf_batch, cf_geo_us, cf_band,
                 count(*) AS n, {money_sum_sql('cost_usd')} AS cost, count(cost_usd) AS priced,
-                min(us) AS first_us,
+                count(*) FILTER (WHERE NOT cost_complete) AS incomplete, min(us) AS first_us,
                 {token_sums}
             FROM (
                 SELECT {day_sql('ts')} AS day, workload, model, outcome, refusal_category, error_class,
@@ -184,7 +184,7 @@ def collect(
                     CASE WHEN {SUCCESS} THEN is_batch END AS cf_batch,
                     CASE WHEN {SUCCESS} THEN coalesce(inference_geo = 'us', false) END AS cf_geo_us,
                     CASE WHEN {SUCCESS} THEN {band} END AS cf_band,
-                    cost_usd, epoch_us(ts) AS us, {token_cols}
+                    cost_usd, cost_complete, epoch_us(ts) AS us, {token_cols}
                 FROM attempts WHERE attempt_index = 1 AND {p_first}
             )
             GROUP BY ALL
@@ -192,6 +192,7 @@ def collect(
         laters = fetch_df(con, f"""
             SELECT chain_day AS day, chain_workload AS workload, model, outcome, refusal_category, error_class,
                 unknown_stop, count(*) AS n, {money_sum_sql('cost_usd')} AS cost, count(cost_usd) AS priced,
+                count(*) FILTER (WHERE NOT cost_complete) AS incomplete,
                 min(epoch_us(ts)) AS first_us
             FROM {t['multi']} WHERE attempt_index >= 2
             GROUP BY ALL

@@ -90,6 +90,7 @@ def chain_metrics(facts: Facts, time_key: Literal["day", "week"] | None, by_work
         if metric.numerator not in _SHOWN:
             out = out.drop(columns=[metric.numerator])
     out["unknown_stop_attempts"] = t["unknown_stop_attempts"]
+    out["cost_incomplete_attempts"] = t["cost_incomplete_attempts"]
     out["cost_usd"] = t["cost_usd"]
     out["unpriced_attempts"] = t["unpriced_attempts"]
     out["blended_cost_per_request"] = [blended_cost_per_request(c, n)

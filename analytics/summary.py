@@ -82,7 +82,8 @@ def chain_table(facts: Facts, time_key: TimeKey | None = None, by_workload: bool
     Columns: the group keys (`bucket` day number and/or `workload`, else `_all`), chains, attempts,
     sessions, refused_chains, refused_sessions, resolved_chains, unresolved_chains, fallback_chains,
     escalated_chains, retried_chains, errors, unknown_stop_attempts (outcome ok, stop reason unknown: the
-    refusal counts are then a lower bound), cost_usd (NaN when every attempt is unpriced),
+    refusal counts are then a lower bound), cost_incomplete_attempts (part of their cost unknown, e.g. web
+    searches a span did not report: the cost is then a lower bound), cost_usd (NaN when every attempt is unpriced),
     priced_attempts, unpriced_attempts, escalation_overhead_usd, overhead_unpriced,
     top_tier_counterfactual_usd, counterfactual_unpriced. With `fill`, days or weeks without traffic
     between the period's bounds get a row of zeros.
@@ -113,6 +114,8 @@ def chain_table(facts: Facts, time_key: TimeKey | None = None, by_workload: bool
         "errors_later": _total(lat, keys, "n", lat["error_class"].notna()),
         "unknown_first": _total(f, keys, "n", _b(f["unknown_stop"])),
         "unknown_later": _total(lat, keys, "n", _b(lat["unknown_stop"])),
+        "incomplete_first": _total(f, keys, "incomplete"),
+        "incomplete_later": _total(lat, keys, "incomplete"),
         "cost_first": _total(f, keys, "cost"),
         "cost_later": _total(lat, keys, "cost"),
         "priced_first": _total(f, keys, "priced"),
@@ -153,6 +156,7 @@ def chain_table(facts: Facts, time_key: TimeKey | None = None, by_workload: bool
     out["retried_chains"] = as_int("retried_chains")
     out["errors"] = as_int("errors_first") + as_int("errors_later")
     out["unknown_stop_attempts"] = as_int("unknown_first") + as_int("unknown_later")
+    out["cost_incomplete_attempts"] = as_int("incomplete_first") + as_int("incomplete_later")
     out["priced_attempts"] = as_int("priced_first") + as_int("priced_later")
     out["unpriced_attempts"] = out["attempts"] - out["priced_attempts"]
     cost = pd.to_numeric(t["cost_first"]).astype(float) + pd.to_numeric(t["cost_later"]).astype(float)

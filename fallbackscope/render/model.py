@@ -54,6 +54,7 @@ class Totals(_Record):
     cost_usd: float | None
     unpriced_attempts: int
     unknown_stop_attempts: int
+    cost_incomplete_attempts: int
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,7 @@ class WorkloadRow(_Record):
     resolution: tuple[Resolution, ...]
     cost_usd: float | None
     unpriced_attempts: int
+    cost_incomplete_attempts: int
     blended_cost_per_request: float | None
     escalation_overhead_usd: float | None
     top_tier_counterfactual_usd: float | None

@@ -122,6 +122,7 @@ def build_report(facts: Facts, monday: dt.date, previous: Rate, *, coverage: Cov
             cost_usd=money(total["cost_usd"]),
             unpriced_attempts=int(total["unpriced_attempts"]),
             unknown_stop_attempts=int(total["unknown_stop_attempts"]),
+            cost_incomplete_attempts=int(total["cost_incomplete_attempts"]),
         ),
         coverage=coverage,
         refusal_rate=current,
@@ -159,6 +160,10 @@ def report_warnings(monday: dt.date, total: dict[str, Any], coverage: Coverage, 
     if unknown:
         out.append(f"{unknown} attempts say nothing of their stop reason (response logging off or redacted): "
                    "the refusal rates are lower bounds.")
+    incomplete = int(total["cost_incomplete_attempts"])
+    if incomplete:
+        out.append(f"{incomplete} attempts have part of their cost unknown (web searches their log did not report): "
+                   "the costs are lower bounds.")
     return out + list(found)
 
 
@@ -191,6 +196,7 @@ def _workloads(facts: Facts) -> tuple[WorkloadRow, ...]:
                              for r in resolution[resolution["workload"] == name].to_dict("records")),
             cost_usd=money(cost),
             unpriced_attempts=int(row["unpriced_attempts"]),
+            cost_incomplete_attempts=int(row["cost_incomplete_attempts"]),
             blended_cost_per_request=money(blended_cost_per_request(cost, chains)),
             escalation_overhead_usd=money(row["escalation_overhead_usd"]),
             top_tier_counterfactual_usd=money(row["top_tier_counterfactual_usd"]),

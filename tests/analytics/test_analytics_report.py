@@ -16,7 +16,8 @@ TOP_KEYS = {"week", "start", "end", "totals", "refusal_rate", "session_refusal_r
             "refusals_by_category", "refusals_by_model", "workloads", "errors", "cache_credit", "policy_violations",
             "coverage", "warnings"}
 RATE_KEYS = {"value", "numerator", "denominator", "ci95_low", "ci95_high"}
-WORKLOAD_KEYS = {"workload", "chains", "attempts", "unpriced_attempts", "sessions", "refusal_rate",
+WORKLOAD_KEYS = {"workload", "chains", "attempts", "unpriced_attempts", "cost_incomplete_attempts", "sessions",
+                 "refusal_rate",
                  "session_refusal_rate", "slo", "slo_source", "slo_met", "unknown_stop_attempts", "fallback_rate",
                  "escalation_rate", "unresolved_rate", "resolution", "cost_usd", "blended_cost_per_request",
                  "escalation_overhead_usd", "top_tier_counterfactual_usd", "start_tier_advice"}
@@ -42,7 +43,7 @@ def test_report_has_exactly_the_stable_keys(adb):
     report = weekly_report(adb.writer, "2026-W11", policy)
     assert set(report) == TOP_KEYS
     assert set(report["totals"]) == {"attempts", "chains", "sessions", "cost_usd", "unpriced_attempts",
-                                       "unknown_stop_attempts"}
+                                       "unknown_stop_attempts", "cost_incomplete_attempts"}
     assert set(report["refusal_rate"]) == RATE_KEYS and set(report["session_refusal_rate"]) == RATE_KEYS
     assert set(report["previous_week"]) == {"refusal_rate", "coverage"}
     assert set(report["previous_week"]["refusal_rate"]) == RATE_KEYS
@@ -69,7 +70,8 @@ def test_report_numbers_for_a_hand_made_week(adb):
                                                                   "2026-03-16T00:00:00Z")
     # chains: 10 chat + 1 docs; attempts 14 + 2; sessions t0..t4 + chain:err; cost 4×0.011 + 6×0.001
     assert report["totals"] == {"attempts": 16, "chains": 11, "sessions": 6, "cost_usd": pytest.approx(0.05),
-                                "unpriced_attempts": 0, "unknown_stop_attempts": 0}
+                                "unpriced_attempts": 0, "unknown_stop_attempts": 0,
+                                "cost_incomplete_attempts": 0}
     assert report["refusal_rate"]["numerator"] == 4 and report["refusal_rate"]["denominator"] == 11
     # sessions: t0 (b0, b1 refused), t1 (b2, b3 refused) → 2 of 6
     assert (report["session_refusal_rate"]["numerator"], report["session_refusal_rate"]["denominator"]) == (2, 6)
@@ -97,7 +99,7 @@ def test_report_of_an_empty_database_has_every_key_and_nothing_in_it(adb):
     report = weekly_report(adb.writer, "2026-W11")
     assert set(report) == TOP_KEYS
     assert report["totals"] == {"attempts": 0, "chains": 0, "sessions": 0, "cost_usd": 0.0, "unpriced_attempts": 0,
-                                "unknown_stop_attempts": 0}
+                                "unknown_stop_attempts": 0, "cost_incomplete_attempts": 0}
     assert report["warnings"] == [f"no data: no chain started in {report['week']}."]
     assert report["refusal_rate"] == {"value": None, "numerator": 0, "denominator": 0, "ci95_low": None,
                                       "ci95_high": None}
