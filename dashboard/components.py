@@ -20,7 +20,7 @@ from dash.exceptions import PreventUpdate
 
 from dashboard import figures
 from dashboard.data import DataSource, DataUnavailable
-from dashboard.frames import View
+from dashboard.frames import SloTargets, View
 
 LOG = logging.getLogger("fallbackscope.dashboard")
 EXTENSION = "fallbackscope.dashboard"
@@ -158,10 +158,12 @@ def panel(component_id: str, title: str, wide: bool = False) -> html.Div:
 
 
 def kpi(label: str, value: str, detail: str = "", note: str = "", state: str = "",
-        test_id: str | None = None) -> html.Div:
-    """Return a headline number card; `state` (`good`, `bad` or "") colours its note."""
-    return html.Div(className="kpi", id=test_id or f"kpi-{label.lower().replace(' ', '-')}", children=[
+        test_id: str | None = None, caption: str = "", kind: str = "") -> html.Div:
+    """Return a headline number card; `caption` says what the number is (under its label), `state`
+    (`good`, `bad` or "") colours its note, `kind` is an extra class (`slo`: the number an SLO applies to)."""
+    return html.Div(className=f"kpi {kind}".strip(), id=test_id or f"kpi-{label.lower().replace(' ', '-')}", children=[
         html.Div(label, className="kpi-label"),
+        *([html.Div(caption, className="kpi-caption")] if caption else []),
         html.Div(value, className="kpi-value"),
         html.Div(detail, className="kpi-detail"),
         html.Div(note, className=f"kpi-note {state}".strip()),
@@ -179,6 +181,50 @@ def table(df: pd.DataFrame, columns: Sequence[tuple[str, str, Any]], empty_text:
     for rec in df.head(max_rows).to_dict("records"):
         rows.append(html.Tr([html.Td((fmt or plain)(rec.get(col))) for col, _, fmt in columns]))
     return html.Table([head, html.Tbody(rows)], className="table")
+
+
+def model_colours(view: View) -> dict[str, str]:
+    """Return a colour per model stored in the database (sorted names take the palette in turn; `unknown`
+    grey): every figure of every page colours a model alike, whatever the filters."""
+    return figures.colour_map([*view.dims.models, "unknown"])
+
+
+def slo_text(targets: SloTargets) -> str:
+    """Return the SLO targets of the workloads in view and where they came from: `target 5.0% (default)`,
+    `targets 2.0%–5.0% (policy, default)`; "" without workloads."""
+    if not targets.targets:
+        return ""
+    values = pct(targets.targets[0]) if targets.single is not None else \
+        f"{pct(targets.targets[0])}–{pct(targets.targets[-1])}"
+    return f"target{'' if targets.single is not None else 's'} {values} ({', '.join(targets.sources)})"
+
+
+def slo_line(targets: SloTargets, *, name_the_rate: bool = True) -> figures.Target | None:
+    """Return the SLO target to draw on a chart of the session refusal rate: a line when one target applies to
+    every workload in view; when they differ, no line but a subtitle saying so (a line per workload would
+    compare each target with the rate of all of them together). Its legend names the rate it applies to
+    unless `name_the_rate` is false (a chart of that rate alone)."""
+    if not targets.targets:
+        return None
+    if targets.single is not None:
+        rate = "session refusal rate " if name_the_rate else ""
+        return figures.Target(targets.single, f"{rate}SLO: {slo_text(targets)}", "session refusal rate")
+    return figures.Target(None, f"Session refusal rate SLO: {slo_text(targets)}, one per workload — choose a "
+                          "workload to see its target line", "session refusal rate")
+
+
+def lower_bound_text(unknown_stop_attempts: int) -> str | None:
+    """Return the warning that the refusal rates are lower bounds when some attempts say nothing of their stop
+    reason (docs/metrics.md §6.3), None when there are none."""
+    if not unknown_stop_attempts:
+        return None
+    return (f"{unknown_stop_attempts:,} attempts say nothing of their stop reason (response logging off or "
+            "redacted): a refusal could hide in them, so every refusal rate here is a lower bound.")
+
+
+def warnings(lines: Sequence[str | None]) -> list[Any]:
+    """Return a warning box per non-empty line (an empty list when there is none)."""
+    return [html.Div(["⚠ ", line], className="warning") for line in lines if line]
 
 
 def status(view: View) -> list[Any]:

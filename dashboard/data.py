@@ -36,6 +36,7 @@ import pandas as pd
 
 from analytics.collect import collect
 from analytics.facts import Facts
+from analytics.policy_names import policy_name_warnings
 from analytics.sessions import session_days_sql
 from fallbackscope.core.errors import FallbackscopeError
 from fallbackscope.core.periods import UTC, Period, day_sql, day_to_date, week_start_day
@@ -95,7 +96,8 @@ class Base:
     `facts` are collected over all time with sessions per day; `prefixes` answer session counts for any
     day range, over all workloads (key None) and per workload (key `(name,)`); days are counted from
     `day0` over `days` days. `scope` is (models, surfaces): chains with an attempt on one of those models
-    on one of those surfaces (empty = all).
+    on one of those surfaces (empty = all). `policy_warnings`: names in the policy in force that match
+    nothing in the whole database (`analytics.policy_names.policy_name_warnings`).
     """
 
     scope: Scope
@@ -104,6 +106,7 @@ class Base:
     days: int
     prefixes: dict[tuple[str, ...] | None, SessionPrefix] = field(repr=False)
     seconds: float = 0.0
+    policy_warnings: tuple[str, ...] = ()
 
     @property
     def workloads(self) -> tuple[str, ...]:
@@ -272,8 +275,10 @@ def install_scope(con: duckdb.DuckDBPyConnection, scope: Scope) -> None:
 def compute_base(con: duckdb.DuckDBPyConnection, scope: Scope, policy: Policy | None) -> Base:
     """Return the Base of `scope`: the facts of all time (sessions per day) and the session prefix sums."""
     started = time.perf_counter()
+    policy = resolve_policy(con, policy)
+    warnings = tuple(policy_name_warnings(con, policy))  # before the scope: names are checked against all data
     install_scope(con, scope)
-    facts = collect(con, Period(), resolve_policy(con, policy), session_key="day")
+    facts = collect(con, Period(), policy, session_key="day")
     first, last = con.execute(
         f"SELECT min({day_sql('ts')}), max({day_sql('ts')}) FROM attempts WHERE attempt_index = 1").fetchone()
     day0, days = (int(first), int(last) - int(first) + 1) if first is not None else (0, 1)
@@ -283,7 +288,7 @@ def compute_base(con: duckdb.DuckDBPyConnection, scope: Scope, policy: Policy | 
     for name, part in rows[rows["workload"].notna()].groupby("workload"):
         prefixes[(str(name),)] = SessionPrefix.of(part, day0, days)
     return Base(scope=scope, facts=facts, day0=day0, days=days, prefixes=prefixes,
-                seconds=time.perf_counter() - started)
+                seconds=time.perf_counter() - started, policy_warnings=warnings)
 
 
 def compute_subset_prefix(con: duckdb.DuckDBPyConnection, scope: Scope, subset: tuple[str, ...], day0: int,

@@ -9,34 +9,46 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
 
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"
-PALETTE = ("#3b6fd4", "#e4743c", "#2f9e77", "#c9417d", "#8a63d2", "#c9a227", "#4aa3c8", "#7a7a7a",
-           "#a8552e", "#5c8a2e")
-#: fixed colours so a category keeps its colour on every page
+PALETTE = ("#3b6fd4", "#e4743c", "#2f9e77", "#c9417d", "#8a63d2", "#c9a227", "#4aa3c8", "#a8552e", "#5c8a2e",
+           "#d46fb0", "#2b4f8c", "#8c6d1f", "#1f8c8c", "#b03a3a", "#6b8e23", "#9467bd")
+NO_DATA = "No data for these filters"
+#: fixed colours so a category keeps its colour on every page (greys are for "nothing known")
 COLOURS: dict[str, str] = {
     "unresolved": "#b8b8b8", "unknown": "#9a9a9a", "unspecified": "#9a9a9a",
     "redeemed": "#2f9e77", "rejected": "#c9417d", "unconfirmed": "#c9a227", "forfeited": "#e4743c",
     "expired": "#7a7a7a", "unredeemable": "#4aa3c8", "minted": "#3b6fd4", "unredeemable (batch)": "#4aa3c8",
     "loaded": "#3b6fd4", "duplicates": "#c9a227", "records rejected": "#c9417d",
 }
+#: one distinct colour per trigger (docs/metrics.md §5): refusal, quality, pinned and every error class, so an
+#: error class has the same colour in the error chart and the fallback chart, and no two share one
+TRIGGER_COLOURS: dict[str, str] = {
+    "refusal": "#c9417d", "quality": "#2f9e77", "pinned": "#8a63d2", "rate_limit": "#e4743c",
+    "overloaded": "#c9a227", "server_error": "#a8552e", "timeout": "#4aa3c8", "connection": "#3b6fd4",
+    "invalid_request": "#5c8a2e", "auth": "#2b4f8c", "billing": "#d46fb0", "permission": "#1f8c8c",
+    "not_found": "#8c6d1f", "conflict": "#b03a3a",
+}
 RATE_COLOURS = {"refusal rate": "#c9417d", "session refusal rate": "#8a63d2", "fallback rate": "#e4743c",
                 "escalation rate": "#3b6fd4", "unresolved rate": "#7a7a7a"}
 
 
-def colour_map(names: Sequence[Any]) -> dict[str, str]:
-    """Return a colour per name: the fixed ones of COLOURS, the palette in order for the rest."""
-    out, i = {}, 0
+def colour_map(names: Sequence[Any], fixed: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Return a colour per name: `fixed`'s colour, else COLOURS', else the next palette colour not yet
+    taken in this map (distinct for up to len(PALETTE) such names)."""
+    known = {**COLOURS, **(fixed or {})}
+    out: dict[str, str] = {str(n): known[str(n)] for n in names if str(n) in known}
+    free = [c for c in PALETTE if c not in set(out.values())] or list(PALETTE)
+    i = 0
     for name in names:
         key = str(name)
-        if key in COLOURS:
-            out[key] = COLOURS[key]
-        else:
-            out[key] = PALETTE[i % len(PALETTE)]
+        if key not in out:
+            out[key] = free[i % len(free)]
             i += 1
     return out
 
@@ -51,9 +63,10 @@ TEMPLATE = go.layout.Template(layout={
 
 
 def _figure(traces: Sequence[Any], title: str, *, y_title: str | None = None, percent: bool = False,
-            money: bool = False, height: int = 340, legend: bool = True, **layout: Any) -> go.Figure:
+            money: bool = False, height: int = 340, legend: bool = True, subtitle: str | None = None,
+            **layout: Any) -> go.Figure:
     """Return a Figure of `traces` with the dashboard's layout (built in one go: updating a figure
-    property by property is slow)."""
+    property by property is slow); `subtitle` is a line under the title."""
     yaxis: dict[str, Any] = {}
     if y_title:
         yaxis["title"] = {"text": y_title}
@@ -63,9 +76,11 @@ def _figure(traces: Sequence[Any], title: str, *, y_title: str | None = None, pe
         yaxis.update(tickprefix="$", rangemode="tozero")
     base: dict[str, Any] = {
         "template": TEMPLATE,
-        "title": {"text": title, "x": 0.01, "xanchor": "left", "y": 0.98, "yanchor": "top", "font": {"size": 15}},
+        "title": {"text": title, "x": 0.01, "xanchor": "left", "y": 0.98, "yanchor": "top", "font": {"size": 15},
+                  **({"subtitle": {"text": subtitle, "font": {"size": 11, "color": "#555"}}} if subtitle else {})},
         "height": height, "font": {"family": FONT, "size": 12},
-        "margin": {"l": 60, "r": 20, "t": 80 if legend else 50, "b": 40}, "showlegend": legend,
+        "margin": {"l": 60, "r": 20, "t": (80 if legend else 50) + (16 if subtitle else 0), "b": 40},
+        "showlegend": legend,
         "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.01, "xanchor": "left", "x": 0,
                    "font": {"size": 11}},
         "hovermode": "closest", "yaxis": yaxis,
@@ -78,8 +93,8 @@ def _figure(traces: Sequence[Any], title: str, *, y_title: str | None = None, pe
     return go.Figure(data=list(traces), layout=base)
 
 
-def empty(title: str, message: str = "No data for these filters") -> go.Figure:
-    """Return a blank figure titled `title` that says `message`."""
+def empty(title: str, message: str = NO_DATA) -> go.Figure:
+    """Return a blank figure titled `title` that says `message` (no axes: never bare −1..1 axes)."""
     note = {"text": message, "x": 0.5, "y": 0.5, "xref": "paper", "yref": "paper", "showarrow": False,
             "font": {"size": 14, "color": "#777"}}
     return _figure([], title, legend=False, annotations=[note], xaxis={"visible": False},
@@ -88,6 +103,14 @@ def empty(title: str, message: str = "No data for these filters") -> go.Figure:
 
 def _num(series: pd.Series) -> list[float | None]:
     return [None if v is None or pd.isna(v) else float(v) for v in series]
+
+
+def _nothing(df: pd.DataFrame, *columns: str) -> bool:
+    """True when `df` has no row with a non-zero value in any of `columns`: a count or amount chart of only
+    zeros and gaps would draw bare axes (plotly's −1..1), so it says there is nothing instead."""
+    if df.empty:
+        return True
+    return not any(bool(pd.to_numeric(df[c], errors="coerce").fillna(0).ne(0).any()) for c in columns)
 
 
 def _alpha(hex_colour: str, alpha: float) -> str:
@@ -108,34 +131,60 @@ def _x(values: Sequence[Any]) -> list[Any]:
     return [v.isoformat() if hasattr(v, "isoformat") else _label(v) if isinstance(v, str) else v for v in values]
 
 
+@dataclass(frozen=True)
+class Target:
+    """A target drawn on a rate chart as a dashed line named `name` (e.g. "SLO target 5.0% (default)"), in
+    the colour of the `metric` it applies to; with `value` None no single target applies and `name` is
+    written on the chart instead (e.g. workloads with different targets)."""
+
+    value: float | None
+    name: str
+    metric: str | None = None
+
+
+def _target(target: Target | None, xs: list[Any], colour: str) -> tuple[list[Any], str | None]:
+    """Return the traces that draw `target` across `xs`, or the subtitle that says it when it has no value."""
+    if target is None:
+        return [], None
+    if target.value is None:
+        return [], _label(target.name)
+    ends = [xs[0], xs[-1]] if len(xs) > 1 else xs
+    line = go.Scatter(x=ends, y=[target.value] * len(ends), mode="lines" if len(ends) > 1 else "markers",
+                      name=_label(target.name), line={"color": colour, "dash": "dash", "width": 1.5},
+                      marker={"symbol": "line-ew-open", "size": 24, "color": colour},
+                      hovertemplate="%{fullData.name}<extra></extra>")
+    return [line], None
+
+
 def rate_band(df: pd.DataFrame, x: str, title: str, *, value: str = "value", low: str = "ci95_low",
               high: str = "ci95_high", name: str = "rate", colour: str = "#c9417d",
-              target: float | None = None, flags: str | None = None) -> go.Figure:
+              target: Target | None = None, flags: str | None = None) -> go.Figure:
     """Return a line of `value` over `x` with its 95% interval as a shaded band; an optional dashed
-    `target` line and markers on the rows where the boolean column `flags` is true (e.g. drift)."""
+    `target` line (in the line's colour) and markers on the rows where the boolean column `flags` is true
+    (e.g. drift)."""
     if df.empty or df[value].notna().sum() == 0:
         return empty(title)
     xs = _x(df[x])
     traces = [
-        go.Scatter(x=xs + xs[::-1], y=_num(df[high]) + _num(df[low])[::-1], fill="toself",
+        go.Scatter(x=xs + xs[::-1], y=_num(df[high]) + _num(df[low])[::-1], fill="toself", mode="lines",
                    fillcolor=_alpha(colour, 0.18), line={"width": 0}, hoverinfo="skip", name="95% interval"),
         go.Scatter(x=xs, y=_num(df[value]), mode="lines+markers", name=name, line={"color": colour, "width": 2},
                    marker={"size": 5}, hovertemplate="%{x}<br>%{y:.2%}<extra></extra>"),
     ]
-    if target is not None:
-        traces.append(go.Scatter(x=[xs[0], xs[-1]], y=[target, target], mode="lines", name="target",
-                                 line={"color": "#333", "dash": "dash", "width": 1}, hoverinfo="skip"))
+    target_traces, subtitle = _target(target, xs, colour)
+    traces += target_traces
     if flags is not None and df[flags].astype(bool).any():
         hit = df[df[flags].astype(bool)]
         traces.append(go.Scatter(x=_x(hit[x]), y=_num(hit[value]), mode="markers", name="significant drift",
                                  marker={"symbol": "diamond-open", "size": 14, "color": "#111",
                                          "line": {"width": 2}}))
-    return _figure(traces, title, percent=True)
+    return _figure(traces, title, percent=True, subtitle=subtitle)
 
 
 def rate_lines(df: pd.DataFrame, x: str, metrics: Sequence[str], title: str,
-               colours: Mapping[str, str] = RATE_COLOURS) -> go.Figure:
-    """Return one line per rate column of `metrics` over `x` (fractions, shown as percentages)."""
+               colours: Mapping[str, str] = RATE_COLOURS, target: Target | None = None) -> go.Figure:
+    """Return one line per rate column of `metrics` over `x` (fractions, shown as percentages), and an
+    optional `target` as a dashed line in the colour of the metric it applies to."""
     if df.empty or all(df[m].notna().sum() == 0 for m in metrics):
         return empty(title)
     xs = _x(df[x])
@@ -143,15 +192,17 @@ def rate_lines(df: pd.DataFrame, x: str, metrics: Sequence[str], title: str,
                                                                                     "width": 2},
                          marker={"size": 4}, hovertemplate=f"{m}<br>%{{x}}: %{{y:.2%}}<extra></extra>")
               for m in metrics]
-    return _figure(traces, title, percent=True)
+    target_traces, subtitle = _target(target, xs, colours.get(target.metric or "", "#333") if target else "#333")
+    return _figure(traces + target_traces, title, percent=True, subtitle=subtitle)
 
 
 def bars(df: pd.DataFrame, x: str, y: str, title: str, *, y_title: str | None = None, money: bool = False,
          percent: bool = False, colour: str = "#3b6fd4", horizontal: bool = False,
-         colours: Mapping[str, str] | None = None) -> go.Figure:
-    """Return a bar per row (`x` category, `y` height); horizontal bars list `x` top to bottom."""
-    if df.empty:
-        return empty(title)
+         colours: Mapping[str, str] | None = None, message: str = NO_DATA) -> go.Figure:
+    """Return a bar per row (`x` category, `y` height); horizontal bars list `x` top to bottom. Only zeros
+    and gaps: a figure saying `message`."""
+    if _nothing(df, y):
+        return empty(title, message)
     names = [str(v) for v in df[x]]
     marker = [(colours or {}).get(c, colour) for c in names]
     cats = [_label(c) for c in names]
@@ -172,12 +223,15 @@ def bars(df: pd.DataFrame, x: str, y: str, title: str, *, y_title: str | None = 
 
 
 def stacked(df: pd.DataFrame, x: str, colour_by: str, y: str, title: str, *, y_title: str | None = None,
-            money: bool = False, order: Sequence[str] | None = None) -> go.Figure:
-    """Return bars of `y` over `x`, stacked by `colour_by` (one trace per value, in `order` if given)."""
-    if df.empty or df[y].fillna(0).eq(0).all():
-        return empty(title)
+            money: bool = False, order: Sequence[str] | None = None, colours: Mapping[str, str] | None = None,
+            message: str = NO_DATA) -> go.Figure:
+    """Return bars of `y` over `x`, stacked by `colour_by` (one trace per value, in `order` if given;
+    `colours` fixes the colour of names, e.g. the page's model colours). Only zeros and gaps: a figure
+    saying `message`."""
+    if _nothing(df, y):
+        return empty(title, message)
     names = list(order) if order else sorted({str(v) for v in df[colour_by]})
-    colours = colour_map(names)
+    colours = colour_map(names, colours)
     fmt = "$%{y:,.2f}" if money else "%{y:,}"
     traces = []
     keys = df[colour_by].astype(str)
@@ -191,31 +245,37 @@ def stacked(df: pd.DataFrame, x: str, colour_by: str, y: str, title: str, *, y_t
 
 
 def rate_bars(df: pd.DataFrame, x: str, title: str, *, value: str = "value", low: str = "ci95_low",
-              high: str = "ci95_high", target: str | None = None, colour: str = "#c9417d") -> go.Figure:
-    """Return a bar per row of a rate with its 95% interval as error bars, and per-row target markers
-    (e.g. each workload's SLO) from the column `target`."""
+              high: str = "ci95_high", target: str | None = None, target_text: str | None = None,
+              colour: str = "#c9417d", colours: Mapping[str, str] | None = None) -> go.Figure:
+    """Return a bar per row of a rate with its 95% interval as error bars (coloured by `colours`[row's `x`]
+    when given), and per-row target markers (e.g. each workload's SLO) from the column `target`, hovered
+    with the column `target_text` (e.g. "5.0% (default)")."""
     if df.empty or df[value].notna().sum() == 0:
         return empty(title)
     v, lo, hi = _num(df[value]), _num(df[low]), _num(df[high])
     plus = [None if a is None or b is None else b - a for a, b in zip(v, hi, strict=True)]
     minus = [None if a is None or b is None else a - b for a, b in zip(v, lo, strict=True)]
     cats = [_label(c) for c in df[x]]
-    traces: list[Any] = [go.Bar(x=cats, y=v, name="rate", marker={"color": colour},
+    marker = [(colours or {}).get(str(c), colour) for c in df[x]] if colours else colour
+    traces: list[Any] = [go.Bar(x=cats, y=v, name="rate", marker={"color": marker},
                                 error_y={"type": "data", "symmetric": False, "array": plus, "arrayminus": minus,
                                          "color": "#444", "thickness": 1.2},
                                 hovertemplate="%{x}: %{y:.2%}<extra></extra>")]
     with_target = target is not None and bool(df[target].notna().any())
     if with_target:
+        hover = [_label(t) for t in df[target_text]] if target_text else None
         traces.append(go.Scatter(x=cats, y=_num(df[target]), mode="markers", name="SLO target",
                                  marker={"symbol": "line-ew", "size": 28, "line": {"width": 3, "color": "#111"}},
-                                 hovertemplate="%{x} SLO: %{y:.1%}<extra></extra>"))
+                                 customdata=hover, hovertemplate="%{x} SLO target: "
+                                 + ("%{customdata}" if hover else "%{y:.1%}") + "<extra></extra>"))
     return _figure(traces, title, percent=True, legend=with_target)
 
 
 def grouped(df: pd.DataFrame, x: str, series: Mapping[str, str], title: str, *, y_title: str | None = None,
             money: bool = False) -> go.Figure:
-    """Return grouped bars over `x`: one bar per entry of `series` (label → column)."""
-    if df.empty:
+    """Return grouped bars over `x`: one bar per entry of `series` (label → column); only zeros and gaps:
+    a figure saying so."""
+    if _nothing(df, *series.values()):
         return empty(title)
     cats = [_label(c) for c in df[x]]
     colours = colour_map(list(series))
@@ -226,17 +286,18 @@ def grouped(df: pd.DataFrame, x: str, series: Mapping[str, str], title: str, *, 
     return _figure(traces, title, y_title=y_title, money=money, barmode="group")
 
 
-def sankey(flows: pd.DataFrame, title: str) -> go.Figure:
+def sankey(flows: pd.DataFrame, title: str, colours: Mapping[str, str] | None = None) -> go.Figure:
     """Return a Sankey from each chain's first model (left) to the model that resolved it, or
-    `unresolved` (right); `flows` has first_model, resolver, chains (summed over other columns)."""
-    if flows.empty:
+    `unresolved` (right); `flows` has first_model, resolver, chains (summed over other columns). `colours`
+    fixes the colour of models (the page's model colours)."""
+    if _nothing(flows, "chains"):
         return empty(title)
     per = flows.groupby(["first_model", "resolver"])["chains"].sum().reset_index()
     left = sorted({str(m) for m in per["first_model"]})
     right = sorted({str(m) for m in per["resolver"]}, key=lambda m: (m == "unresolved", m))
     labels = ([f"{_label(m)} (first)" for m in left]
               + [f"{_label(m)} (resolved)" if m != "unresolved" else m for m in right])
-    colours = colour_map(left + [m for m in right if m not in left])
+    colours = colour_map(left + [m for m in right if m not in left], colours)
     node_colours = [colours[m] for m in left] + [colours[m] for m in right]
     source = [left.index(str(m)) for m in per["first_model"]]
     target = [len(left) + right.index(str(m)) for m in per["resolver"]]
@@ -250,9 +311,10 @@ def sankey(flows: pd.DataFrame, title: str) -> go.Figure:
     return _figure([trace], title, height=420, legend=False)
 
 
-def resolution(df: pd.DataFrame, title: str) -> go.Figure:
+def resolution(df: pd.DataFrame, title: str, colours: Mapping[str, str] | None = None) -> go.Figure:
     """Return, per workload, a horizontal bar of the share of chains resolved at each tier (models in
-    tier order, `unresolved` last); `df` is `analytics.tiers.resolution(by_workload=True)`."""
+    tier order, `unresolved` last); `df` is `analytics.tiers.resolution(by_workload=True)`; `colours` fixes
+    the colour of models (the page's model colours)."""
     if df.empty:
         return empty(title)
     workloads = sorted({str(w) for w in df["workload"]})
@@ -262,7 +324,7 @@ def resolution(df: pd.DataFrame, title: str) -> go.Figure:
             models.append(str(m))
     if (df["model"] == "unresolved").any():
         models.append("unresolved")
-    colours = colour_map(models)
+    colours = colour_map(models, colours)
     traces = []
     for model in models:
         part = df[df["model"].astype(str) == model]

@@ -23,12 +23,13 @@ import pandas as pd
 
 from analytics import costs, credits, refusals, reliability, tiers
 from analytics.common import Rate, clean, rate_frame
+from analytics.coverage import Coverage, partial_week
 from analytics.facts import Facts
 from analytics.metrics import REGISTRY, blended_cost_per_request
 from analytics.summary import chain_table, present
 from dashboard.data import Base, DataSource, Dimensions, Ledger, Result, SessionPrefix, session_frame
 from dashboard.filters import Filters
-from fallbackscope.core.periods import date_to_day, day_to_date, parse_week, week_label, week_start_day
+from fallbackscope.core.periods import date_to_day, day_to_date, parse_week, week_label, week_of, week_start_day
 
 UNKNOWN = "unknown"
 #: a range longer than this is bucketed by week in the stacked charts
@@ -148,9 +149,35 @@ class View:
 
     def slo(self) -> pd.DataFrame:
         """Return what `analytics.refusals.slo` returns for the range, from the (shared) per-workload chain
-        table: workload, sessions, refused_sessions, session_refusal_rate, ci95_low, ci95_high, slo,
-        slo_met, burn_rate."""
-        return self.memo("slo", lambda: refusals.slo_table(self.chains(None, True), self.base.value.facts.policy))
+        table — workload, sessions, refused_sessions, session_refusal_rate, ci95_low, ci95_high, slo,
+        slo_met, burn_rate — and slo_source (`policy` or `default`, docs/metrics.md §6.1)."""
+        def make() -> pd.DataFrame:
+            policy = self.base.value.facts.policy
+            table = refusals.slo_table(self.chains(None, True), policy)
+            return table.assign(slo_source=[policy.for_workload(str(w)).slo_source for w in table["workload"]])
+
+        return self.memo("slo", make)
+
+
+@dataclasses.dataclass(frozen=True)
+class SloTargets:
+    """The SLO targets of the workloads in view (the session refusal rate's, docs/metrics.md §6.1): each
+    distinct target and where the targets came from (`policy`, `default`)."""
+
+    targets: tuple[float, ...]
+    sources: tuple[str, ...]
+
+    @property
+    def single(self) -> float | None:
+        """The one target every workload in view has; None when they differ (or there is none)."""
+        return self.targets[0] if len(self.targets) == 1 else None
+
+
+def slo_targets(slo: pd.DataFrame) -> SloTargets:
+    """Return the SloTargets of a `View.slo` table."""
+    if slo.empty:
+        return SloTargets((), ())
+    return SloTargets(tuple(sorted({float(t) for t in slo["slo"]})), tuple(sorted({str(s) for s in slo["slo_source"]})))
 
 
 def view_for(source: DataSource, filters: Filters) -> View:
@@ -177,7 +204,8 @@ def rate_of(row: pd.Series | dict[str, Any], metric: str) -> Rate:
 
 def headline(view: View) -> dict[str, Any]:
     """Return the range's headline numbers: counts, the rates of RATE_METRICS (Rate objects), cost, cost
-    per request, unpriced attempts, the credit summary and the SLO table."""
+    per request, unpriced attempts, unknown_stop_attempts (the refusal rates are then lower bounds), the
+    credit summary and the SLO table."""
     total = view.chains(None, False)
     row = total.iloc[0] if len(total) else pd.Series({c: 0 for c in total.columns})
     out: dict[str, Any] = {name: rate_of(row, name) for name in RATE_METRICS}
@@ -187,6 +215,7 @@ def headline(view: View) -> dict[str, Any]:
         chains=chains, attempts=int(row.get("attempts", 0) or 0), sessions=int(row.get("sessions", 0) or 0),
         cost_usd=cost, cost_per_request=blended_cost_per_request(cost, chains),
         unpriced_attempts=int(row.get("unpriced_attempts", 0) or 0),
+        unknown_stop_attempts=int(row.get("unknown_stop_attempts", 0) or 0),
         credits=view.memo("credits", lambda: credits.credit_summary(view.facts(None))),
         slo=view.slo(),
     )
@@ -212,6 +241,10 @@ def weekly(view: View) -> pd.DataFrame:
         savings = {w: credits.summarise(g).savings_usd for w, g in by_week.groupby("week")}
     table["savings_usd"] = [savings.get(w, 0.0) for w in table["week"]]
     table["days"] = [_days_in_range(w, view.filters) for w in table["week"]]
+    daily = view.chains("day", False)
+    with_data = daily.loc[daily["chains"] > 0, "day"]
+    per_week = pd.Series([week_label(week_of(d)) for d in with_data], dtype=object).value_counts()
+    table["days_with_data"] = [int(per_week.get(w, 0)) for w in table["week"]]
     return table
 
 
@@ -220,6 +253,23 @@ def _days_in_range(week: str, filters: Filters) -> int:
     days = [monday + dt.timedelta(days=i) for i in range(7)]
     return sum(1 for d in days if (filters.since is None or d >= filters.since)
                and (filters.until is None or d <= filters.until))
+
+
+def week_coverage(weeks: pd.DataFrame) -> tuple[Coverage, Coverage] | None:
+    """Return the Coverage of the range's last two weeks (previous, latest) of a `weekly` frame, None
+    without two weeks. A day with data is a day on which a chain of the view starts: the day every number
+    of the comparison is counted on (docs/metrics.md §6: a chain belongs to the day of its first attempt)."""
+    if len(weeks) < 2:
+        return None
+    prev, last = weeks.iloc[-2], weeks.iloc[-1]
+    return Coverage(int(prev["days_with_data"]), 7), Coverage(int(last["days_with_data"]), 7)
+
+
+def partial_week_flag(weeks: pd.DataFrame) -> str | None:
+    """Return `analytics.coverage.partial_week`'s flag for the range's last two weeks, None when they hold
+    as many days of data (or there are not two weeks)."""
+    both = week_coverage(weeks)
+    return partial_week(both[1], both[0]) if both else None
 
 
 def week_over_week(weeks: pd.DataFrame) -> pd.DataFrame:

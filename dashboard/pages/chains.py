@@ -10,7 +10,7 @@ from dash import html
 
 from analytics import costs, tiers
 from dashboard import figures
-from dashboard.components import count, graph, page_callback, page_header, panel, pct, status, table
+from dashboard.components import count, graph, model_colours, page_callback, page_header, panel, pct, status, table
 from dashboard.frames import View, chain_rates, sankey_flows
 
 dash.register_page(__name__, path="/chains", name="Chains and tiers", title="Chains and tiers · fallbackscope",
@@ -29,8 +29,8 @@ def layout(**_query: str) -> html.Div:
             graph("chains-sankey", wide=True),
             graph("chains-resolution"),
             graph("chains-escalation"),
-            panel("chains-rates", "Chain rates per workload"),
-            panel("chains-advice", "Start-tier advice (declared chains)"),
+            panel("chains-rates", "Chain rates per workload", wide=True),
+            panel("chains-advice", "Start-tier advice (declared chains)", wide=True),
         ]),
     ])
 
@@ -40,6 +40,9 @@ def _build(view: View) -> list[Any]:
     facts = view.facts(None)
     escalation = tiers.escalation_by_trigger(facts, by_workload=True)
     advice = costs.start_tier_advice(facts)
+    advice = advice.assign(ci=[f"{pct(a)}–{pct(b)}" for a, b in zip(advice["ci95_low"], advice["ci95_high"],
+                                                                    strict=True)])
+    colours = model_colours(view)
     rates = table(chain_rates(view), [
         ("workload", "Workload", None), ("chains", "Chains", count), ("fallback_rate", "Fallback", pct),
         ("escalation_rate", "Escalation", pct), ("retry_rate", "Same-model retry", pct),
@@ -52,15 +55,17 @@ def _build(view: View) -> list[Any]:
         advice_view = table(advice, [
             ("workload", "Workload", None), ("from_model", "From", None), ("to_model", "To", None),
             ("chains_starting", "Chains starting", count), ("climb_rate", "Climbed a tier", pct),
-            ("ci95_low", "CI low", pct), ("ci95_high", "CI high", pct), ("break_even", "Break-even", pct),
+            ("ci", "95% CI", None), ("break_even", "Break-even", pct),
             ("advice", "Advice", lambda v: ADVICE.get(str(v), str(v))),
         ])
     return [
         status(view),
-        figures.sankey(sankey_flows(facts), "First model → resolving model (chains)"),
-        figures.resolution(tiers.resolution(facts, by_workload=True), "Resolution share per tier, per workload"),
+        figures.sankey(sankey_flows(facts), "First model → resolving model (chains)", colours),
+        figures.resolution(tiers.resolution(facts, by_workload=True), "Resolution share per tier, per workload",
+                           colours),
         figures.stacked(escalation, "workload", "trigger", "chains",
-                        "Escalated chains by the trigger of the first model change", y_title="chains"),
+                        "Escalated chains by the trigger of the first model change", y_title="chains",
+                        colours=figures.TRIGGER_COLOURS),
         rates,
         advice_view,
     ]

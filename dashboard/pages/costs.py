@@ -13,6 +13,7 @@ from dashboard.components import (
     count,
     graph,
     kpi,
+    model_colours,
     page_callback,
     page_header,
     panel,
@@ -83,7 +84,8 @@ def _build(view: View) -> list[Any]:
         figures.stacked(cost_by(facts, "workload", view.time_key), "bucket", "workload", "cost_usd",
                         f"Cost per workload, per {view.time_key}", y_title="USD", money=True),
         figures.stacked(cost_by(facts, "model", view.time_key), "bucket", "model", "cost_usd",
-                        f"Cost per model, per {view.time_key}", y_title="USD", money=True),
+                        f"Cost per model, per {view.time_key}", y_title="USD", money=True,
+                        colours=model_colours(view)),
         figures.grouped(per_workload, "workload", {"blended cost per request": "blended_cost_per_request",
                                                    "top-tier counterfactual per request":
                                                        "counterfactual_per_request"},
@@ -91,7 +93,7 @@ def _build(view: View) -> list[Any]:
         figures.bars(per_workload, "workload", "escalation_overhead_usd", "Escalation overhead per workload",
                      y_title="USD", money=True, colour="#e4743c"),
         figures.bars(credit_counts(credit), "outcome", "credits", "Cache credits: minted and their outcome",
-                     y_title="credits", colours=figures.COLOURS),
+                     y_title="credits", colours=figures.COLOURS, message="No cache credits minted in these days"),
         figures.stacked(credits_time, "bucket", "outcome", "credits", f"Credits by outcome, per {view.time_key}",
                         y_title="credits", order=order),
         table(per_workload, [

@@ -84,7 +84,8 @@ def _build(ledger_result: Result[Ledger], dims: Dimensions) -> list[Any]:
         status_line, cards, files,
         figures.loads(loads_by_day(ledger), "Records per load day"),
         figures.bars(rejects_by_reason(ledger), "reason", "rejects", "Rejects by reason (all loads)",
-                     y_title="records", horizontal=True, colour="#c9417d"),
+                     y_title="records", horizontal=True, colour="#c9417d",
+                     message="No record has been rejected in any load"),
         table(run_rejects, [("reason", "Reason", None), ("rejects", "Records", count)],
               "No rejects in the latest run"),
     ]

@@ -13,20 +13,37 @@ from dashboard.components import (
     count,
     graph,
     kpi,
+    lower_bound_text,
     page_callback,
     page_header,
     panel,
     pct,
     signed,
+    slo_line,
+    slo_text,
     status,
     table,
     usd,
+    warnings,
 )
-from dashboard.frames import RATE_METRICS, View, daily_rates, headline, week_over_week, weekly
+from dashboard.frames import (
+    RATE_METRICS,
+    View,
+    daily_rates,
+    headline,
+    partial_week_flag,
+    slo_targets,
+    week_over_week,
+    weekly,
+)
 
 dash.register_page(__name__, path="/", name="Overview", title="Overview · fallbackscope", order=0)
 
 TREND = ("refusal rate", "session refusal rate", "fallback rate", "escalation rate")
+#: what each headline rate counts, said on its card (the SLO is on the session refusal rate only)
+CAPTIONS = {"refusal rate": "chains with a refused attempt · no SLO", "fallback rate": "chains that fell back",
+            "escalation rate": "chains that changed model"}
+LABELS = {"refusal rate": "Refusal rate (chains)", "session refusal rate": "Session refusal rate · SLO"}
 
 
 def layout(**_query: str) -> html.Div:
@@ -34,6 +51,7 @@ def layout(**_query: str) -> html.Div:
     return html.Div([
         page_header("Overview", "Headline SLIs for the selected days against their targets, with the daily "
                     "trend and the change between the range's last two ISO weeks.", "overview"),
+        html.Div(id="overview-warnings", className="warnings"),
         html.Div(id="overview-kpis", className="kpis"),
         html.Div(className="grid", children=[
             graph("overview-trend", wide=True),
@@ -44,12 +62,18 @@ def layout(**_query: str) -> html.Div:
     ])
 
 
-def _rate_card(label: str, rate: Rate, wow: dict[str, Any], note: str = "", state: str = "") -> html.Div:
+def _rate_card(metric: str, rate: Rate, change: dict[str, Any] | None, *, lower_bound: bool, partial: bool,
+               note: str = "", caption: str = "", state: str = "", kind: str = "") -> html.Div:
     detail = "–" if rate.value is None else (f"95% CI {pct(rate.ci95_low)}–{pct(rate.ci95_high)} · "
                                              f"{count(rate.numerator)} of {count(rate.denominator)}")
-    change = wow.get(label)
-    note = note or (f"{signed(change['change'], 'pp')} week over week" if change else "")
-    return kpi(label.capitalize(), pct(rate.value), detail, note, state)
+    notes = [note] if note else []
+    if change:
+        notes.append(f"{signed(change['change'], 'pp')} week over week" + (" (partial week)" if partial else ""))
+    value = pct(rate.value)
+    if lower_bound and rate.value is not None and metric in ("refusal rate", "session refusal rate"):
+        value = "≥ " + value  # some attempts say nothing of their stop reason (the warning above says so)
+    return kpi(LABELS.get(metric, metric.capitalize()), value, detail, " · ".join(notes), state,
+               test_id=f"kpi-{metric.replace(' ', '-')}", caption=caption or CAPTIONS.get(metric, ""), kind=kind)
 
 
 def _build(view: View) -> list[Any]:
@@ -57,24 +81,28 @@ def _build(view: View) -> list[Any]:
     head = headline(view)
     weeks = weekly(view)
     wow_table = week_over_week(weeks)
+    partial = partial_week_flag(weeks)
     wow = {r["metric"]: r for r in wow_table.to_dict("records")}
     slo = head["slo"]
+    targets = slo_targets(slo)
     met = int(slo["slo_met"].fillna(False).astype(bool).sum()) if len(slo) else 0
     judged = int(slo["slo_met"].notna().sum()) if len(slo) else 0
     slo_note = f"SLO met in {met} of {judged} workloads" if judged else "no sessions"
     credit = head["credits"]
     cost_change = wow.get("cost")
+    lower_bound = bool(head["unknown_stop_attempts"])
+    flags = {"lower_bound": lower_bound, "partial": bool(partial)}
     cards = [
-        _rate_card("refusal rate", head["refusal rate"], wow),
-        _rate_card("session refusal rate", head["session refusal rate"], wow,
-                   slo_note + (f" · {signed(wow['session refusal rate']['change'], 'pp')} week over week"
-                               if "session refusal rate" in wow else ""),
-                   "good" if judged and met == judged else ("bad" if judged else "")),
-        _rate_card("fallback rate", head["fallback rate"], wow),
-        _rate_card("escalation rate", head["escalation rate"], wow),
+        _rate_card("refusal rate", head["refusal rate"], wow.get("refusal rate"), **flags),
+        _rate_card("session refusal rate", head["session refusal rate"], wow.get("session refusal rate"),
+                   note=slo_note, caption=f"SLO {slo_text(targets)}" if targets.targets else "SLO per workload",
+                   state="good" if judged and met == judged else ("bad" if judged else ""), kind="slo", **flags),
+        _rate_card("fallback rate", head["fallback rate"], wow.get("fallback rate"), **flags),
+        _rate_card("escalation rate", head["escalation rate"], wow.get("escalation rate"), **flags),
         kpi("Cost", usd(head["cost_usd"]),
             f"{usd(head['cost_per_request'], 4)} per request · {count(head['chains'])} chains",
-            (f"{signed(cost_change['change'], '%')} week over week" if cost_change else "")
+            (f"{signed(cost_change['change'], '%')} week over week" + (" (partial week)" if partial else "")
+             if cost_change else "")
             + (f" · {count(head['unpriced_attempts'])} unpriced attempts" if head["unpriced_attempts"] else "")),
         kpi("Credit savings", usd(credit.savings_usd),
             f"redemption rate {pct(credit.redemption_rate.value)} · {count(credit.redeemed)} of "
@@ -82,26 +110,44 @@ def _build(view: View) -> list[Any]:
             f"missed {usd(credit.missed_savings_usd)} (rejected and forfeited)"),
     ]
     daily = daily_rates(view)
-    trend = figures.rate_lines(daily, "day", [m for m in TREND if m in RATE_METRICS], "Daily rates")
+    trend = figures.rate_lines(daily, "day", [m for m in TREND if m in RATE_METRICS], "Daily rates",
+                               target=slo_line(targets))
     cost = figures.bars(daily.assign(day=daily["day"].astype(str)), "day", "cost_usd", "Daily cost",
                         y_title="USD", money=True)
-    slo_table = table(slo.assign(ci=[f"{pct(a)}–{pct(b)}" for a, b in zip(slo["ci95_low"], slo["ci95_high"],
-                                                                          strict=True)]), [
+    slo_table = table(slo.assign(
+        refused=[f"{pct(r)} ({pct(a)}–{pct(b)})" for r, a, b in zip(slo["session_refusal_rate"], slo["ci95_low"],
+                                                                     slo["ci95_high"], strict=True)],
+        target=[f"{pct(t)} ({s})" for t, s in zip(slo["slo"], slo["slo_source"], strict=True)]), [
         ("workload", "Workload", None), ("sessions", "Sessions", count),
-        ("session_refusal_rate", "Refused", pct), ("ci", "95% CI", None), ("slo", "SLO", pct),
+        ("refused", "Refused (95% CI)", None), ("target", "SLO target", None),
         ("slo_met", "Met", lambda v: "–" if v is None else ("yes" if v else "no")),
         ("burn_rate", "Burn", lambda v: "–" if v is None or v != v else f"{v:.2f}×"),
     ], "No sessions in these days")
-    if len(wow_table):
-        shown = wow_table.assign(
-            previous=[_fmt(v, m) for v, m in zip(wow_table["previous"], wow_table["metric"], strict=True)],
-            latest=[_fmt(v, m) for v, m in zip(wow_table["latest"], wow_table["metric"], strict=True)],
-            change=[signed(c, u) for c, u in zip(wow_table["change"], wow_table["unit"], strict=True)])
-        wow_view = table(shown, [("metric", "SLI", None), ("previous", str(shown["previous_week"].iloc[0]), None),
-                                 ("latest", str(shown["latest_week"].iloc[0]), None), ("change", "Change", None)])
-    else:
-        wow_view = html.Div("Needs two ISO weeks in the range.", className="empty")
-    return [status(view), cards, trend, cost, slo_table, wow_view]
+    notes = [lower_bound_text(head["unknown_stop_attempts"]), _week_flag(partial, weeks),
+             *view.base.value.policy_warnings]
+    return [status(view), warnings(notes),
+            cards, trend, cost, slo_table, _wow_view(wow_table, weeks, partial)]
+
+
+def _week_flag(partial: str | None, weeks: Any) -> str | None:
+    if not partial:
+        return None
+    return f"Week over week ({weeks['week'].iloc[-2]} → {weeks['week'].iloc[-1]}): {partial}."
+
+
+def _wow_view(wow_table: Any, weeks: Any, partial: str | None) -> Any:
+    if not len(wow_table):
+        return html.Div("Needs two ISO weeks in the range.", className="empty")
+    shown = wow_table.assign(
+        previous=[_fmt(v, m) for v, m in zip(wow_table["previous"], wow_table["metric"], strict=True)],
+        latest=[_fmt(v, m) for v, m in zip(wow_table["latest"], wow_table["metric"], strict=True)],
+        change=[signed(c, u) for c, u in zip(wow_table["change"], wow_table["unit"], strict=True)])
+    prev, last = weeks.iloc[-2], weeks.iloc[-1]
+    view = table(shown, [
+        ("metric", "SLI", None),
+        ("previous", f"{prev['week']} ({prev['days_with_data']} of 7 days)", None),
+        ("latest", f"{last['week']} ({last['days_with_data']} of 7 days)", None), ("change", "Change", None)])
+    return [html.Div(f"⚠ {partial}", className="warning", id="overview-partial-week"), view] if partial else view
 
 
 def _fmt(value: Any, metric: str) -> str:
@@ -110,6 +156,7 @@ def _fmt(value: Any, metric: str) -> str:
 
 page_callback(__name__, [
     ("overview-status", "children"),
+    ("overview-warnings", "children"),
     ("overview-kpis", "children"),
     ("overview-trend", "figure"),
     ("overview-cost", "figure"),

@@ -9,12 +9,25 @@ from dash import html
 
 from analytics import refusals
 from dashboard import figures
-from dashboard.components import graph, page_callback, page_header, panel, pct, status, table
+from dashboard.components import (
+    graph,
+    lower_bound_text,
+    model_colours,
+    page_callback,
+    page_header,
+    panel,
+    pct,
+    slo_line,
+    status,
+    table,
+    warnings,
+)
 from dashboard.frames import (
     View,
     drift_table,
     refusal_series,
     refusals_by_category,
+    slo_targets,
     workload_drift,
     workload_refusals,
 )
@@ -29,10 +42,12 @@ def layout(**_query: str) -> html.Div:
     return html.Div([
         page_header("Refusals", "Chains with a refused attempt, with 95% Wilson intervals; refused attempts by "
                     "category; per model and workload; week-over-week drift (pooled z test, significant at "
-                    "p < 0.01).", "refusals"),
+                    "p < 0.01). The SLO applies to the session refusal rate.", "refusals"),
+        html.Div(id="refusals-warnings", className="warnings"),
         html.Div(className="grid", children=[
             graph("refusals-daily", wide=True),
             graph("refusals-weekly"),
+            graph("refusals-sessions"),
             graph("refusals-category"),
             graph("refusals-model"),
             graph("refusals-workload"),
@@ -63,6 +78,9 @@ def _build(view: View) -> list[Any]:
         set(categories["category"]) - set(CATEGORY_ORDER))
     by_model = refusals.attempt_refusal_rate(facts)
     by_workload = workload_refusals(view)
+    targets = slo_targets(view.slo())
+    sessions = view.rate("refused_sessions", "sessions", "week")
+    unknown = int(view.chains(None, False)["unknown_stop_attempts"].sum())
     drift_shown = table(drift, [
         ("week", "Week", None), ("refusal_rate", "Refusal rate", pct), ("previous", "Week before", pct),
         ("delta", "Change", lambda v: "–" if v is None or v != v else f"{v * 100:+.1f} pp"),
@@ -76,17 +94,25 @@ def _build(view: View) -> list[Any]:
     ], "Needs two ISO weeks in the range")
     return [
         status(view),
-        figures.rate_band(daily, "bucket", "Refusal rate by day (chains with a refused attempt)",
+        warnings([lower_bound_text(unknown)]),
+        figures.rate_band(daily, "bucket", "Refusal rate by day (chains with a refused attempt; no SLO)",
                           name="refusal rate"),
-        figures.rate_band(flagged, "bucket", "Refusal rate by ISO week, drift flagged", name="refusal rate",
+        figures.rate_band(flagged, "bucket", "Refusal rate by ISO week (chains), drift flagged", name="refusal rate",
                           flags="significant"),
+        figures.rate_band(sessions, "week", "Session refusal rate by ISO week, against the SLO",
+                          name="session refusal rate", colour=figures.RATE_COLOURS["session refusal rate"],
+                          target=slo_line(targets, name_the_rate=False)),
         figures.stacked(categories, "bucket", "category", "refused_attempts",
                         f"Refused attempts by category, per {view.time_key}", y_title="refused attempts",
                         order=order),
-        figures.rate_bars(by_model, "model", "Attempt refusal rate by model (ok + refusal attempts)"),
-        figures.rate_bars(by_workload.rename(columns={"ci95_low": "s_low", "ci95_high": "s_high"}), "workload",
-                          "Session refusal rate by workload, SLO marked", value="session_refusal_rate",
-                          low="s_low", high="s_high", target="slo", colour="#8a63d2"),
+        figures.rate_bars(by_model, "model", "Attempt refusal rate by model (ok + refusal attempts)",
+                          colours=model_colours(view)),
+        figures.rate_bars(by_workload.rename(columns={"ci95_low": "s_low", "ci95_high": "s_high"}).assign(
+                              target_text=[f"{pct(t)} ({s})" for t, s in zip(by_workload["slo"],
+                                                                            by_workload["slo_source"], strict=True)]),
+                          "workload", "Session refusal rate by workload, SLO target marked",
+                          value="session_refusal_rate", low="s_low", high="s_high", target="slo",
+                          target_text="target_text", colour=figures.RATE_COLOURS["session refusal rate"]),
         drift_shown,
         wl_drift,
     ]
@@ -94,8 +120,10 @@ def _build(view: View) -> list[Any]:
 
 page_callback(__name__, [
     ("refusals-status", "children"),
+    ("refusals-warnings", "children"),
     ("refusals-daily", "figure"),
     ("refusals-weekly", "figure"),
+    ("refusals-sessions", "figure"),
     ("refusals-category", "figure"),
     ("refusals-model", "figure"),
     ("refusals-workload", "figure"),

@@ -57,3 +57,25 @@ def browser(chromium_paths, tmp_path_factory):
         yield driver
     finally:
         driver.quit()
+
+
+@pytest.fixture(scope="session")
+def dashboard_sample(tmp_path_factory) -> tuple[Path, dict]:
+    """The committed sample in a database built once per session: (path, ground truth). Read-only use."""
+    from dashboard_support import load_sample
+
+    db = tmp_path_factory.mktemp("dashboard-browser") / "sample.duckdb"
+    return db, load_sample(db)
+
+
+@pytest.fixture(scope="module")
+def chrome(chromium_paths, tmp_path_factory):
+    """Chromium from the shared `chromium_paths` fixture that reaches the dashboard on 127.0.0.1 (not the
+    shared `browser`, whose offline network and host rules would keep it from it)."""
+    from dashboard_support import start_browser
+
+    driver = start_browser(*chromium_paths, tmp_path_factory.mktemp("dashboard-profile"))
+    try:
+        yield driver
+    finally:
+        driver.quit()

@@ -206,3 +206,196 @@ def wait_settled(driver: Any, seconds: float = 30, quiet: float = 1.0) -> None:
             return
         time.sleep(0.1)
     raise AssertionError(f"the page did not settle within {seconds} s")
+
+
+# ---------------------------------------------------------------------------- pages
+
+#: page path → (prefix of its ids, its charts)
+PAGES = {
+    "/": ("overview", ["overview-trend", "overview-cost"]),
+    "/refusals": ("refusals", ["refusals-daily", "refusals-weekly", "refusals-sessions", "refusals-category",
+                               "refusals-model", "refusals-workload"]),
+    "/chains": ("chains", ["chains-sankey", "chains-resolution", "chains-escalation"]),
+    "/costs": ("costs", ["costs-workload", "costs-model", "costs-blended", "costs-overhead", "costs-credits",
+                         "costs-credits-time"]),
+    "/reliability": ("reliability", ["reliability-errors", "reliability-outcomes", "reliability-fallbacks",
+                                     "reliability-violations", "reliability-violations-time"]),
+    "/data": ("data", ["data-loads", "data-rejects"]),
+}
+
+
+def waiting(driver: Any, seconds: float) -> Any:
+    """A WebDriverWait that retries when the page re-renders the element it is reading (stale elements)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, seconds, ignored_exceptions=(StaleElementReferenceException,))
+
+
+def wait_drawn(driver: Any, prefix: str, charts: list[str], timeout: float = 60) -> None:
+    """Wait until the page callback filled the status line `<prefix>-status` and every chart is drawn."""
+    from selenium.webdriver.common.by import By
+
+    def ready(d: Any) -> bool:
+        status = d.find_elements(By.ID, f"{prefix}-status")
+        if not status or not status[0].text.strip():
+            return False
+        data = graph_data(d)
+        drawn = d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .main-svg")
+        return all(c in data for c in charts) and len(drawn) >= len(charts)
+
+    waiting(driver, timeout).until(ready)
+
+
+def open_page(driver: Any, url: str, prefix: str, charts: list[str]) -> list[dict[str, Any]]:
+    """Open `url`, wait until the page callback filled its status line and every chart holds its figure;
+    return the console log."""
+    driver.get_log("browser")  # drop what an earlier page logged
+    driver.get(url)
+    wait_drawn(driver, prefix, charts)
+    return driver.get_log("browser")
+
+
+FIGURES_JS = """
+var out = {};
+document.querySelectorAll('.js-plotly-plot').forEach(function (plot) {
+    var holder = plot.closest('[id]');
+    if (!holder || !plot.data) { return; }
+    var layout = plot.layout || {};
+    var title = layout.title || {};
+    out[holder.id] = {
+        traces: plot.data.map(function (t) {
+            var marker = t.marker || {}, line = t.line || {}, node = t.node || {}, err = t.error_y || {};
+            return {type: t.type || 'scatter', name: t.name || null, x: t.x || null, y: t.y || null,
+                    errors: err.array || null,
+                    marker: marker.color || null, line: line.color || null, dash: line.dash || null,
+                    labels: node.label || null, nodes: node.color || null};
+        }),
+        annotations: Array.prototype.map.call(plot.querySelectorAll('.annotation-text'),
+                                               function (a) { return a.textContent; }),
+        subtitle: (title.subtitle || {}).text || null,
+        ticks: plot.querySelectorAll('.xtick text, .ytick text').length,
+        ranges: ['xaxis', 'yaxis'].map(function (name) {  // numeric axes only: categories centre on 0
+            var axis = (plot._fullLayout || {})[name] || {};
+            return axis.type === 'linear' ? axis.range : null;
+        })
+    };
+});
+return out;
+"""
+
+
+def figures_json(driver: Any) -> dict[str, dict[str, Any]]:
+    """Return, per dcc.Graph id on the page, what plotly drew: each trace's type, name, x, y, error bars,
+    marker and line colour (and a Sankey's node labels and colours), the annotation texts shown, the
+    subtitle, how many axis tick labels are drawn and the ranges plotly laid out for numeric x and y axes."""
+    return driver.execute_script(FIGURES_JS)
+
+
+def model_colours_drawn(figures: dict[str, dict[str, Any]]) -> dict[str, set[str]]:
+    """Return the colours each model is drawn in across `figures` (figures_json): Sankey nodes (`<model>
+    (first)`, `<model> (resolved)`), per-model traces (resolution, cost per model) and per-model bars."""
+    seen: dict[str, set[str]] = {}
+    per_trace = {"chains-resolution", "costs-model"}
+    per_bar = {"refusals-model"}
+    for graph_id, fig in figures.items():
+        for t in fig["traces"]:
+            if t["type"] == "sankey":
+                for label, colour in zip(t["labels"], t["nodes"], strict=True):
+                    model = label.rsplit(" (", 1)[0]
+                    seen.setdefault(model, set()).add(colour)
+            elif graph_id in per_trace and t["name"]:
+                seen.setdefault(t["name"], set()).add(t["marker"])
+            elif graph_id in per_bar and t["type"] == "bar":
+                colours = t["marker"] if isinstance(t["marker"], list) else [t["marker"]] * len(t["x"])
+                for model, colour in zip(t["x"], colours, strict=True):
+                    seen.setdefault(model, set()).add(colour)
+    return seen
+
+
+TABLE_FIT_JS = """
+var out = [];
+document.querySelectorAll('.panel-body').forEach(function (body) {
+    var holder = body.id || (body.closest('[id]') || {}).id;
+    body.querySelectorAll('table').forEach(function (table) {
+        var box = body.getBoundingClientRect(), t = table.getBoundingClientRect();
+        var heads = Array.prototype.map.call(table.querySelectorAll('th'), function (th) {
+            var r = th.getBoundingClientRect();
+            return {text: th.textContent, left: r.left, right: r.right};
+        });
+        out.push({panel: holder, box_left: box.left, box_right: box.right, table_right: t.right,
+                  scroll_width: body.scrollWidth, client_width: body.clientWidth, heads: heads,
+                  viewport: window.innerWidth, page_width: document.documentElement.clientWidth});
+    });
+});
+return out;
+"""
+
+
+def table_boxes(driver: Any) -> list[dict[str, Any]]:
+    """Return, per table in a panel: the panel's box (left, right), the table's right edge, the panel's
+    scroll and client widths, each header cell's left and right, and the viewport's width (all in CSS px)."""
+    return driver.execute_script(TABLE_FIT_JS)
+
+
+def sample_variant(sample: Path, dest: Path, *statements: str) -> Path:
+    """Return `dest`, a copy of the sample database `sample` changed by the SQL `statements` (for data the
+    committed sample does not hold: redacted stop reasons, a partial week)."""
+    import shutil
+
+    from fallbackscope.core.store import connect
+
+    shutil.copy(sample, dest)
+    con = connect(dest)
+    try:
+        for sql in statements:
+            con.execute(sql)
+    finally:
+        con.close()
+    return dest
+
+
+#: the sample with response logging off on two days: those attempts keep outcome ok but lose their stop reason
+REDACTED_SQL = ("UPDATE attempts SET stop_reason = NULL WHERE outcome = 'ok' "
+                "AND ts < TIMESTAMPTZ '2026-10-21 00:00:00+00'")
+#: the sample cut after the first day of its last week (2026-W46 then holds data on 1 of 7 days)
+PARTIAL_WEEK_SQL = "DELETE FROM attempts WHERE ts >= TIMESTAMPTZ '2026-11-10 00:00:00+00'"
+
+
+# ---------------------------------------------------------------------------- the Flask test client
+
+
+def page_outputs(client: Any, page: str, filters: dict[str, Any]) -> dict[str, Any]:
+    """Return the outputs (component id → {property: value}) of the callback of `page` (its id prefix) for the
+    `filters` store, asked through a Flask test client of the app."""
+    deps = page_callbacks(json.loads(client.get("/_dash-dependencies").data))
+    response = client.post("/_dash-update-component", json=callback_payload(deps[page], {"filters.data": filters}))
+    assert response.status_code == 200, response.status_code
+    return json.loads(response.data)["response"]
+
+
+def texts(component: Any) -> list[str]:
+    """Return every string inside a serialised Dash component tree."""
+    out: list[str] = []
+    if isinstance(component, str):
+        out.append(component)
+    elif isinstance(component, list):
+        for c in component:
+            out += texts(c)
+    elif isinstance(component, dict):
+        out += texts(component.get("props", {}).get("children"))
+    return out
+
+
+def find_ids(component: Any, found: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Return every component with an id inside a serialised Dash component tree, by id."""
+    found = {} if found is None else found
+    if isinstance(component, list):
+        for c in component:
+            find_ids(c, found)
+    elif isinstance(component, dict):
+        props = component.get("props", {})
+        if isinstance(props.get("id"), str):
+            found[props["id"]] = component
+        find_ids(props.get("children"), found)
+    return found

@@ -9,89 +9,39 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 from dashboard_support import (
+    PAGES,
     ROOT,
     ServerThread,
     graph_data,
-    load_sample,
+    open_page,
     severe,
-    start_browser,
+    wait_drawn,
     wait_settled,
+    waiting,
 )
-from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.ui import WebDriverWait
 
 from dashboard.app import create_app
-
-
-def waiting(driver, seconds: int) -> WebDriverWait:
-    """A wait that retries when the page re-renders the element it is reading (stale elements)."""
-    return WebDriverWait(driver, seconds, ignored_exceptions=(StaleElementReferenceException,))
 
 pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 #: the README's screenshot, rewritten only on request (FALLBACKSCOPE_UPDATE_SCREENSHOT=1) so a test run leaves
 #: the working tree as it was
 README_SCREENSHOT = ROOT / "docs" / "overview.png"
-#: page path → (prefix of its ids, its charts)
-PAGES = {
-    "/": ("overview", ["overview-trend", "overview-cost"]),
-    "/refusals": ("refusals", ["refusals-daily", "refusals-weekly", "refusals-category", "refusals-model",
-                               "refusals-workload"]),
-    "/chains": ("chains", ["chains-sankey", "chains-resolution", "chains-escalation"]),
-    "/costs": ("costs", ["costs-workload", "costs-model", "costs-blended", "costs-overhead", "costs-credits",
-                         "costs-credits-time"]),
-    "/reliability": ("reliability", ["reliability-errors", "reliability-outcomes", "reliability-fallbacks",
-                                     "reliability-violations", "reliability-violations-time"]),
-    "/data": ("data", ["data-loads", "data-rejects"]),
-}
 #: charts the committed sample leaves empty (it has no rejected records)
 EMPTY_IN_SAMPLE = {"data-rejects"}
 
 
 @pytest.fixture(scope="module")
-def sample_db(tmp_path_factory) -> tuple[Path, dict]:
-    db = tmp_path_factory.mktemp("dashboard-browser") / "sample.duckdb"
-    return db, load_sample(db)
+def sample_db(dashboard_sample) -> tuple[Path, dict]:
+    return dashboard_sample
 
 
 @pytest.fixture(scope="module")
 def server(sample_db):
     with ServerThread(create_app(sample_db[0]).server) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def chrome(chromium_paths, tmp_path_factory):
-    """Chromium from the shared `chromium_paths` fixture; not the shared `browser`, whose offline network and
-    host rules would keep it from reaching the dashboard on 127.0.0.1."""
-    driver = start_browser(*chromium_paths, tmp_path_factory.mktemp("dashboard-profile"))
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-def open_page(chrome, url: str, prefix: str, charts: list[str]) -> list[dict]:
-    """Open `url`, wait until the page callback filled its status line and every chart holds its figure;
-    return the console log."""
-    chrome.get_log("browser")  # drop what an earlier page logged
-    chrome.get(url)
-    wait_drawn(chrome, prefix, charts)
-    return chrome.get_log("browser")
-
-
-def wait_drawn(chrome, prefix: str, charts: list[str], timeout: float = 60) -> None:
-    def ready(driver) -> bool:
-        status = driver.find_elements(By.ID, f"{prefix}-status")
-        if not status or not status[0].text.strip():
-            return False
-        data = graph_data(driver)
-        drawn = driver.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .main-svg")
-        return all(c in data for c in charts) and len(drawn) >= len(charts)
-
-    WebDriverWait(chrome, timeout).until(ready)
 
 
 @pytest.mark.parametrize("path", list(PAGES))
@@ -119,9 +69,11 @@ def test_overview_shows_the_sample_headline_and_the_screenshot_is_taken(chrome, 
     assert f"{truth['refused_chains'] / truth['chains'] * 100:.1f}%" in cards
     assert f"{truth['refused_chains']:,} of {truth['chains']:,}" in cards
     daily = graph_data(chrome)["overview-trend"]
-    assert {t["name"] for t in daily} == {"refusal rate", "session refusal rate", "fallback rate",
+    rates = [t for t in daily if "SLO" not in t["name"]]
+    assert {t["name"] for t in rates} == {"refusal rate", "session refusal rate", "fallback rate",
                                           "escalation rate"}
-    assert all(t["points"] == 28 for t in daily)
+    assert all(t["points"] == 28 for t in rates)
+    assert [t["name"] for t in daily if "SLO" in t["name"]] == ["session refusal rate SLO: target 5.0% (default)"]
     waiting(chrome, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#overview-wow table"))
     wait_settled(chrome)
     # the status line's "read at" time would make every run's image differ; the README does not need it

@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from dashboard_support import callback_payload, page_callbacks
+from dashboard_support import callback_payload, page_callbacks, texts
 
 from dashboard.app import create_app
 from dashboard.components import PAGES
@@ -30,19 +30,6 @@ def post(client, dependency: dict, values: dict) -> tuple[int, dict]:
     response = client.post("/_dash-update-component", json=callback_payload(dependency, values))
     body = json.loads(response.data) if response.status_code == 200 else {}
     return response.status_code, body.get("response", {})
-
-
-def texts(component) -> list[str]:
-    """Every string inside a serialised Dash component tree."""
-    out: list[str] = []
-    if isinstance(component, str):
-        out.append(component)
-    elif isinstance(component, list):
-        for c in component:
-            out += texts(c)
-    elif isinstance(component, dict):
-        out += texts(component.get("props", {}).get("children"))
-    return out
 
 
 @pytest.mark.parametrize("path", [p for p, _ in PAGES])

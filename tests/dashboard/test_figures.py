@@ -45,7 +45,7 @@ def test_rate_band_draws_the_interval_as_a_closed_band_around_the_line():
 def test_rate_band_marks_flagged_rows_and_draws_the_target():
     df = pd.DataFrame({"week": ["2026-W44", "2026-W45"], "value": [0.1, 0.3], "ci95_low": [0.05, 0.2],
                        "ci95_high": [0.15, 0.4], "significant": [False, True]})
-    fig = figures.rate_band(df, "week", "Weekly", flags="significant", target=0.05)
+    fig = figures.rate_band(df, "week", "Weekly", flags="significant", target=figures.Target(0.05, "target"))
     names = [t.name for t in fig.data]
     assert names == ["95% interval", "rate", "target", "significant drift"]
     assert list(fig.data[3].x) == ["2026-W45"]
