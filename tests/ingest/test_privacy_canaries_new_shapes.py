@@ -11,6 +11,8 @@ import os
 import subprocess
 import sys
 
+from canary_search import assert_no_canary
+
 FIELDS = [
     "oi_input_value", "oi_output_value", "oi_input_message", "oi_output_message", "oi_explanation", "oi_metadata",
     "oi_exception_message", "oi_stacktrace", "oi_tool_json", "oi_invocation_parameters",
@@ -120,9 +122,4 @@ def test_no_canary_of_the_new_shapes_reaches_the_database_outputs_or_rejects(tmp
     assert reasons.count("not a Message or error body") == 2 and "Converse" in reasons
     blobs = {"stdout+stderr": (first.stdout + first.stderr + second.stdout + second.stderr).encode(),
              "rejects": reasons.encode(), "attempt values": " ".join(str(v) for v in every_value).encode()}
-    for f in tmp_path.iterdir():
-        if f.is_file() and f.name.startswith("p.duckdb"):
-            blobs[f.name] = f.read_bytes()
-    for name, blob in blobs.items():
-        for field in FIELDS:
-            assert canary(field).encode() not in blob, f"{canary(field)} leaked into {name}"
+    assert_no_canary(db, [canary(f) for f in FIELDS], blobs)

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from canary_search import assert_no_canary
+
 FIELDS = [
     # bedrock
     "br_msg", "br_system", "br_tool_name", "br_tool_desc", "br_tool_schema", "br_tool_input", "br_tool_result",
@@ -193,9 +195,4 @@ def test_no_canary_of_another_tool_reaches_the_database_outputs_or_rejects(tmp_p
     assert rejected == {"bedrock": 2, "otel": 2, "litellm": 2}, rejected
     blobs = {"stdout+stderr": (proc.stdout + proc.stderr).encode(), "rejects": reasons.encode(),
              "attempt values": " ".join(str(v) for v in every_value).encode()}
-    for f in tmp_path.iterdir():
-        if f.is_file() and f.name.startswith("p.duckdb"):
-            blobs[f.name] = f.read_bytes()
-    for name, blob in blobs.items():
-        for field in FIELDS:
-            assert canary(field).encode() not in blob, f"{canary(field)} leaked into {name}"
+    assert_no_canary(db, [canary(f) for f in FIELDS], blobs)
