@@ -50,10 +50,13 @@ CHAINS_SQL = f"""
     GROUP BY ALL
 """
 
+#: A chain's session: its session id, else the chain itself (a chain without a session id is its own session).
+SESSION_KEY_SQL = "coalesce(session_id, 'chain:' || chain_id)"
+
 #: One row per session and workload of the period: a chain without a session id is its own session; a
 #: session is refused when one of its chains in the period had a refused attempt.
-SESSIONS_SQL = """
-    SELECT workload, coalesce(session_id, 'chain:' || chain_id) AS session, bool_or(refused) AS refused
+SESSIONS_SQL = f"""
+    SELECT workload, {SESSION_KEY_SQL} AS session, bool_or(refused) AS refused
     FROM chains GROUP BY ALL
 """
 

@@ -10,20 +10,32 @@ from analytics.common import fetch_df
 from fallbackscope.core.periods import Period, TimeKey, bucket_sql, day_sql
 
 
+def chain_refusals_sql(first: str = "TRUE", later: str = "TRUE") -> str:
+    """Return SQL with one row per chain whose first attempt satisfies `first`: `chain_id, ts` (its first
+    attempt's time), `workload, session_id, refused` (one of its attempts was refused) — the rows every
+    session count is made from (docs/metrics.md §6). `later` filters the attempts k ≥ 2 searched for
+    refusals (both SQL conditions on `attempts`; bind their parameters in that order)."""
+    return f"""
+        SELECT f.chain_id, f.ts, f.workload, f.session_id, f.refused OR late.chain_id IS NOT NULL AS refused
+        FROM (SELECT chain_id, ts, workload, session_id, outcome = 'refusal' AS refused
+              FROM attempts WHERE attempt_index = 1 AND {first}) f
+        LEFT JOIN (SELECT DISTINCT chain_id FROM attempts
+                   WHERE attempt_index >= 2 AND outcome = 'refusal' AND {later}) late USING (chain_id)
+    """
+
+
 def session_days_sql(first: str = "TRUE", later: str = "TRUE") -> str:
     """Return SQL with one row per UTC day, workload and session id that has a chain starting that day:
     `day, workload, session_id, refused` (one of those chains had a refused attempt). Every session count
-    is made from these rows (docs/metrics.md §6): a session counts in each bucket where it has a row, and
-    as refused there when one of its rows there is. `first` filters chains by their first attempt, `later`
-    the attempts k ≥ 2 searched for refusals (both SQL conditions on `attempts`; bind their parameters in
-    that order)."""
+    by day is made from these rows (docs/metrics.md §6): a session counts in each bucket where it has a
+    row, and as refused there when one of its rows there is. `first` filters chains by their first attempt,
+    `later` the attempts k ≥ 2 searched for refusals (both SQL conditions on `attempts`; bind their
+    parameters in that order). Windows shorter than a day count the rows of `chain_refusals_sql` at their
+    timestamps instead (`analytics.windows`)."""
     return f"""
-        SELECT f.day, f.workload, f.session_id, bool_or(f.refused OR late.chain_id IS NOT NULL) AS refused
-        FROM (SELECT chain_id, {day_sql('ts')} AS day, workload, session_id, outcome = 'refusal' AS refused
-              FROM attempts WHERE attempt_index = 1 AND session_id IS NOT NULL AND {first}) f
-        LEFT JOIN (SELECT DISTINCT chain_id FROM attempts
-                   WHERE attempt_index >= 2 AND outcome = 'refusal' AND {later}) late USING (chain_id)
-        GROUP BY f.day, f.workload, f.session_id
+        SELECT {day_sql('ts')} AS day, workload, session_id, bool_or(refused) AS refused
+        FROM ({chain_refusals_sql(f"session_id IS NOT NULL AND ({first})", later)})
+        GROUP BY day, workload, session_id
     """
 
 

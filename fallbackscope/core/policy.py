@@ -8,20 +8,32 @@ chain = ["claude-haiku-4-5", "claude-sonnet-4-5", "claude-opus-4-8"]   # tier or
 fallback_on = ["refusal", "quality", "server_error", "overloaded", "timeout"]
 require_disclosure = true
 refusal_slo = 0.05          # target for session_refusal_rate
+
+[alerts]                    # optional: replaces the default burn-rate rules (docs/metrics.md §9)
+min_sessions = 10
+[[alerts.rules]]
+severity = "page"
+long = "1h"
+short = "5m"
+factor = 14.4
 ```
 
 A workload without a section (or a key left out) gets the defaults: no declared chain, `fallback_on` =
-the "yes" rows of docs/metrics.md §5, `require_disclosure = false`, `refusal_slo = 0.05`.
+the "yes" rows of docs/metrics.md §5, `require_disclosure = false`, `refusal_slo = 0.05`. Without
+`[alerts]`, or without `[[alerts.rules]]` in it, the default rules of docs/metrics.md §9 apply.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
 import duckdb
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator, model_validator
 
+from fallbackscope.core.errors import UsageError
 from fallbackscope.core.tomlconfig import parse_toml_model, read_text_file
 
 #: Triggers that may fall back by default: the "yes" rows of docs/metrics.md §5.
@@ -82,12 +94,100 @@ class WorkloadPolicy(BaseModel):
         return value
 
 
+# ---------------------------------------------------------------- [alerts] (docs/metrics.md §9)
+
+_DURATION = re.compile(r"^([1-9][0-9]*)([mhd])$")
+_UNIT = {"m": dt.timedelta(minutes=1), "h": dt.timedelta(hours=1), "d": dt.timedelta(days=1)}
+
+
+def parse_duration(text: str, what: str = "duration") -> dt.timedelta:
+    """Return the timedelta of a duration written `Nm`, `Nh` or `Nd` (N a positive whole number).
+
+    Raises UsageError in one line naming `what` otherwise (policy windows, `--max-staleness`)."""
+    match = _DURATION.match(str(text).strip())
+    if not match:
+        raise UsageError(f"{what} `{text}` is not a duration: write it like 5m, 26h or 3d.")
+    return int(match.group(1)) * _UNIT[match.group(2)]
+
+
+Duration = Annotated[str, Field(min_length=2)]
+
+
+class AlertRule(BaseModel):
+    """One multi-window burn-rate rule: it fires when the burn over both windows reaches `factor`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    severity: Literal["page", "ticket"]
+    long: Duration
+    short: Duration
+    factor: float = Field(gt=0)
+
+    @field_validator("long", "short", mode="before")
+    @classmethod
+    def _a_duration(cls, value: object) -> object:
+        if isinstance(value, str) and not _DURATION.match(value.strip()):
+            raise ValueError(f"`{value}` is not a duration: write it like 5m, 6h or 3d")
+        return value.strip() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _short_inside_long(self) -> AlertRule:
+        if self.short_window >= self.long_window:
+            raise ValueError(f"the short window ({self.short}) must be shorter than the long one ({self.long})")
+        return self
+
+    @property
+    def long_window(self) -> dt.timedelta:
+        """The long window's length."""
+        return parse_duration(self.long)
+
+    @property
+    def short_window(self) -> dt.timedelta:
+        """The short window's length."""
+        return parse_duration(self.short)
+
+    @property
+    def name(self) -> str:
+        """Return the rule as words, e.g. `1h/5m ×14.4` (with its severity, the key of its alert state)."""
+        return f"{self.long}/{self.short} ×{self.factor:g}"
+
+
+#: The default rules of docs/metrics.md §9 (the SRE workbook's multi-window, multi-burn-rate alerts).
+DEFAULT_ALERT_RULES: tuple[AlertRule, ...] = (
+    AlertRule(severity="page", long="1h", short="5m", factor=14.4),
+    AlertRule(severity="page", long="6h", short="30m", factor=6),
+    AlertRule(severity="ticket", long="3d", short="6h", factor=1),
+)
+DEFAULT_MIN_SESSIONS = 10
+
+
+class AlertPolicy(BaseModel):
+    """The `[alerts]` section: the burn-rate rules (replacing the defaults when given) and the smallest
+    long window, in sessions, that may fire."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_sessions: StrictInt = Field(default=DEFAULT_MIN_SESSIONS, ge=1)
+    rules: tuple[AlertRule, ...] = DEFAULT_ALERT_RULES
+
+    @field_validator("rules")
+    @classmethod
+    def _rules_distinct(cls, value: tuple[AlertRule, ...]) -> tuple[AlertRule, ...]:
+        if not value:
+            raise ValueError("[[alerts.rules]] needs at least one rule (leave it out for the defaults)")
+        keys = [(rule.severity, rule.name) for rule in value]
+        if len(set(keys)) != len(keys):
+            raise ValueError("a rule appears twice")
+        return value
+
+
 class Policy(BaseModel):
-    """A whole policy: rules per workload, defaults for the rest."""
+    """A whole policy: rules per workload, defaults for the rest, and the alert rules."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     workloads: dict[str, WorkloadPolicy] = Field(default_factory=dict)
+    alerts: AlertPolicy = Field(default_factory=AlertPolicy)
 
     def for_workload(self, workload: str) -> WorkloadPolicy:
         """Return the rules of `workload`, the defaults when the policy has no section for it."""
