@@ -37,6 +37,8 @@ SPEC_KEYS = ["week", "start", "end", "totals", "refusal_rate", "session_refusal_
              "refusals_by_category", "refusals_by_model", "workloads", "errors", "cache_credit", "policy_violations"]
 #: a computed report: the §7.1 keys, the coverage after the totals, the warnings last (docs/metrics.md §7.1)
 REPORT_KEYS = [*SPEC_KEYS[:4], "coverage", *SPEC_KEYS[4:], "warnings"]
+#: Keys a week has only when it has them (absent, not null, otherwise): billing reconciliation (§10).
+OPTIONAL_KEYS = ["reconciliation"]
 
 
 # ---------------------------------------------------------------- hand-made reports (exactly the §7.1 keys)
@@ -416,11 +418,12 @@ def test_committed_sample_html_report_names_every_workload_escaped(sample_report
 def test_key_order_is_the_field_order_of_the_weekly_report_dataclasses():
     from fallbackscope.render.model import KEY_ORDER, WeeklyReport, WorkloadRow
 
-    assert list(KEY_ORDER) == REPORT_KEYS
+    assert list(KEY_ORDER) == [*REPORT_KEYS, *OPTIONAL_KEYS]
     assert list(KEY_ORDER["workloads"][0]) == [f.name for f in dataclasses.fields(WorkloadRow)]
     assert list(KEY_ORDER["refusal_rate"]) == ["value", "numerator", "denominator", "ci95_low", "ci95_high"]
     assert list(KEY_ORDER["previous_week"]) == ["refusal_rate", "coverage"]
-    assert "extra" not in KEY_ORDER and [f.name for f in dataclasses.fields(WeeklyReport)][:-1] == REPORT_KEYS
+    assert "extra" not in KEY_ORDER
+    assert [f.name for f in dataclasses.fields(WeeklyReport)][:-1] == [*REPORT_KEYS, *OPTIONAL_KEYS]
 
 
 @pytest.fixture(scope="module")

@@ -172,6 +172,30 @@ def band_price_sql(p: str, col: str, banded: str) -> str:
     return f"(CASE WHEN {banded} THEN {p}.band_{col} ELSE {p}.{col} END)"
 
 
+def not_charged_sql(a: str) -> str:
+    """Return SQL: attempt `a` is charged nothing whatever its tokens (docs/metrics.md §6.3) — a canceled or
+    expired batch result (never run), or a refusal before any output."""
+    return (f"(({a}.is_batch AND {a}.outcome IN ('canceled', 'expired'))"
+            f" OR ({a}.outcome = 'refusal' AND NOT {a}.had_output))")
+
+
+def prompt_sql(col: dict[str, str]) -> str:
+    """Return SQL for a request's prompt tokens (input + cache reads + cache writes) from token-column expressions
+    (`col[name]` for each token column of `TOKEN_PRICES`): what a prompt-size band is decided on."""
+    return (f"({col['input_tokens']} + {col['cache_read_tokens']} + {col['cache_write_5m_tokens']}"
+            f" + {col['cache_write_1h_tokens']})")
+
+
+def token_price_sql(p: str, name: str, banded: str, fast: str) -> str:
+    """Return SQL for the USD-per-million price of price column `name` of row `p`: its band price when `banded`
+    holds, the fast-mode price of input and output when `fast` holds (NULL without one); cache prices before
+    their fast-mode scale (`cache_scale_sql`)."""
+    price = band_price_sql(p, name, banded)
+    if name in ("input", "output"):
+        return f"(CASE WHEN {fast} THEN {p}.fast_{name} ELSE {price} END)"
+    return price
+
+
 def token_cost_sql(a: str, p: str, *, web_search_usd: float = 0.01, tokens: dict[str, str] | None = None,
                    speed: str | None = None, searches: bool = True) -> str:
     """Return a SQL expression for docs/metrics.md §6.3's attempt cost, before the refusal and no-usage rules.
@@ -182,29 +206,41 @@ def token_cost_sql(a: str, p: str, *, web_search_usd: float = 0.01, tokens: dict
     `speed` the speed column ('NULL': standard speed); `searches` adds the web searches (unknown ones as 0).
     """
     col = {name: f"{a}.{name}" for name, _ in TOKEN_PRICES} | (tokens or {})
-    prompt = f"({col['input_tokens']} + {col['cache_read_tokens']} + {col['cache_write_5m_tokens']}" \
-             f" + {col['cache_write_1h_tokens']})"
-    banded = banded_sql(p, prompt)
+    banded = banded_sql(p, prompt_sql(col))
     speed = speed or f"{a}.speed"
     fast = fast_sql(speed)
 
     def price(name: str) -> str:
-        return band_price_sql(p, name, banded)
+        return token_price_sql(p, name, banded, fast)
 
     scale = cache_scale_sql(p, speed)
-    in_price = f"(CASE WHEN {fast} THEN {p}.fast_input ELSE {price('input')} END)"
-    out_price = f"(CASE WHEN {fast} THEN {p}.fast_output ELSE {price('output')} END)"
     cost = (
-        f"({col['input_tokens']} * {in_price}"
+        f"({col['input_tokens']} * {price('input')}"
         f" + ({col['cache_write_5m_tokens']} * {price('cache_write_5m')}"
         f" + {col['cache_write_1h_tokens']} * {price('cache_write_1h')}"
         f" + {col['cache_read_tokens']} * {price('cache_read')}) * {scale}"
-        f" + {col['output_tokens']} * {out_price}) / 1e6"
+        f" + {col['output_tokens']} * {price('output')}) / 1e6"
     )
     multiplier = multiplier_sql(f"{a}.is_batch", f"{a}.inference_geo")
     if not searches:
         return f"({cost} * {multiplier})"
     return f"({cost} * {multiplier} + {web_search_sql(a, web_search_usd)})"
+
+
+def token_term_sql(a: str, p: str, column: str) -> str:
+    """Return SQL for the USD cost of one token column of attempt `a` (a column of `TOKEN_PRICES`) at price row
+    `p`, priced as `token_cost_sql` prices it: the band of the attempt's whole prompt, fast-mode prices (NULL
+    without them), cache prices scaled in fast mode, the batch and geo multipliers. 0 for no tokens; NULL for
+    tokens without a price. The five terms of an attempt add up to its token cost (web searches apart):
+    reconciliation compares each with its line of the bill (docs/metrics.md §10)."""
+    name = dict(TOKEN_PRICES)[column]
+    speed = f"{a}.speed"
+    banded = banded_sql(p, prompt_sql({c: f"{a}.{c}" for c, _ in TOKEN_PRICES}))
+    price = token_price_sql(p, name, banded, fast_sql(speed))
+    if name not in ("input", "output"):
+        price = f"({price} * {cache_scale_sql(p, speed)})"
+    return (f"(CASE WHEN {a}.{column} = 0 THEN 0.0 ELSE {a}.{column} * {price} / 1e6"
+            f" * {multiplier_sql(f'{a}.is_batch', f'{a}.inference_geo')} END)")
 
 
 def web_search_sql(a: str, web_search_usd: float) -> str:
@@ -241,8 +277,7 @@ def attempt_cost_sql(a: str, p: str, *, web_search_usd: float = 0.01) -> str:
         f" + {a}.cache_write_1h_tokens)"
     )
     return (
-        f"(CASE WHEN {a}.is_batch AND {a}.outcome IN ('canceled', 'expired') THEN 0.0"  # batch results: not run
-        f" WHEN {a}.outcome = 'refusal' AND NOT {a}.had_output THEN 0.0"
+        f"(CASE WHEN {not_charged_sql(a)} THEN 0.0"
         f" WHEN {billable} = 0 THEN {web_search_sql(a, web_search_usd)}"
         f" WHEN {p}.model IS NULL THEN NULL"
         f" WHEN {a}.side_model IS NULL THEN {token_cost_sql(a, p, web_search_usd=web_search_usd)}"

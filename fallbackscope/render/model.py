@@ -19,6 +19,7 @@ from typing import Any
 from analytics.common import Rate
 from analytics.coverage import Coverage
 from analytics.credits import CreditSummary
+from analytics.reconcile import ReconciliationSummary
 from analytics.refusals import Drift
 
 
@@ -33,6 +34,8 @@ class _Record:
             value = getattr(self, f.name)
             if f.metadata.get("extra"):
                 extra = value
+            elif value is None and f.metadata.get("omit_none"):
+                continue  # an optional part the period does not have is no key at all
             else:
                 out[f.name] = _plain(value)
         return out | {k: v for k, v in extra.items() if k not in out}
@@ -151,6 +154,8 @@ class WeeklyReport(_Record):
     cache_credit: CreditSummary  # its `as_dict` is the report's `cache_credit`
     policy_violations: tuple[PolicyViolation, ...]
     warnings: tuple[str, ...] = ()  # each also printed on stderr (docs/metrics.md §7)
+    # docs/metrics.md §10: only when the week has reconciled days
+    reconciliation: ReconciliationSummary | None = field(default=None, metadata={"omit_none": True})
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, metadata={"extra": True})
 
 

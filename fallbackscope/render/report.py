@@ -17,6 +17,7 @@ from analytics.credits import credit_summary
 from analytics.facts import Facts
 from analytics.metrics import blended_cost_per_request, slo_met
 from analytics.policy_names import policy_name_warnings
+from analytics.reconcile import ReconciliationSummary, period_summary
 from analytics.summary import chain_table, present
 from analytics.violations import violations
 from fallbackscope.core.periods import (
@@ -89,7 +90,8 @@ def compute_weekly(
     coverage = period_coverage(con, Period.week(monday))
     previous_coverage = period_coverage(con, before) if previous.denominator else None
     return build_report(facts, monday, previous, coverage=coverage, previous_coverage=previous_coverage,
-                        warnings=policy_name_warnings(con, policy))
+                        warnings=policy_name_warnings(con, policy),
+                        reconciliation=period_summary(con, Period.week(monday)))
 
 
 def weekly_report(
@@ -103,9 +105,11 @@ def weekly_report(
 
 
 def build_report(facts: Facts, monday: dt.date, previous: Rate, *, coverage: Coverage | None = None,
-                 previous_coverage: Coverage | None = None, warnings: Sequence[str] = ()) -> WeeklyReport:
+                 previous_coverage: Coverage | None = None, warnings: Sequence[str] = (),
+                 reconciliation: ReconciliationSummary | None = None) -> WeeklyReport:
     """Return the WeeklyReport of the facts of one week, given the previous week's chain refusal rate, the
-    coverage of both weeks (default: unknown, 0 of 7 days) and warnings found on the way (policy names)."""
+    coverage of both weeks (default: unknown, 0 of 7 days), warnings found on the way (policy names) and the
+    week's billing reconciliation (None: no reconciled day)."""
     total = present(chain_table(facts, None, False), None).iloc[0].to_dict()
     current = Rate.of(total["refused_chains"], total["chains"])
     coverage = coverage or Coverage(0, 7)
@@ -143,6 +147,7 @@ def build_report(facts: Facts, monday: dt.date, previous: Rate, *, coverage: Cov
                                 for r in violations(facts).to_dict("records")),
         warnings=tuple(report_warnings(monday, total, coverage, previous_coverage if previous.denominator else None,
                                        warnings)),
+        reconciliation=reconciliation,
     )
 
 
