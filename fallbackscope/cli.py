@@ -28,8 +28,8 @@ app = typer.Typer(
 )
 report_app = typer.Typer(help="Export reports.", no_args_is_help=True)
 app.add_typer(report_app, name="report")
-export_app = typer.Typer(help="Export the stored attempts for warehouses (Parquet partitioned by UTC day).",
-                         no_args_is_help=True)
+export_app = typer.Typer(help="Export the stored attempts for warehouses (Parquet partitioned by UTC day), "
+                         "or the refusal SLIs for Prometheus (OpenMetrics).", no_args_is_help=True)
 app.add_typer(export_app, name="export")
 
 out = Console(highlight=False, soft_wrap=True)
@@ -405,6 +405,58 @@ def reconcile(
                             from_files=from_file or (), api_url=api_url, lock_timeout=lock_timeout)
     out.print(summary_text(result), markup=False, highlight=False)
     _warn(result.warnings)
+
+
+@app.command()
+def alert(
+    db: DbOption = None,
+    at: Annotated[str | None, typer.Option(help="Evaluate the windows ending at this time (default: the latest "
+                                           "attempt).")] = None,
+    max_staleness: Annotated[str | None, typer.Option("--max-staleness", help="Exit 4 when the latest attempt "
+                                                      "is older than this before now (e.g. 26h).")] = None,
+    policy: PolicyOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only print the firing alerts: post nothing, write "
+                                          "nothing.")] = False,
+    format: Annotated[str, typer.Option("--format", help="json (the alert objects) or slack (incoming-webhook "
+                                        "text).")] = "json",
+    dashboard_url: Annotated[str | None, typer.Option("--dashboard-url", help="Dashboard base URL for links "
+                                                      "(default $FALLBACKSCOPE_DASHBOARD_URL).")] = None,
+    lock_timeout: Annotated[float, typer.Option("--lock-timeout", min=0, help="Seconds to wait while another "
+                                                "process writes the database.")] = 60.0,
+) -> None:
+    """Watch the refusal SLOs' burn rates (multi-window alerts): print the firing alerts and post new and
+    resolved ones to $FALLBACKSCOPE_WEBHOOK_URL (exit 3 while one fires, 4 without data)."""
+    from fallbackscope.alerting import run_alert
+
+    run = run_alert(_db(db), at=at, max_staleness=max_staleness, policy=policy, dry_run=dry_run, fmt=format,
+                    dashboard_url=dashboard_url, lock_timeout=lock_timeout)
+    if run.output:
+        out.print(run.output, markup=False, highlight=False, emoji=False)
+    _warn(run.warnings)
+    for error in run.errors:
+        err.print(f"fallbackscope: {error}", markup=False, highlight=False, emoji=False)
+    if run.exit_code:
+        sys.exit(int(run.exit_code))
+
+
+@export_app.command()
+def openmetrics(
+    out_file: Annotated[str, typer.Argument(metavar="[FILE|-]", help="File to write (atomically, for "
+                                            "node_exporter's textfile collector), or '-' for stdout.")] = "-",
+    db: DbOption = None,
+    at: Annotated[str | None, typer.Option(help="Windows ending at this time (default: the latest "
+                                           "attempt).")] = None,
+) -> None:
+    """Write the refusal SLIs, burn rates and error budgets as OpenMetrics gauges (for Prometheus)."""
+    from fallbackscope.alerting import export_openmetrics
+
+    result = export_openmetrics(_db(db), out_file, at=at)
+    if out_file == "-":
+        sys.stdout.write(result.text)
+        sys.stdout.flush()
+    if result.no_data:
+        err.print("fallbackscope: no data: the database holds no attempts.", markup=False)
+        sys.exit(int(ExitCode.NO_DATA))
 
 
 @app.command()
