@@ -189,6 +189,11 @@ def model_colours(view: View) -> dict[str, str]:
     return figures.colour_map([*view.dims.models, "unknown"])
 
 
+def target_texts(slo: pd.DataFrame) -> list[str]:
+    """Return each row's SLO target and where it came from, `5.0% (default)`, of a `View.slo`-like frame."""
+    return [f"{pct(t)} ({s})" for t, s in zip(slo["slo"], slo["slo_source"], strict=True)]
+
+
 def slo_text(targets: SloTargets) -> str:
     """Return the SLO targets of the workloads in view and where they came from: `target 5.0% (default)`,
     `targets 2.0%–5.0% (policy, default)`; "" without workloads."""

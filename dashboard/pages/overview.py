@@ -23,6 +23,7 @@ from dashboard.components import (
     slo_text,
     status,
     table,
+    target_texts,
     usd,
     warnings,
 )
@@ -66,14 +67,19 @@ def _rate_card(metric: str, rate: Rate, change: dict[str, Any] | None, *, lower_
                note: str = "", caption: str = "", state: str = "", kind: str = "") -> html.Div:
     detail = "–" if rate.value is None else (f"95% CI {pct(rate.ci95_low)}–{pct(rate.ci95_high)} · "
                                              f"{count(rate.numerator)} of {count(rate.denominator)}")
-    notes = [note] if note else []
-    if change:
-        notes.append(f"{signed(change['change'], 'pp')} week over week" + (" (partial week)" if partial else ""))
+    notes = [n for n in (note, _change_note(change, partial)) if n]
     value = pct(rate.value)
     if lower_bound and rate.value is not None and metric in ("refusal rate", "session refusal rate"):
         value = "≥ " + value  # some attempts say nothing of their stop reason (the warning above says so)
     return kpi(LABELS.get(metric, metric.capitalize()), value, detail, " · ".join(notes), state,
                test_id=f"kpi-{metric.replace(' ', '-')}", caption=caption or CAPTIONS.get(metric, ""), kind=kind)
+
+
+def _change_note(change: dict[str, Any] | None, partial: bool) -> str:
+    """Return a card's week-over-week change (`+1.2 pp week over week`), marked when a week is partial."""
+    if not change:
+        return ""
+    return f"{signed(change['change'], change['unit'])} week over week" + (" (partial week)" if partial else "")
 
 
 def _build(view: View) -> list[Any]:
@@ -89,7 +95,6 @@ def _build(view: View) -> list[Any]:
     judged = int(slo["slo_met"].notna().sum()) if len(slo) else 0
     slo_note = f"SLO met in {met} of {judged} workloads" if judged else "no sessions"
     credit = head["credits"]
-    cost_change = wow.get("cost")
     lower_bound = bool(head["unknown_stop_attempts"])
     flags = {"lower_bound": lower_bound, "partial": bool(partial)}
     cards = [
@@ -101,9 +106,8 @@ def _build(view: View) -> list[Any]:
         _rate_card("escalation rate", head["escalation rate"], wow.get("escalation rate"), **flags),
         kpi("Cost", usd(head["cost_usd"]),
             f"{usd(head['cost_per_request'], 4)} per request · {count(head['chains'])} chains",
-            (f"{signed(cost_change['change'], '%')} week over week" + (" (partial week)" if partial else "")
-             if cost_change else "")
-            + (f" · {count(head['unpriced_attempts'])} unpriced attempts" if head["unpriced_attempts"] else "")),
+            " · ".join(n for n in (_change_note(wow.get("cost"), bool(partial)), head["unpriced_attempts"]
+                                   and f"{count(head['unpriced_attempts'])} unpriced attempts") if n)),
         kpi("Credit savings", usd(credit.savings_usd),
             f"redemption rate {pct(credit.redemption_rate.value)} · {count(credit.redeemed)} of "
             f"{count(credit.credits_minted - credit.credits_unredeemable)} credits",
@@ -117,7 +121,7 @@ def _build(view: View) -> list[Any]:
     slo_table = table(slo.assign(
         refused=[f"{pct(r)} ({pct(a)}–{pct(b)})" for r, a, b in zip(slo["session_refusal_rate"], slo["ci95_low"],
                                                                      slo["ci95_high"], strict=True)],
-        target=[f"{pct(t)} ({s})" for t, s in zip(slo["slo"], slo["slo_source"], strict=True)]), [
+        target=target_texts(slo)), [
         ("workload", "Workload", None), ("sessions", "Sessions", count),
         ("refused", "Refused (95% CI)", None), ("target", "SLO target", None),
         ("slo_met", "Met", lambda v: "–" if v is None else ("yes" if v else "no")),

@@ -20,6 +20,7 @@ from dashboard.components import (
     slo_line,
     status,
     table,
+    target_texts,
     warnings,
 )
 from dashboard.frames import (
@@ -108,8 +109,7 @@ def _build(view: View) -> list[Any]:
         figures.rate_bars(by_model, "model", "Attempt refusal rate by model (ok + refusal attempts)",
                           colours=model_colours(view)),
         figures.rate_bars(by_workload.rename(columns={"ci95_low": "s_low", "ci95_high": "s_high"}).assign(
-                              target_text=[f"{pct(t)} ({s})" for t, s in zip(by_workload["slo"],
-                                                                            by_workload["slo_source"], strict=True)]),
+                              target_text=target_texts(by_workload)),
                           "workload", "Session refusal rate by workload, SLO target marked",
                           value="session_refusal_rate", low="s_low", high="s_high", target="slo",
                           target_text="target_text", colour=figures.RATE_COLOURS["session refusal rate"]),

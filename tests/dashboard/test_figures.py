@@ -154,3 +154,84 @@ def test_every_figure_serialises_to_json():
     for fig in (figures.rate_band(df, "day", "a"), figures.rate_lines(df, "day", ["refusal rate"], "b"),
                 figures.stacked(df, "day", "category", "value", "c"), figures.bars(df, "category", "value", "d")):
         assert json.loads(fig.to_json())["layout"]["title"]["text"] in "abcd"
+
+
+@pytest.mark.parametrize("make", [
+    lambda z: figures.bars(z, "name", "n", "t", message="Nothing rejected"),
+    lambda z: figures.stacked(z, "name", "name", "n", "t", message="Nothing rejected"),
+    lambda z: figures.grouped(z, "name", {"a": "n", "b": "m"}, "t"),
+    lambda z: figures.sankey(z.assign(first_model="a", resolver="b", chains=0), "t"),
+])
+def test_a_chart_of_only_zeros_and_gaps_says_so_instead_of_drawing_bare_axes(make):
+    zeros = pd.DataFrame({"name": ["a", "b"], "n": [0, None], "m": [None, 0.0]})
+    fig = make(zeros)
+    assert len(fig.data) == 0 and annotation_text(fig)
+    assert fig.layout.xaxis.visible is False and fig.layout.yaxis.visible is False
+
+
+def test_the_message_of_an_empty_chart_can_be_chosen():
+    fig = figures.bars(pd.DataFrame({"reason": [], "rejects": []}), "reason", "rejects", "t",
+                       message="No record has been rejected in any load")
+    assert annotation_text(fig) == "No record has been rejected in any load"
+
+
+def test_every_trigger_and_error_class_has_its_own_colour():
+    from fallbackscope.core.policy import KNOWN_TRIGGERS
+
+    assert set(figures.TRIGGER_COLOURS) == set(KNOWN_TRIGGERS)
+    assert len(set(figures.TRIGGER_COLOURS.values())) == len(figures.TRIGGER_COLOURS)
+    greys = {figures.COLOURS[n] for n in ("unknown", "unresolved", "expired")}
+    assert not greys & set(figures.TRIGGER_COLOURS.values())
+
+
+def test_colour_map_keeps_fixed_colours_and_gives_the_rest_distinct_free_ones():
+    fixed = {"m1": figures.PALETTE[0]}
+    out = figures.colour_map(["m2", "m1", "m3", "unknown"], fixed)
+    assert out["m1"] == figures.PALETTE[0] and out["unknown"] == figures.COLOURS["unknown"]
+    assert len(set(out.values())) == 4
+    many = figures.colour_map([f"m{i}" for i in range(len(figures.PALETTE))])
+    assert len(set(many.values())) == len(figures.PALETTE)
+
+
+def test_a_page_colour_map_colours_a_model_alike_in_every_figure():
+    colours = figures.colour_map(["haiku", "opus", "sonnet", "unknown"])
+    flows = pd.DataFrame({"workload": ["w", "w"], "first_model": ["sonnet", "sonnet"],
+                          "resolver": ["sonnet", "opus"], "chains": [3, 1]})
+    node = figures.sankey(flows, "s", colours).data[0].node
+    drawn = dict(zip(node.label, node.color, strict=True))
+    share = pd.DataFrame({"workload": ["w", "w"], "tier": pd.array([1, 2], dtype="Int64"),
+                          "model": ["opus", "sonnet"], "value": [0.4, 0.6]})
+    bars = {t.name: t.marker.color for t in figures.resolution(share, "r", colours).data}
+    cost = pd.DataFrame({"day": days(2), "model": ["sonnet", "haiku"], "cost": [1.0, 2.0]})
+    stacked = {t.name: t.marker.color for t in figures.stacked(cost, "day", "model", "cost", "c", colours=colours).data}
+    assert drawn["sonnet (first)"] == drawn["sonnet (resolved)"] == bars["sonnet"] == stacked["sonnet"] \
+        == colours["sonnet"]
+    assert drawn["opus (resolved)"] == bars["opus"] == colours["opus"]
+    assert stacked["haiku"] == colours["haiku"]
+
+
+def test_a_target_is_a_dashed_line_in_the_colour_of_the_rate_it_applies_to():
+    df = pd.DataFrame({"day": days(3), "session refusal rate": [0.1, 0.2, 0.15], "refusal rate": [0.05, 0.1, 0.1]})
+    target = figures.Target(0.05, "session refusal rate SLO: target 5.0% (default)", "session refusal rate")
+    fig = figures.rate_lines(df, "day", ["refusal rate", "session refusal rate"], "Daily", target=target)
+    line = fig.data[-1]
+    assert line.name == target.name and list(line.y) == [0.05, 0.05]
+    assert list(line.x) == ["2026-11-02", "2026-11-04"]
+    assert line.line.color == figures.RATE_COLOURS["session refusal rate"] and line.line.dash == "dash"
+
+
+def test_no_single_target_is_said_in_the_subtitle_not_drawn():
+    df = pd.DataFrame({"day": days(2), "session refusal rate": [0.1, 0.2]})
+    fig = figures.rate_lines(df, "day", ["session refusal rate"], "Daily",
+                             target=figures.Target(None, "targets differ per workload"))
+    assert [t.name for t in fig.data] == ["session refusal rate"]
+    assert fig.layout.title.subtitle.text == "targets differ per workload"
+
+
+def test_rate_bars_colour_each_row_and_hover_the_target_with_its_source():
+    df = pd.DataFrame({"model": ["haiku", "opus"], "value": [0.2, 0.1], "ci95_low": [0.1, 0.0],
+                       "ci95_high": [0.3, 0.2], "slo": [0.05, 0.3], "source": ["5.0% (default)", "30.0% (policy)"]})
+    fig = figures.rate_bars(df, "model", "r", target="slo", target_text="source",
+                            colours={"haiku": "#111111", "opus": "#222222"})
+    assert list(fig.data[0].marker.color) == ["#111111", "#222222"]
+    assert list(fig.data[1].customdata) == ["5.0% (default)", "30.0% (policy)"]

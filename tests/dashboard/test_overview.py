@@ -149,3 +149,20 @@ def test_the_data_page_never_speaks_of_filters(sample):
     assert "for these filters" not in shown
     rejects = out["data-rejects"]["figure"]["layout"]["annotations"][0]["text"]
     assert rejects == "No record has been rejected in any load"
+
+
+def test_slo_words_say_the_target_and_where_it_came_from():
+    import pandas as pd
+
+    from dashboard.components import slo_line, slo_text
+    from dashboard.frames import SloTargets, slo_targets
+
+    one = slo_targets(pd.DataFrame({"slo": [0.05, 0.05], "slo_source": ["default", "default"]}))
+    assert one == SloTargets((0.05,), ("default",)) and slo_text(one) == "target 5.0% (default)"
+    assert slo_line(one).value == 0.05 and slo_line(one, name_the_rate=False).name == "SLO: target 5.0% (default)"
+    mixed = slo_targets(pd.DataFrame({"slo": [0.3, 0.05], "slo_source": ["policy", "default"]}))
+    assert slo_text(mixed) == "targets 5.0%–30.0% (default, policy)" and slo_line(mixed).value is None
+    same_value = slo_targets(pd.DataFrame({"slo": [0.05, 0.05], "slo_source": ["policy", "default"]}))
+    assert slo_text(same_value) == "target 5.0% (default, policy)"
+    nothing = slo_targets(pd.DataFrame({"slo": [], "slo_source": []}))
+    assert slo_text(nothing) == "" and slo_line(nothing) is None
