@@ -38,6 +38,8 @@ TOKEN_COLUMNS: dict[str, str] = {
 }
 #: Web searches: compared per day (the cost report names no model for them); their rows have model NULL.
 WEB_SEARCH = "web_search"
+#: The order rows are shown in: the bill's token types, then web searches.
+TYPE_ORDER = [*TOKEN_COLUMNS, WEB_SEARCH]
 #: Priority Tier usage has no line in the cost report: listed apart, never compared.
 PRIORITY = "priority"
 #: Every reconciled day.
@@ -123,13 +125,13 @@ def compare(con: duckdb.DuckDBPyConnection, bill: Bill) -> Comparison:
 
 
 def _billed(bill: Bill, aliases: dict[str, str]) -> tuple[dict[tuple, list], list[dict[str, Any]]]:
-    """Return {(day, model, token_type, priority): [tokens, usd]} of the bill's days, and the cost items
-    listed apart."""
+    """Return {(day, model, token_type, priority): [tokens, usd]} of the bill's days, and the items listed
+    apart that are not priority-tier tokens (usage without a model, costs the comparison cannot place)."""
     out: dict[tuple, list] = defaultdict(lambda: [None, None])
-    apart: dict[tuple, Decimal] = defaultdict(Decimal)
+    apart: dict[tuple, list] = defaultdict(lambda: [None, None])
 
-    def add(key: tuple, index: int, value: int | Decimal) -> None:
-        cell = out[key]
+    def add(to: dict[tuple, list], key: tuple, index: int, value: int | Decimal) -> None:
+        cell = to[key]
         cell[index] = (cell[index] or 0) + value
 
     for u in bill.usage:
@@ -138,21 +140,25 @@ def _billed(bill: Bill, aliases: dict[str, str]) -> tuple[dict[tuple, list], lis
         model = normalise_model(u.model, aliases)
         tier = u.service_tier == PRIORITY
         for token_type in TOKEN_COLUMNS:
-            add((u.day, model, token_type, tier), 0, int(getattr(u, token_type)))
-        add((u.day, None, WEB_SEARCH, False), 0, int(u.web_search))
+            if model is None:  # nothing to set it beside (model NULL is the web searches' row)
+                add(apart, (u.day, "no_model", None, token_type, None), 0, int(getattr(u, token_type)))
+            else:
+                add(out, (u.day, model, token_type, tier), 0, int(getattr(u, token_type)))
+        add(out, (u.day, None, WEB_SEARCH, False), 0, int(u.web_search))
     for c in bill.costs:
         if not bill.since <= c.day < bill.until:
             continue
         model = normalise_model(c.model, aliases)
         if c.cost_type == "tokens" and c.token_type in TOKEN_COLUMNS and model and c.service_tier != PRIORITY:
-            add((c.day, model, c.token_type, False), 1, c.usd)
+            add(out, (c.day, model, c.token_type, False), 1, c.usd)
         elif c.cost_type == WEB_SEARCH:
-            add((c.day, None, WEB_SEARCH, False), 1, c.usd)
+            add(out, (c.day, None, WEB_SEARCH, False), 1, c.usd)
         else:  # code execution, session runtime, a token type or tier the comparison cannot place
-            apart[(c.day, c.cost_type or "unknown", model, c.raw_token_type or c.token_type, c.description)] += c.usd
+            key = (c.day, c.cost_type or "unknown", model, c.raw_token_type or c.token_type, c.description)
+            add(apart, key, 1, c.usd)
     items = [{"day": day, "kind": kind, "model": model, "token_type": token_type, "description": text,
-              "billed": None, "logged": None, "billed_usd": float(usd)}
-             for (day, kind, model, token_type, text), usd in apart.items()]
+              "billed": tokens, "logged": None, "billed_usd": None if usd is None else float(usd)}
+             for (day, kind, model, token_type, text), (tokens, usd) in apart.items() if tokens or usd is not None]
     return out, items
 
 
@@ -213,8 +219,7 @@ def _rows(billed: dict[tuple, list], logged: dict[tuple, list]) -> pd.DataFrame:
 
 def _order(key: tuple) -> tuple:
     day, model, token_type, priority = key
-    types = [*TOKEN_COLUMNS, WEB_SEARCH]
-    return day, model is None, model or "", types.index(token_type), priority
+    return day, model is None, model or "", TYPE_ORDER.index(token_type), priority
 
 
 def _priority_apart(items: list[dict[str, Any]], billed: dict[tuple, list],
@@ -291,7 +296,8 @@ def token_gaps(con: duckdb.DuckDBPyConnection, period: Period = WHOLE) -> pd.Dat
     token_type, billed, logged, billed_usd, computed_usd, coverage, model_coverage, unbilled, explained_usd,
     price_gap_usd, weight_usd, seen_usd (see `_gaps_sql`)."""
     where, params = day_bounds(period)
-    return fetch_df(con, _gaps_sql(where) + " ORDER BY day, model NULLS LAST, token_type", params)
+    return fetch_df(con, _gaps_sql(where) + " ORDER BY day, model NULLS LAST, list_position(?, token_type)",
+                    [*params, TYPE_ORDER])
 
 
 def _rollup_sql(where: str, keys: Sequence[str]) -> str:

@@ -36,7 +36,7 @@ import email.utils
 import ipaddress
 import json
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -336,35 +336,32 @@ def fetch_bill(client: AdminClient, since: dt.date, until: dt.date, workspace_id
     return bill_of(usage, costs, since, until, workspace_id)
 
 
+def _results(pages: Iterable[UsagePage | CostPage], workspace_id: str | None) -> Iterator[tuple[dt.date, Any]]:
+    """Yield (UTC day of its bucket, result) for every result of the pages; with a workspace id, its only."""
+    for page in pages:
+        for bucket in page.data:
+            day = bucket.starting_at.astimezone(dt.UTC).date()
+            yield from ((day, r) for r in bucket.results if not workspace_id or r.workspace_id == workspace_id)
+
+
 def bill_of(usage: Iterable[UsagePage], costs: Iterable[CostPage], since: dt.date, until: dt.date,
             workspace_id: str | None = None) -> Bill:
     """Return the bill of the days [since, until) in report pages: usage results as `BilledUsage`, cost results
     as `BilledCost` (cents → USD); with a workspace id, only that workspace's results."""
-    usage_rows, cost_rows = [], []
-    for page in usage:
-        for bucket in page.data:
-            day = bucket.starting_at.astimezone(dt.UTC).date()
-            for r in bucket.results:
-                if workspace_id and r.workspace_id != workspace_id:
-                    continue
-                usage_rows.append(BilledUsage(
-                    day, r.model, r.service_tier, uncached_input=r.uncached_input_tokens, output=r.output_tokens,
-                    cache_read=r.cache_read_input_tokens,
-                    cache_write_5m=r.cache_creation.ephemeral_5m_input_tokens,
-                    cache_write_1h=r.cache_creation.ephemeral_1h_input_tokens,
-                    web_search=r.server_tool_use.web_search_requests if r.server_tool_use else 0))
-    for page in costs:
-        for bucket in page.data:
-            day = bucket.starting_at.astimezone(dt.UTC).date()
-            for c in bucket.results:
-                if workspace_id and c.workspace_id != workspace_id:
-                    continue
-                if c.currency.upper() != "USD":
-                    raise FallbackscopeError(f"the cost report has an amount in {c.currency[:8]!r}, not USD.")
-                cost_rows.append(BilledCost(
-                    day, c.cost_type, c.amount / 100, model=c.model,  # cents → USD, exactly
-                    token_type=COST_TOKEN_TYPES.get(c.token_type or ""), raw_token_type=c.token_type,
-                    service_tier=c.service_tier, description=c.description))
+    usage_rows = [BilledUsage(
+        day, r.model, r.service_tier, uncached_input=r.uncached_input_tokens, output=r.output_tokens,
+        cache_read=r.cache_read_input_tokens, cache_write_5m=r.cache_creation.ephemeral_5m_input_tokens,
+        cache_write_1h=r.cache_creation.ephemeral_1h_input_tokens,
+        web_search=r.server_tool_use.web_search_requests if r.server_tool_use else 0)
+        for day, r in _results(usage, workspace_id)]
+    cost_rows = []
+    for day, c in _results(costs, workspace_id):
+        if c.currency.upper() != "USD":
+            raise FallbackscopeError(f"the cost report has an amount in {c.currency[:8]!r}, not USD.")
+        cost_rows.append(BilledCost(
+            day, c.cost_type, c.amount / 100, model=c.model,  # cents → USD, exactly
+            token_type=COST_TOKEN_TYPES.get(c.token_type or ""), raw_token_type=c.token_type,
+            service_tier=c.service_tier, description=c.description))
     return Bill(since, until, tuple(usage_rows), tuple(cost_rows), workspace_id)
 
 

@@ -266,3 +266,18 @@ def test_token_gaps_add_up_to_their_day_and_model(reconciled):
         billed, computed = part["billed_usd"].fillna(0).sum(), part["computed_usd"].sum()
         assert part["explained_usd"].sum() + part["price_gap_usd"].sum() == pytest.approx(billed - computed)
         assert part["explained_usd"].sum() == pytest.approx(whole["explained_usd"])
+
+
+def test_usage_without_a_model_is_listed_apart_not_mixed_with_web_searches(adb):
+    adb.add("w", 1, "2026-03-02 09:00", "claude-sonnet-4-5", web_search_requests=2)
+    adb.close()
+    bill = rec.Bill(D1, D2, usage=(usage(D1, None, uncached_input=500, web_search=2),))
+    result = store_bill(adb.path, bill)
+    con = store.connect(adb.path, read_only=True)
+    try:
+        assert con.execute("SELECT model, token_type, billed, logged FROM reconciliation").fetchall() == [
+            (None, "web_search", 2, 2)]
+    finally:
+        con.close()
+    assert [(r["kind"], r["token_type"], r["billed"]) for r in result.apart.to_dict("records")] == [
+        ("no_model", "uncached_input", 500)]
