@@ -355,3 +355,18 @@ def test_openmetrics_over_an_empty_database_says_no_data(tmp_path):
     adb.close()
     proc = export(adb.path, "-")
     assert proc.returncode == 4 and proc.stdout == "# EOF\n" and "no data" in proc.stderr
+
+
+@pytest.mark.parametrize("command", [["alert"], ["export", "openmetrics"]])
+def test_help_describes_the_command_and_shows_no_type_after_flags(command):
+    proc = subprocess.run([sys.executable, "-m", "fallbackscope.cli", *command, "--help"], capture_output=True,
+                          text=True, env={**os.environ, "COLUMNS": "200"}, timeout=60)
+    assert proc.returncode == 0
+    assert "OpenMetrics" in proc.stdout if command[0] == "export" else "burn rates" in proc.stdout
+    assert "<bool>" not in proc.stdout
+
+
+def test_a_bad_format_or_duration_is_a_usage_error(spike_db):
+    assert alert(spike_db, "--dry-run", "--format", "xml").returncode == 2
+    proc = alert(spike_db, "--dry-run", "--max-staleness", "26 hours")
+    assert proc.returncode == 2 and "--max-staleness `26 hours` is not a duration" in proc.stderr
