@@ -61,6 +61,11 @@ def count(value: Any) -> str:
     return "–" if _missing(value) else f"{int(value):,}"
 
 
+def interval(low: Any, high: Any) -> str:
+    """Return a 95% interval as `12.3%–15.0%`, `–` when unknown (a rate over nothing)."""
+    return "–" if _missing(low) or _missing(high) else f"{pct(low)}–{pct(high)}"
+
+
 def signed(value: Any, unit: str) -> str:
     """Return a change with its sign and unit (`+1.2 pp`, `−3%`), `–` when unknown."""
     if _missing(value):

@@ -8,6 +8,7 @@ percentages; money is USD.
 from __future__ import annotations
 
 import html
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -94,8 +95,10 @@ def _figure(traces: Sequence[Any], title: str, *, y_title: str | None = None, pe
 
 
 def empty(title: str, message: str = NO_DATA) -> go.Figure:
-    """Return a blank figure titled `title` that says `message` (no axes: never bare −1..1 axes)."""
-    note = {"text": message, "x": 0.5, "y": 0.5, "xref": "paper", "yref": "paper", "showarrow": False,
+    """Return a blank figure titled `title` that says `message` (no axes: never bare −1..1 axes), in lines
+    short enough for a half-width chart."""
+    lines = textwrap.wrap(_label(message), 56, break_long_words=False, break_on_hyphens=False) or [""]
+    note = {"text": "<br>".join(lines), "x": 0.5, "y": 0.5, "xref": "paper", "yref": "paper", "showarrow": False,
             "font": {"size": 14, "color": "#777"}}
     return _figure([], title, legend=False, annotations=[note], xaxis={"visible": False},
                    yaxis={"visible": False})

@@ -10,7 +10,18 @@ from dash import html
 
 from analytics import costs, tiers
 from dashboard import figures
-from dashboard.components import count, graph, model_colours, page_callback, page_header, panel, pct, status, table
+from dashboard.components import (
+    count,
+    graph,
+    interval,
+    model_colours,
+    page_callback,
+    page_header,
+    panel,
+    pct,
+    status,
+    table,
+)
 from dashboard.frames import View, chain_rates, sankey_flows
 
 dash.register_page(__name__, path="/chains", name="Chains and tiers", title="Chains and tiers · fallbackscope",
@@ -40,8 +51,7 @@ def _build(view: View) -> list[Any]:
     facts = view.facts(None)
     escalation = tiers.escalation_by_trigger(facts, by_workload=True)
     advice = costs.start_tier_advice(facts)
-    advice = advice.assign(ci=[f"{pct(a)}–{pct(b)}" for a, b in zip(advice["ci95_low"], advice["ci95_high"],
-                                                                    strict=True)])
+    advice = advice.assign(ci=[interval(a, b) for a, b in zip(advice["ci95_low"], advice["ci95_high"], strict=True)])
     colours = model_colours(view)
     rates = table(chain_rates(view), [
         ("workload", "Workload", None), ("chains", "Chains", count), ("fallback_rate", "Fallback", pct),

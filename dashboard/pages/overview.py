@@ -12,6 +12,7 @@ from dashboard import figures
 from dashboard.components import (
     count,
     graph,
+    interval,
     kpi,
     lower_bound_text,
     page_callback,
@@ -65,7 +66,7 @@ def layout(**_query: str) -> html.Div:
 
 def _rate_card(metric: str, rate: Rate, change: dict[str, Any] | None, *, lower_bound: bool, partial: bool,
                note: str = "", caption: str = "", state: str = "", kind: str = "") -> html.Div:
-    detail = "–" if rate.value is None else (f"95% CI {pct(rate.ci95_low)}–{pct(rate.ci95_high)} · "
+    detail = "–" if rate.value is None else (f"95% CI {interval(rate.ci95_low, rate.ci95_high)} · "
                                              f"{count(rate.numerator)} of {count(rate.denominator)}")
     notes = [n for n in (note, _change_note(change, partial)) if n]
     value = pct(rate.value)
@@ -119,7 +120,7 @@ def _build(view: View) -> list[Any]:
     cost = figures.bars(daily.assign(day=daily["day"].astype(str)), "day", "cost_usd", "Daily cost",
                         y_title="USD", money=True)
     slo_table = table(slo.assign(
-        refused=[f"{pct(r)} ({pct(a)}–{pct(b)})" for r, a, b in zip(slo["session_refusal_rate"], slo["ci95_low"],
+        refused=[f"{pct(r)} ({interval(a, b)})" for r, a, b in zip(slo["session_refusal_rate"], slo["ci95_low"],
                                                                      slo["ci95_high"], strict=True)],
         target=target_texts(slo)), [
         ("workload", "Workload", None), ("sessions", "Sessions", count),

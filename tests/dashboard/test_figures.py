@@ -235,3 +235,10 @@ def test_rate_bars_colour_each_row_and_hover_the_target_with_its_source():
                             colours={"haiku": "#111111", "opus": "#222222"})
     assert list(fig.data[0].marker.color) == ["#111111", "#222222"]
     assert list(fig.data[1].customdata) == ["5.0% (default)", "30.0% (policy)"]
+
+
+def test_a_long_message_is_wrapped_to_fit_a_half_width_chart_and_shown_as_text():
+    message = "/data/<b>fs</b>.duckdb: no such database; load logs first with `fallbackscope ingest`."
+    text = annotation_text(figures.empty(" ", message))
+    assert all(len(line) <= 70 for line in text.split("<br>")) and text.count("<br>") >= 1
+    assert "<b>" not in text and "&lt;b&gt;" in text

@@ -166,3 +166,9 @@ def test_slo_words_say_the_target_and_where_it_came_from():
     assert slo_text(same_value) == "target 5.0% (default, policy)"
     nothing = slo_targets(pd.DataFrame({"slo": [], "slo_source": []}))
     assert slo_text(nothing) == "" and slo_line(nothing) is None
+
+
+def test_an_unknown_interval_is_one_dash_not_three():
+    from dashboard.components import interval
+
+    assert interval(None, float("nan")) == "–" and interval(0.1, 0.25) == "10.0%–25.0%"
