@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from dashboard_support import ServerThread, graph_data, severe, start_browser, wait_settled
+from dashboard_support import ServerThread, graph_data, severe, wait_settled
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -50,15 +50,6 @@ def server(tmp_path_factory):
     db = hostile.build(tmp_path_factory.mktemp("hostile-browser"))
     with ServerThread(create_app(db).server) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def chrome(chromium_paths, tmp_path_factory):
-    driver = start_browser(*chromium_paths, tmp_path_factory.mktemp("hostile-profile"))
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def test_hostile_names_are_shown_as_text_on_every_charting_page(chrome, server):
