@@ -3,11 +3,14 @@ where it has a chain, and as refused there when one of those chains had a refuse
 
 from __future__ import annotations
 
-import duckdb
-import pandas as pd
+from typing import TYPE_CHECKING
 
-from analytics.common import fetch_df
+import duckdb
+
 from fallbackscope.core.periods import Period, TimeKey, bucket_sql, day_sql
+
+if TYPE_CHECKING:  # the session rows' SQL is needed without pandas (`alert`); only `session_counts` loads it
+    import pandas as pd
 
 
 def chain_refusals_sql(first: str = "TRUE", later: str = "TRUE") -> str:
@@ -43,6 +46,8 @@ def session_counts(con: duckdb.DuckDBPyConnection, session_key: TimeKey | None, 
     """Return sessions (with a session id) and refused sessions per bucket and workload, and per bucket
     over all workloads (`workload` null). Sessions are counted per workload first; the all-workload
     count only regroups the few sessions seen in more than one workload."""
+    from analytics.common import fetch_df
+
     p_first, p_params = period.where("ts")
     p_since, s_params = period.where_since("ts")
     return fetch_df(con, f"""

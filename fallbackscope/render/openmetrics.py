@@ -11,7 +11,7 @@ import math
 from collections.abc import Iterator
 
 from analytics.alerts import SloSnapshot
-from analytics.common import ratio
+from analytics.rates import ratio
 from analytics.windows import BUDGET
 
 PREFIX = "fallbackscope_"
