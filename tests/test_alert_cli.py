@@ -370,3 +370,29 @@ def test_a_bad_format_or_duration_is_a_usage_error(spike_db):
     assert alert(spike_db, "--dry-run", "--format", "xml").returncode == 2
     proc = alert(spike_db, "--dry-run", "--max-staleness", "26 hours")
     assert proc.returncode == 2 and "--max-staleness `26 hours` is not a duration" in proc.stderr
+
+
+def test_each_post_saves_its_own_state_and_a_failed_one_leaves_its_alert_as_it_was(spike_db):
+    from fallbackscope.alerting import DeliveryFailed
+
+    con = duckdb.connect(str(spike_db))  # a ticket notified yesterday, which no longer fires
+    con.execute("INSERT INTO alerts VALUES (?, 'ticket', '3d/6h ×1', ?, now(), NULL, 0.05, 1.2, 1.5)",
+                [WORKLOAD, SPIKE_AT - dt.timedelta(days=1)])
+    con.close()
+    sent: list[dict] = []
+
+    def poster(url: str, data: bytes) -> None:
+        message = json.loads(data)
+        if message["status"] == "resolved":
+            raise DeliveryFailed("webhook post to example.invalid failed (HTTP 503) after 3 tries")
+        sent.append(message)
+
+    run = run_alert(spike_db, environ={WEBHOOK_ENV: "https://example.invalid/hook"}, poster=poster)
+    assert run.exit_code == 1 and run.sent == 1 and run.resolved == 0
+    assert [m["rule"] for m in sent] == ["1h/5m ×14.4"]
+    assert "resolution of ticket alert 3d/6h ×1 for `chat`" in run.errors[0]
+    rows = {(s, r): res for _, s, r, _, res in state(spike_db)}
+    assert rows == {("ticket", "3d/6h ×1"): None, ("page", "1h/5m ×14.4"): None}  # the page saved, the ticket open
+    again = run_alert(spike_db, environ={WEBHOOK_ENV: "https://example.invalid/hook"},
+                      poster=lambda url, data: sent.append(json.loads(data)))
+    assert again.exit_code == 3 and again.resolved == 1 and [m["status"] for m in sent] == ["firing", "resolved"]
