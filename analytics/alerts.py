@@ -272,13 +272,15 @@ class LastDay:
 @dataclass(frozen=True)
 class SloSnapshot:
     """Every workload's burn rates at `at`: per window of the rules plus 24h (and 28d, the error budget's),
-    the last day's chain counts, and the time of the latest attempt at or before `at`."""
+    the last day's chain counts, and the time of the latest attempt at or before `at`. `rate_windows` names
+    the windows whose rates are shown (the rules' and 24h; 28d only when a rule uses it)."""
 
     at: dt.datetime | None
     latest: dt.datetime | None
     windows: tuple[Window, ...]
     burns: tuple[WindowBurn, ...]
     last_day: tuple[LastDay, ...]
+    rate_windows: tuple[str, ...] = ()
 
     def frame(self) -> pd.DataFrame:
         """Return the burns as a DataFrame, one row per workload and window (`WindowBurn.as_row`)."""
@@ -311,8 +313,9 @@ def burn_table(con: duckdb.DuckDBPyConnection, policy: Policy | str | None = Non
     latest = latest_attempt(con, at)
     at = at or latest
     windows = snapshot_windows(policy)
+    shown = tuple(dict.fromkeys([w.name for w in rule_windows(policy.alerts.rules)] + [LAST_DAY[0]]))
     if at is None:
-        return SloSnapshot(None, None, tuple(windows), (), ())
+        return SloSnapshot(None, None, tuple(windows), (), (), shown)
     counts = window_counts(con, at, windows)
     names = sorted({w for w, _ in counts} | {n for n, r in policy.workloads.items() if r.slo_source == "policy"})
     burns = []
@@ -320,7 +323,7 @@ def burn_table(con: duckdb.DuckDBPyConnection, policy: Policy | str | None = Non
         rules = policy.for_workload(name)
         burns += window_burns(counts, at, windows, name, rules.refusal_slo, rules.slo_source).values()
     days = _last_day(con, policy, at) if last_day else ()
-    return SloSnapshot(at, latest, tuple(windows), tuple(burns), days)
+    return SloSnapshot(at, latest, tuple(windows), tuple(burns), days, shown)
 
 
 def _last_day(con: duckdb.DuckDBPyConnection, policy: Policy, at: dt.datetime) -> tuple[LastDay, ...]:

@@ -78,7 +78,7 @@ def _samples(snapshot: SloSnapshot, family: str) -> Iterator[str | None]:
             yield _sample(family, {}, snapshot.latest.timestamp())
         return
     for b in snapshot.burns:  # per workload and window: the rules' windows and 24h (28d is the budget's)
-        if b.window == budget:
+        if b.window not in snapshot.rate_windows:
             continue
         labels = {"workload": b.workload, "window": b.window}
         if family == "session_refusal_ratio":

@@ -227,6 +227,10 @@ def test_the_snapshot_holds_every_workload_and_window_with_target_and_source(spi
     snap = burn_table(spike.writer, last_day=True)
     frame = snap.frame().set_index(["workload", "window"])
     assert [w.name for w in snap.windows] == ["28d", "3d", "24h", "6h", "1h", "30m", "5m"]
+    assert "28d" not in snap.rate_windows  # the budget's window only, unless a rule uses it
+    ruled = parse_policy_toml(POLICY + '[[alerts.rules]]\nseverity = "ticket"\nlong = "28d"\nshort = "1d"\n'
+                              'factor = 1\n')
+    assert burn_table(spike.writer, ruled).rate_windows == ("28d", "1d", "24h")
     assert frame.loc[("chat", "1h"), "burn_rate"] == pytest.approx(19.0)
     assert frame.loc[("chat", "28d"), "error_budget_remaining"] == pytest.approx(1 - 38 / 62)
     assert frame.loc[("other", "5m"), "slo_source"] == "default" and frame.loc[("other", "5m"), "target"] == 0.05
