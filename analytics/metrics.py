@@ -159,3 +159,21 @@ def blended_cost_per_request(cost_usd: Any, chains: Any) -> float | None:
     if cost is None or not n:
         return None
     return cost / n
+
+
+def refusal_lower_bound_warning(unknown_stop_attempts: int) -> str | None:
+    """Return the warning that refusal rates are lower bounds when some attempts say nothing of their stop
+    reason (docs/metrics.md §6.3); None when there are none."""
+    if not unknown_stop_attempts:
+        return None
+    return (f"{unknown_stop_attempts:,} attempts say nothing of their stop reason (response logging off or "
+            "redacted): a refusal could hide in them, so the refusal rates are lower bounds.")
+
+
+def cost_lower_bound_warning(cost_incomplete_attempts: int) -> str | None:
+    """Return the warning that costs are lower bounds when part of some attempts' cost is unknown (web
+    searches their log did not report, docs/metrics.md §3.8); None when there are none."""
+    if not cost_incomplete_attempts:
+        return None
+    return (f"{cost_incomplete_attempts:,} attempts have part of their cost unknown (web searches their log did "
+            "not report): the costs are lower bounds.")

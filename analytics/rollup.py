@@ -18,7 +18,7 @@ from analytics.collect import collect
 from analytics.common import add_rate
 from analytics.credits import summarise
 from analytics.facts import Facts
-from analytics.metrics import REGISTRY, blended_cost_per_request, burn_rate, slo_met
+from analytics.metrics import REGISTRY, blended_cost_per_request, burn_rate, refusal_lower_bound_warning, slo_met
 from analytics.policy_names import policy_name_warnings
 from analytics.summary import chain_table, keys_for, present, with_keys
 from analytics.violations import KINDS, violation_rows
@@ -66,8 +66,7 @@ def compute_metrics(
             out = _with_drift(con, out)
     unknown = int(facts.firsts.loc[facts.firsts["unknown_stop"].astype(bool), "n"].sum()
                   + facts.laters.loc[facts.laters["unknown_stop"].astype(bool), "n"].sum())
-    lower_bound = [f"{unknown} attempts say nothing of their stop reason (response logging off or redacted): "
-                   "the refusal rates are lower bounds."] if unknown else []
+    lower_bound = [w for w in (refusal_lower_bound_warning(unknown),) if w]
     out.attrs.update(chains=facts.chain_count(), warnings=lower_bound + policy_name_warnings(con, policy))
     return out
 

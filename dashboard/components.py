@@ -18,6 +18,7 @@ import plotly.graph_objects as go
 from dash import dcc, html
 from dash.exceptions import PreventUpdate
 
+from analytics.metrics import refusal_lower_bound_warning
 from dashboard import figures
 from dashboard.data import DataSource, DataUnavailable
 from dashboard.frames import SloTargets, View
@@ -224,12 +225,8 @@ def slo_line(targets: SloTargets, *, name_the_rate: bool = True) -> figures.Targ
 
 
 def lower_bound_text(unknown_stop_attempts: int) -> str | None:
-    """Return the warning that the refusal rates are lower bounds when some attempts say nothing of their stop
-    reason (docs/metrics.md §6.3), None when there are none."""
-    if not unknown_stop_attempts:
-        return None
-    return (f"{unknown_stop_attempts:,} attempts say nothing of their stop reason (response logging off or "
-            "redacted): a refusal could hide in them, so every refusal rate here is a lower bound.")
+    """Return the warning that the refusal rates are lower bounds (`analytics.metrics`), None without one."""
+    return refusal_lower_bound_warning(unknown_stop_attempts)
 
 
 def warnings(lines: Sequence[str | None]) -> list[Any]:

@@ -15,7 +15,12 @@ from analytics.common import Rate, clean, money
 from analytics.coverage import Coverage, partial_week, period_coverage
 from analytics.credits import credit_summary
 from analytics.facts import Facts
-from analytics.metrics import blended_cost_per_request, slo_met
+from analytics.metrics import (
+    blended_cost_per_request,
+    cost_lower_bound_warning,
+    refusal_lower_bound_warning,
+    slo_met,
+)
 from analytics.policy_names import policy_name_warnings
 from analytics.reconcile import ReconciliationSummary, period_summary
 from analytics.summary import chain_table, present
@@ -161,14 +166,8 @@ def report_warnings(monday: dt.date, total: dict[str, Any], coverage: Coverage, 
     flag = partial_week(coverage, previous)
     if flag:
         out.append(flag + ".")
-    unknown = int(total["unknown_stop_attempts"])
-    if unknown:
-        out.append(f"{unknown} attempts say nothing of their stop reason (response logging off or redacted): "
-                   "the refusal rates are lower bounds.")
-    incomplete = int(total["cost_incomplete_attempts"])
-    if incomplete:
-        out.append(f"{incomplete} attempts have part of their cost unknown (web searches their log did not report): "
-                   "the costs are lower bounds.")
+    out += [w for w in (refusal_lower_bound_warning(int(total["unknown_stop_attempts"])),
+                        cost_lower_bound_warning(int(total["cost_incomplete_attempts"]))) if w]
     return out + list(found)
 
 
