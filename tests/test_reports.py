@@ -504,3 +504,4 @@ def test_money_has_one_precision_per_kind_never_mixed_in_a_column():
     assert [usd(v) for v in (2.1449, 0.1072, 0.0, 1234.5, 0.004, None)] == [
         "$2.14", "$0.11", "$0.00", "$1,234.50", "<$0.01", "—"]
     assert [usd(v, PER_REQUEST) for v in (0.1072, 2.14, 0.00001)] == ["$0.1072", "$2.1400", "<$0.0001"]
+    assert usd(-0.035) == "-$0.04"

@@ -87,7 +87,7 @@ def usd(value: Any, digits: int = 2) -> str:
     step = 10.0 ** -digits
     if value and abs(value) < step / 2:
         return f"<${step:.{digits}f}" if value > 0 else f"-<${step:.{digits}f}"
-    return f"${value:,.{digits}f}"
+    return f"-${-value:,.{digits}f}" if value < 0 else f"${value:,.{digits}f}"
 
 
 #: decimals of a cost per request (a fraction of a cent is its usual size)
@@ -270,3 +270,14 @@ def slo_line(report: Mapping[str, Any]) -> str:
         return f"all {len(judged)} workloads with sessions met their refusal SLO (on the session refusal rate)"
     return (f"{len(missed)} of {len(judged)} workloads MISSED their refusal SLO (on the session refusal rate): "
             + ", ".join(missed))
+
+
+def billing_line(report: Mapping[str, Any]) -> str:
+    """Return the week's billing reconciliation in one line (coverage, billed against computed, price gap);
+    empty when the week has no reconciled day (docs/metrics.md §10)."""
+    rec = part(report, "reconciliation")
+    if not rec:
+        return ""
+    return (f"logs saw {pct(rec.get('coverage'))} of the billed usage on {count_text(rec.get('days'))} reconciled "
+            f"days; billed {usd(rec.get('billed_usd'))}, computed {usd(rec.get('computed_usd'))}, price gap "
+            f"{usd(rec.get('price_gap_usd'))}")

@@ -21,6 +21,7 @@ from fallbackscope.render.display import (
     WORKLOAD_HEADER,
     Report,
     as_mapping,
+    billing_line,
     cost_rows,
     count_text,
     coverage_text,
@@ -243,6 +244,7 @@ def _html_week(report: Mapping[str, Any], daily: pd.DataFrame | None, prefix: st
         f"(UTC, end exclusive) · {_h(totals_line(report))}"
         + (f" · {_h(coverage_text(report))}" if coverage_text(report) else "") + "</p>",
         *[f'<p class="warning">{_h(w)}</p>' for w in warning_lines(report)],
+        *([f'<p class="sub">Billing: {_h(billing_line(report))}</p>'] if billing_line(report) else []),
         f'<div class="kpis">{kpis}</div><div class="charts">{"".join(charts)}</div>',
         "<h2>Workloads and SLO</h2>", _html_table(WORKLOAD_HEADER, slo_rows, 2, slo_class),
         "<h2>Drift</h2>", _html_table(["", "refusal rate"], drift_rows, numeric_from=9),

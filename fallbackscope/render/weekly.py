@@ -27,6 +27,7 @@ from fallbackscope.render.display import (
     WORKLOAD_HEADER,
     Report,
     as_mapping,
+    billing_line,
     cost_rows,
     coverage_text,
     date_text,
@@ -182,7 +183,8 @@ def render_md(report: Report) -> str:
         f"- **Session refusal rate:** {md_escape(rate_line(report.get('session_refusal_rate'), 'sessions'))}",
         f"- **Previous week:** {md_escape(rate_line(previous_rate(report), 'chains'))}",
         f"- **Drift:** {md_escape(drift_line(report))}",
-        f"- **SLO:** {md_escape(slo_line(report))}", "",
+        f"- **SLO:** {md_escape(slo_line(report))}",
+        *([f"- **Billing:** {md_escape(billing_line(report))}"] if billing_line(report) else []), "",
         "## Workloads and SLO", "", *_md_table(WORKLOAD_HEADER, workload_rows(report), 2),
         "## Cost", "", *_md_table(COST_HEADER, cost_rows(report)),
     ]

@@ -19,6 +19,7 @@ from fallbackscope.billing import store_bill
 from fallbackscope.core import store
 from fallbackscope.core.periods import Period
 from fallbackscope.render.report import compute_weekly
+from fallbackscope.render.weekly import render_md
 
 D1, D2, D3 = dt.date(2026, 3, 2), dt.date(2026, 3, 3), dt.date(2026, 3, 4)  # Monday to Wednesday of 2026-W10
 WEEK = Period.week(D1)
@@ -229,6 +230,9 @@ def test_the_weekly_report_carries_the_weeks_reconciliation(reconciled):
     assert report["reconciliation"]["computed_usd"] == pytest.approx(2.0275)
     assert report["reconciliation"]["price_gap_usd"] == pytest.approx(-0.035)
     assert "reconciliation" not in compute_weekly(con, "2026-W11").as_dict()
+    md = render_md(report)
+    assert "- **Billing:** logs saw 93.1% of the billed usage on" in md and "price gap -$0.04" in md
+    assert "Billing:" not in render_md(compute_weekly(con, "2026-W11").as_dict())
 
 
 def test_a_second_run_replaces_its_days_without_duplicating_rows(reconciled, adb):
