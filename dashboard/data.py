@@ -382,6 +382,11 @@ class DataSource:
         policy = self.policy
         return self._fetch("base", ("base", scope), lambda con: compute_base(con, scope, policy), heavy=True)
 
+    def read(self, key: Hashable, compute: Callable[[duckdb.DuckDBPyConnection], T]) -> Result[T]:
+        """Return `compute(con)` of a small read (the alerting and billing tables), on a read-only connection
+        to the whole database (no scope), cached per database version under `key`."""
+        return self._fetch("small", ("read", key), compute, heavy=False)
+
     def memo(self, key: Hashable, make: Callable[[], T]) -> T:
         """Return the value kept under `key`, made (once) by `make` when missing; least recently used
         values are dropped beyond `max_views`. For values derived from cached results (views, pages)."""

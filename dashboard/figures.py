@@ -348,3 +348,18 @@ def loads(df: pd.DataFrame, title: str) -> go.Figure:
     long["kind"] = long["kind"].replace({"rejected": "records rejected"})
     return stacked(long, "day", "kind", "records", title, y_title="records",
                    order=["loaded", "duplicates", "records rejected"])
+
+
+def coverage(df: pd.DataFrame, x: str, title: str, *, value: str = "coverage", billed: str = "billed_usd",
+             message: str = NO_DATA) -> go.Figure:
+    """Return the share of the billed traffic the logs saw, a bar per `x` (0–100%, full coverage dashed), the
+    billed USD in the hover. No row with a coverage: a figure saying `message` (a coverage of 0 is drawn)."""
+    if df.empty or df[value].isna().all():
+        return empty(title, message)
+    xs = _x(list(df[x]))
+    bar = go.Bar(x=xs, y=_num(df[value]), customdata=_num(df[billed]), marker={"color": PALETTE[0]},
+                 name="coverage", hovertemplate="%{x}: %{y:.1%} of $%{customdata:,.2f} billed<extra></extra>")
+    full = go.Scatter(x=[xs[0], xs[-1]] if len(xs) > 1 else xs, y=[1.0] * min(len(xs), 2), name="full coverage",
+                      mode="lines" if len(xs) > 1 else "markers", line={"color": "#777", "dash": "dash", "width": 1},
+                      marker={"symbol": "line-ew-open", "size": 24, "color": "#777"}, hoverinfo="skip")
+    return _figure([bar, full], title, y_title="logged ÷ billed", percent=True, legend=False)

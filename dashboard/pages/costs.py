@@ -18,6 +18,7 @@ from dashboard.components import (
     page_header,
     panel,
     pct,
+    source,
     status,
     table,
     usd,
@@ -31,6 +32,8 @@ from dashboard.frames import (
     headline,
     rejection_reasons,
 )
+from dashboard.slo_components import NOT_RECONCILED, billing_panel
+from dashboard.slo_frames import billing
 
 dash.register_page(__name__, path="/costs", name="Cost and credits", title="Cost and credits · fallbackscope",
                    order=3)
@@ -50,6 +53,8 @@ def layout(**_query: str) -> html.Div:
             graph("costs-blended"), graph("costs-overhead"),
             graph("costs-credits"), graph("costs-credits-time"),
             panel("costs-table", "Cost per workload", wide=True),
+            graph("costs-coverage", wide=True),
+            panel("costs-billing", "The bill against the computed cost, per model (Anthropic Admin API)", wide=True),
         ]),
     ])
 
@@ -79,6 +84,7 @@ def _build(view: View) -> list[Any]:
     ]
     credits_time = credits_by_bucket(facts, view.time_key)
     order = [c for c in CREDIT_ORDER if c in set(credits_time["outcome"])]
+    bill = billing(source(), view.filters)
     return [
         status(view), cards,
         figures.stacked(cost_by(facts, "workload", view.time_key), "bucket", "workload", "cost_usd",
@@ -104,6 +110,10 @@ def _build(view: View) -> list[Any]:
             ("escalation_overhead_usd", "Overhead", usd), ("overhead_share", "Overhead share", pct),
             ("unpriced_attempts", "Unpriced attempts", count),
         ], "No chains in these days"),
+        figures.coverage(bill.days.assign(day=[str(d)[:10] for d in bill.days["day"]]), "day",
+                         "Billing coverage by day: the share of the billed traffic the logs saw (whole bill)",
+                         message=NOT_RECONCILED),
+        billing_panel(bill),
     ]
 
 
@@ -117,4 +127,6 @@ page_callback(__name__, [
     ("costs-credits", "figure"),
     ("costs-credits-time", "figure"),
     ("costs-table", "children"),
+    ("costs-coverage", "figure"),
+    ("costs-billing", "children"),
 ], _build)

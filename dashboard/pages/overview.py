@@ -22,6 +22,7 @@ from dashboard.components import (
     signed,
     slo_line,
     slo_text,
+    source,
     status,
     table,
     target_texts,
@@ -38,6 +39,8 @@ from dashboard.frames import (
     week_over_week,
     weekly,
 )
+from dashboard.slo_components import burn_panel
+from dashboard.slo_frames import burns
 
 dash.register_page(__name__, path="/", name="Overview", title="Overview · fallbackscope", order=0)
 
@@ -59,6 +62,7 @@ def layout(**_query: str) -> html.Div:
             graph("overview-trend", wide=True),
             graph("overview-cost", wide=True),
             panel("overview-slo", "Session refusal rate against each workload's SLO"),
+            panel("overview-burn", "SLO burn rate per alert window and error budget left", wide=True),
             panel("overview-wow", "Week over week"),
         ]),
     ])
@@ -131,7 +135,8 @@ def _build(view: View) -> list[Any]:
     notes = [lower_bound_text(head["unknown_stop_attempts"]), _week_flag(partial, weeks),
              *view.base.value.policy_warnings]
     return [status(view), warnings(notes),
-            cards, trend, cost, slo_table, _wow_view(wow_table, weeks, partial)]
+            cards, trend, cost, slo_table, burn_panel(burns(source(), view.filters)),
+            _wow_view(wow_table, weeks, partial)]
 
 
 def _week_flag(partial: str | None, weeks: Any) -> str | None:
@@ -166,5 +171,6 @@ page_callback(__name__, [
     ("overview-trend", "figure"),
     ("overview-cost", "figure"),
     ("overview-slo", "children"),
+    ("overview-burn", "children"),
     ("overview-wow", "children"),
 ], _build)

@@ -18,6 +18,7 @@ from dashboard.components import (
     panel,
     pct,
     slo_line,
+    source,
     status,
     table,
     target_texts,
@@ -32,6 +33,8 @@ from dashboard.frames import (
     workload_drift,
     workload_refusals,
 )
+from dashboard.slo_components import burn_panel
+from dashboard.slo_frames import burns
 
 dash.register_page(__name__, path="/refusals", name="Refusals", title="Refusals · fallbackscope", order=1)
 
@@ -49,6 +52,7 @@ def layout(**_query: str) -> html.Div:
             graph("refusals-daily", wide=True),
             graph("refusals-weekly"),
             graph("refusals-sessions"),
+            panel("refusals-burn", "SLO burn rate per alert window and error budget left", wide=True),
             graph("refusals-category"),
             graph("refusals-model"),
             graph("refusals-workload"),
@@ -103,6 +107,7 @@ def _build(view: View) -> list[Any]:
         figures.rate_band(sessions, "week", "Session refusal rate by ISO week, against the SLO",
                           name="session refusal rate", colour=figures.RATE_COLOURS["session refusal rate"],
                           target=slo_line(targets, name_the_rate=False)),
+        burn_panel(burns(source(), view.filters)),
         figures.stacked(categories, "bucket", "category", "refused_attempts",
                         f"Refused attempts by category, per {view.time_key}", y_title="refused attempts",
                         order=order),
@@ -124,6 +129,7 @@ page_callback(__name__, [
     ("refusals-daily", "figure"),
     ("refusals-weekly", "figure"),
     ("refusals-sessions", "figure"),
+    ("refusals-burn", "children"),
     ("refusals-category", "figure"),
     ("refusals-model", "figure"),
     ("refusals-workload", "figure"),

@@ -10,12 +10,13 @@ from dash import html
 
 from analytics import reliability, tiers
 from dashboard import figures
-from dashboard.components import count, graph, page_callback, page_header, panel, pct, status, table
+from dashboard.components import count, graph, page_callback, page_header, panel, pct, source, status, table
 from dashboard.frames import View, errors_by_class, violations, violations_by_bucket
+from dashboard.slo_components import alert_panel
+from dashboard.slo_frames import alerts
 
 dash.register_page(__name__, path="/reliability", name="Reliability and policy",
                    title="Reliability and policy · fallbackscope", order=4)
-
 
 
 def layout(**_query: str) -> html.Div:
@@ -31,6 +32,7 @@ def layout(**_query: str) -> html.Div:
             graph("reliability-violations-time"),
             panel("reliability-error-table", "Attempts per error class"),
             panel("reliability-violation-table", "Policy violations"),
+            panel("reliability-alerts", "Alert history (SLO burn-rate alerts sent, latest first)", wide=True),
         ]),
     ])
 
@@ -57,6 +59,7 @@ def _build(view: View) -> list[Any]:
                        ("value", "Share of attempts", pct)], "No failed attempts in these days"),
         table(kinds, [("kind", "Kind", None), ("workload", "Workload", None), ("count", "Count", count)],
               "No policy violations in these days"),
+        alert_panel(alerts(source(), view.filters)),
     ]
 
 
@@ -69,4 +72,5 @@ page_callback(__name__, [
     ("reliability-violations-time", "figure"),
     ("reliability-error-table", "children"),
     ("reliability-violation-table", "children"),
+    ("reliability-alerts", "children"),
 ], _build)

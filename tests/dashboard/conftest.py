@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "browser"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analytics"))  # AttemptDB
 
 from dashboard_support import load_sample  # noqa: E402
 
