@@ -11,7 +11,7 @@ the workloads whose `refusal_slo` the policy sets, in (0, 1). Delivery, state an
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -185,7 +185,9 @@ def evaluate(con: duckdb.DuckDBPyConnection, policy: Policy | str | None = None,
     if at is None:
         return Evaluation(None, None, watched, (), (), tuple(warnings), 0)
     windows = rule_windows(rules)
-    counts = window_counts(con, at, windows, watched)
+    budget = Window(*BUDGET)
+    # one pass counts the rules' windows and the budget's (the alert object's), which all end at `at`
+    counts = window_counts(con, at, [*windows, budget], watched)
     checks = []
     for name, target in watched.items():
         burns = window_burns(counts, at, windows, name, target, "policy")
@@ -194,24 +196,14 @@ def evaluate(con: duckdb.DuckDBPyConnection, policy: Policy | str | None = None,
                 long, short = burns[rule.long], burns[rule.short]
                 checks.append(RuleCheck(name, rule, long, short,
                                         fires(long, short, rule.factor, policy.alerts.min_sessions)))
-    alerts = _alerts(con, at, [c for c in checks if c.firing], dashboard_url)
-    sessions = sum(counts.get((name, windows[0].name), (0, 0))[0] for name in watched)
-    return Evaluation(at, latest, watched, tuple(checks), alerts, tuple(warnings), sessions)
-
-
-def _alerts(con: duckdb.DuckDBPyConnection, at: dt.datetime, firing: Sequence[RuleCheck],
-            dashboard_url: str | None) -> tuple[Alert, ...]:
-    if not firing:
-        return ()
-    budget = Window(*BUDGET)
-    counts = window_counts(con, at, [budget], {c.workload for c in firing})
-    out = []
-    for check in firing:
+    alerts = []
+    for check in (c for c in checks if c.firing):
         spent = window_burns(counts, at, [budget], check.workload, check.long.target, check.long.slo_source)
         since = check.long.since
         link = dashboard_link(dashboard_url, check.workload, since, at) if dashboard_url else None
-        out.append(Alert(check, at, spent[budget.name], top_categories(con, check.workload, since, at), link))
-    return tuple(out)
+        alerts.append(Alert(check, at, spent[budget.name], top_categories(con, check.workload, since, at), link))
+    sessions = sum(counts.get((name, windows[0].name), (0, 0))[0] for name in watched)
+    return Evaluation(at, latest, watched, tuple(checks), tuple(alerts), tuple(warnings), sessions)
 
 
 @dataclass(frozen=True)
