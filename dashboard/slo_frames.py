@@ -16,7 +16,7 @@ import datetime as dt
 import duckdb
 import pandas as pd
 
-from analytics.alerts import alert_history, burn_table, watched_workloads
+from analytics.alerts import NOTHING_TO_WATCH, alert_history, burn_table, watched_workloads
 from analytics.reconcile import ReconciliationSummary, coverage_by_day, gap_by_model, period_summary
 from analytics.windows import BUDGET
 from dashboard.data import DataSource
@@ -24,7 +24,7 @@ from dashboard.filters import Filters
 from fallbackscope.core.periods import Period
 from fallbackscope.core.policy import Policy, resolve_policy
 
-NOTHING_WATCHED = "no workload has a refusal_slo in the policy: nothing is watched"
+NOTHING_WATCHED = NOTHING_TO_WATCH  # the alert command's sentence, one text for one fact
 #: the alert history shows this many episodes, latest first
 ALERT_LIMIT = 500
 

@@ -110,7 +110,7 @@ def test_without_a_policy_target_one_line_says_nothing_is_watched(tmp_path):
     db = build(tmp_path / "none.duckdb", policy=None)
     for page in ("overview", "refusals"):
         panel = outputs(db, page)[f"{page}-burn"]["children"]
-        assert texts(panel) == ["no workload has a refusal_slo in the policy: nothing is watched"]
+        assert texts(panel) == ["no workload has a refusal_slo: nothing to watch"]
         assert table_rows(panel) == []
 
 
