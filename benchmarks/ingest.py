@@ -9,6 +9,11 @@ Prints, for a generated `exchange` file of realistic lines (~2.5 KB each):
   plus sha256 of the messages as a stand-in for the prompt fingerprint;
 - plain Python: a json.loads loop building a pandas DataFrame of the same columns.
 Targets (issue 2): ingest ≤ 2× DuckDB alone, ≥ 5× faster than plain Python, peak memory ≤ 1.5 GB.
+
+The nightly case (issue 20): `python benchmarks/ingest.py --nightly [--lines 100000] [--history 10000000]`
+times one day's file into a database that already holds `--history` attempts (built once with SQL, all
+earlier than the file, cached in benchmarks/out) against the same file into an empty database; target ≤ 1.5×
+(linking against the store must stay cheap when files arrive in time order).
 The other input formats' throughput against `exchange` (issue 6): `python benchmarks/ingest.py --formats
 [--lines 50000]`, which runs `benchmarks/formats.py`.
 """
@@ -138,7 +143,12 @@ def main() -> None:
 
         formats.main()
         return
+    parser.add_argument("--nightly", action="store_true", help="instead: the nightly case (issue 20)")
+    parser.add_argument("--history", type=int, default=10_000_000, help="--nightly: attempts already stored")
     args = parser.parse_args()
+    if args.nightly:
+        nightly(args)
+        return
 
     OUT.mkdir(exist_ok=True)
     log = OUT / f"exchange-{args.lines}.jsonl"
@@ -189,6 +199,81 @@ def main() -> None:
         print(f"python json.loads    : {t_py:8.2f} s   max RSS {rss_py / 2**30:.2f} GiB")
         print(f"speed-up vs python   : {t_py / t_ours:8.2f}×  (target ≥ 5.0)")
     print(f"lines per second     : {lines / t_ours:,.0f}")
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+HISTORY_SQL = """
+INSERT INTO attempts (attempt_id, load_id, ts, surface, workload, session_id, chain_id, attempt_index, request_id,
+  requested_model, model, http_status, outcome, stop_reason, fallback_mode, is_batch, is_stream, service_tier,
+  latency_ms, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens,
+  web_search_requests, had_output, credit_minted_fp, prompt_fp, cost_usd, line_no, hop)
+SELECT 'msg_hist_' || i, 1 + i // ?, ?::TIMESTAMPTZ - to_microseconds((? - i) * ?), 'anthropic', 'bench',
+  'sess_hist_' || (i // 8), 'ch_hist_' || (i // 2), 1 + i % 2, 'req_hist_' || i, 'claude-sonnet-4-5',
+  'claude-sonnet-4-5', 200, CASE WHEN i % 25 = 0 THEN 'refusal' ELSE 'ok' END,
+  CASE WHEN i % 25 = 0 THEN 'refusal' ELSE 'end_turn' END, 'none', false, false, 'standard', 900, 420, 95, 0, 0,
+  130, 0, true, CASE WHEN i % 25 = 0 THEN md5('credit' || i) || md5('c' || i) END,
+  md5('prompt' || (i // 2)) || md5('p' || (i // 2)), 0.002, 1 + i % ?, 0
+FROM range(?) t(i)
+"""
+
+
+def build_history(path: Path, attempts: int, before: str) -> None:
+    """Write a database of `attempts` attempts spread over the year before `before` (as a year of nightly loads
+    would leave it: chain ids given, a refusal with a credit every 25th attempt, one load a day)."""
+    sys.path.insert(0, str(HERE.parent))
+    from fallbackscope.core import store
+    from fallbackscope.core.config import key_check_value
+
+    per_day = max(1, attempts // 365)
+    step_us = 365 * 86_400_000_000 // max(1, attempts)
+    con = store.connect(path)
+    store.store_key_check(con, key_check_value(os.environ["FALLBACKSCOPE_KEY"].encode()))
+    con.execute(HISTORY_SQL, [per_day, before, attempts, step_us, per_day, attempts])
+    con.execute("INSERT INTO link_inputs SELECT attempt_id, load_id, chain_id, attempt_index, NULL, 0 FROM attempts")
+    con.execute("INSERT INTO loads (load_id, path, sha256, format, started_at, finished_at, records, attempts_loaded,"
+                " duplicates, rejected, status) SELECT load_id, 'history-' || load_id, md5(load_id::VARCHAR),"
+                " 'exchange', now(), now(), count(*), count(*), 0, 0, 'ok' FROM attempts GROUP BY load_id")
+    # the next load takes the next id, as after a year of loads
+    con.execute("SELECT max(nextval('load_id_seq')) FROM range((SELECT max(load_id) FROM loads))")
+    con.execute("CHECKPOINT")
+    con.close()
+
+
+def nightly(args) -> None:
+    """The nightly case: a day's file into a database holding `--history` attempts against an empty one."""
+    os.environ.setdefault("FALLBACKSCOPE_KEY", "bench-key")
+    OUT.mkdir(exist_ok=True)
+    day = OUT / f"nightly-{args.lines}.jsonl"
+    if not day.exists():
+        subprocess.run([sys.executable, "-m", "fallbackscope.cli", "sample", str(OUT / "gen"), "--lines",
+                        str(args.lines)], check=True, stdout=subprocess.DEVNULL)
+        (OUT / "gen" / "exchange-bench.jsonl").rename(day)
+        shutil.rmtree(OUT / "gen")
+    history = OUT / f"history-{args.history}.duckdb"
+    if not history.exists():
+        print(f"building a database of {args.history:,} attempts …", flush=True)
+        started = time.perf_counter()
+        build_history(history, args.history, "2026-10-19 00:00:00+00")  # the sample's first day
+        print(f"  built in {time.perf_counter() - started:.1f} s, {history.stat().st_size / 1e9:.2f} GB", flush=True)
+    tmp = Path(tempfile.mkdtemp(prefix="fsnightly-"))
+
+    def into(copy_of: Path | None):
+        def make(i: int):
+            db = tmp / f"n-{i}.duckdb"
+            if copy_of is not None:
+                shutil.copyfile(copy_of, db)
+            return [sys.executable, "-m", "fallbackscope.cli", "ingest", str(day), "--db", str(db)], \
+                lambda: [p.unlink() for p in tmp.glob("n-*")]
+        return make
+
+    with open(day, "rb") as fh:
+        lines = sum(1 for _ in fh)
+    print(f"day file: {lines:,} lines; history: {args.history:,} attempts")
+    t_empty, _, _ = best("into an empty database", args.repeat, into(None))
+    t_full, _, _ = best(f"into {args.history:,} stored attempts", args.repeat, into(history))
+    print(f"into an empty database   : {t_empty:8.2f} s")
+    print(f"into {args.history:>12,} attempts: {t_full:8.2f} s")
+    print(f"ratio                    : {t_full / t_empty:8.2f}   (target ≤ 1.5)")
     shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -132,7 +132,7 @@ def _print_file_report(report) -> None:
         return
     line = (f"{report.path}: {report.loaded} loaded ({report.attempts_loaded} attempts), "
             f"{report.duplicates} duplicate, {report.rejected} rejected [{report.format}]")
-    out.print(line, markup=False)
+    out.print("; ".join([line, *report.warnings()]), markup=False)
     for reason, count in sorted(report.reasons.items(), key=lambda item: -item[1])[:5]:
         out.print(f"  rejected {count}: {reason}", markup=False)
 
@@ -146,6 +146,7 @@ def _log_file_report(report) -> None:
         "level": "info", "event": "file", "path": report.path, "status": report.status,
         "format": report.format or "", "records": report.records, "loaded": report.loaded,
         "attempts": report.attempts_loaded, "duplicates": report.duplicates, "rejected": report.rejected,
+        "naive_timestamps": report.naive_ts, "no_stop_reason": report.no_stop_reason,
     }
     parts = []
     for key, value in fields.items():

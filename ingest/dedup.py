@@ -33,12 +33,13 @@ def in_file_order(table: pa.Table) -> pa.Table:
     return table.take(pc.sort_indices(table, [(name, "ascending") for name in FIRST_ORDER]))
 
 
-def fill_content_ids(table: pa.Table) -> pa.Table:
+def fill_content_ids(table: pa.Table, counted: dict[str, int] | None = None) -> pa.Table:
     """Give records without any id a keyed hash of their content plus their ordinal among identical
     records of the file, so a renamed, gzipped or piped copy keeps the same ids. `table` holds a file's
-    rows in file order (`in_file_order`)."""
+    rows in file order (`in_file_order`); `counted`: for a grown file's new records, how many of each content
+    hash the file held before them (`ledger.content_ordinals`), so the ordinals count on."""
     filled = table.column("attempt_id").to_pylist()
-    seen: dict[str, int] = {}
+    seen: dict[str, int] = dict(counted or {})
     last_record: dict[str, tuple[int, int]] = {}
     records = zip(*(table.column(name).to_pylist() for name in RECORD_KEY), strict=True)
     for i, (fp, record, hop) in enumerate(zip(table.column("content_fp").to_pylist(), records,
@@ -47,8 +48,18 @@ def fill_content_ids(table: pa.Table) -> pa.Table:
             if last_record.get(fp) != record:
                 seen[fp] = seen.get(fp, 0) + 1
                 last_record[fp] = record
-            filled[i] = f"h:{fp}:{seen[fp]}" + (f"#{hop}" if hop else "")
+            filled[i] = content_id(fp, seen[fp], hop)
     return table.set_column(table.schema.get_field_index("attempt_id"), "attempt_id", pa.array(filled, pa.string()))
+
+
+def content_id(content_fp: str, ordinal: int, hop: int) -> str:
+    """Return the attempt id of an id-less record's attempt: `h:<content hash>:<ordinal>`, `#<hop>` for a hop."""
+    return f"h:{content_fp}:{ordinal}" + (f"#{hop}" if hop else "")
+
+
+# The ordinal of a content id (`content_id`), in SQL both engines read: `h:<hash>:<ordinal>[#<hop>]`.
+CONTENT_ORDINAL_SQL = "CAST(split_part(split_part(attempt_id, ':', 3), '#', 1) AS BIGINT)"
+CONTENT_HASH_SQL = "split_part(attempt_id, ':', 2)"
 
 
 def first_of_each_id(table: pa.Table) -> pa.Table:
@@ -68,13 +79,16 @@ def distinct_records(table: pa.Table) -> int:
     return table.group_by(list(RECORD_KEY)).aggregate([]).num_rows
 
 
-def new_attempts(con: duckdb.DuckDBPyConnection, table: pa.Table, has_stored: bool) -> pa.Table:
-    """Return a file's attempt rows (in file order) that are no duplicates: content ids filled, the first
-    of each id, none whose id is stored already."""
+def new_attempts(con: duckdb.DuckDBPyConnection, table: pa.Table, has_stored: bool,
+                 counted: dict[str, int] | None = None) -> tuple[pa.Table, pa.Array]:
+    """Return a file's attempt rows (in file order) that are no duplicates — content ids filled (counting on
+    from `counted`), the first of each id, none whose id is stored already — and the ids that were stored
+    already (the duplicates this load holds)."""
     if table.column("attempt_id").null_count:
-        table = fill_content_ids(table)
+        table = fill_content_ids(table, counted)
     if pc.count_distinct(table.column("attempt_id")).as_py() != table.num_rows:
         table = first_of_each_id(table)
+    stored_ids = pa.array([], pa.string())
     if has_stored:
         con.complete()  # DuckDB wants any open result finished before a register
         con.register("new_ids", table.select(["attempt_id"]))
@@ -82,5 +96,6 @@ def new_attempts(con: duckdb.DuckDBPyConnection, table: pa.Table, has_stored: bo
                          " WHERE attempt_id IN (SELECT attempt_id FROM new_ids)").to_arrow_table()
         con.unregister("new_ids")
         if stored.num_rows:
-            table = table.filter(pc.invert(pc.is_in(table.column("attempt_id"), stored.column(0))))
-    return table
+            stored_ids = stored.column(0).combine_chunks()
+            table = table.filter(pc.invert(pc.is_in(table.column("attempt_id"), stored_ids)))
+    return table, stored_ids

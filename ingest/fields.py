@@ -95,10 +95,16 @@ def get_number(obj: dict, key: str, parent: str = "") -> float | None:
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_TS_LIMIT_US = 253_402_300_800_000_000  # 10000-01-01T00:00:00Z: no later time fits a timestamp column
+_naive_timestamps = 0  # timestamps without an offset read by `parse_ts` in this process, since last taken
 
 
 def parse_ts(value: Any, path: str) -> int:
-    """Return RFC 3339 text (or epoch seconds) as UTC microseconds since the epoch."""
+    """Return RFC 3339 text (or epoch seconds) as UTC microseconds since the epoch.
+
+    A time without an offset is read as UTC and counted (`take_naive_timestamps`: the load warns of them); a
+    date without a time of day is rejected, as is a time beyond year 9999 once in UTC."""
+    global _naive_timestamps
     if isinstance(value, bool):
         raise Reject(f"unparseable timestamp in `{path}`")
     if isinstance(value, int | float):
@@ -113,6 +119,28 @@ def parse_ts(value: Any, path: str) -> int:
     except ValueError:
         raise Reject(f"unparseable timestamp in `{path}`") from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)  # no offset given: read as UTC
+        if _date_only(text):
+            raise Reject(f"timestamp without a time of day in `{path}`")
+        parsed = parsed.replace(tzinfo=dt.UTC)  # no offset given: read as UTC, and counted
+        _naive_timestamps += 1
     delta = parsed - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    if micros >= _TS_LIMIT_US:
+        raise Reject(f"field `{path}` is out of range")
+    return micros
+
+
+def _date_only(text: str) -> bool:
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def take_naive_timestamps() -> int:
+    """Return how many timestamps without an offset `parse_ts` read in this process since the last call, and
+    start counting again."""
+    global _naive_timestamps
+    count, _naive_timestamps = _naive_timestamps, 0
+    return count

@@ -12,6 +12,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from ingest.dedup import CONTENT_HASH_SQL, CONTENT_ORDINAL_SQL
 from ingest.formats import sse
 from ingest.sources import Source, ends_inside_a_line, file_sha256
 
@@ -34,10 +35,21 @@ class FileReport:
     rejected: int = 0
     error: str | None = None
     reasons: dict[str, int] = field(default_factory=dict)
+    naive_ts: int = 0  # timestamps without an offset, read as UTC
+    no_stop_reason: int = 0  # attempts loaded with outcome ok and no stop reason (`outcomes.unknown_stop_sql`)
 
     @property
     def loaded(self) -> int:
         return self.records - self.duplicates - self.rejected
+
+    def warnings(self) -> list[str]:
+        """Return what the file's numbers should be read with, one clause each (docs/metrics.md §3, §6.1)."""
+        out = []
+        if self.naive_ts:
+            out.append(f"{self.naive_ts} timestamps without an offset, read as UTC")
+        if self.no_stop_reason:
+            out.append(f"{self.no_stop_reason} attempts without a stop reason: refusals cannot be seen in them")
+        return out
 
     def count_rejects(self, reasons: list[str]) -> None:
         """Add rejected records, by reason."""
@@ -68,6 +80,7 @@ class LoadRow:
     bytes_read: int | None = None
     lines_read: int | None = None
     error: str | None = None
+    options: str | None = None  # the load's options as JSON (`ingest --reload` keeps those not given)
 
     def values(self) -> tuple:
         """Return the row's values in column order."""
@@ -137,6 +150,22 @@ def loaded_shas(con: Any, sha: str | None = None) -> set[str]:
     of these hashes, under any name, is skipped."""
     where, params = (f"{_OK} AND sha256 = ?", [sha]) if sha is not None else (_OK, [])
     return {row[0] for row in con.execute(f"SELECT DISTINCT sha256 FROM loads WHERE {where}", params).fetchall()}
+
+
+def content_ordinals(con: Any, location: str) -> dict[str, int]:
+    """Return, per content hash, how many id-less records the loads of a grown file read before (the highest
+    ordinal of its content ids among the attempts those loads stored or held as duplicates), so the ordinals
+    of its new records count on (docs/metrics.md §2). The loads: the file's `ok` loads since one read it from
+    its start."""
+    rows = con.execute(f"""
+WITH mine AS (SELECT load_id, start_byte FROM loads WHERE {_OK} AND path = ?),
+lineage AS (SELECT load_id FROM mine
+            WHERE load_id >= (SELECT max(load_id) FROM mine WHERE coalesce(start_byte, 0) = 0)),
+held AS (SELECT attempt_id FROM attempts WHERE load_id IN (SELECT load_id FROM lineage)
+         UNION ALL SELECT attempt_id FROM duplicates WHERE load_id IN (SELECT load_id FROM lineage))
+SELECT {CONTENT_HASH_SQL}, max({CONTENT_ORDINAL_SQL}) FROM held WHERE attempt_id LIKE 'h:%' GROUP BY 1
+""", [location]).fetchall()
+    return {fp: int(n) for fp, n in rows}
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Chain linking and triggers (docs/metrics.md §4): which chain each new attempt joins, and what follows from it.
+"""Chain linking and triggers (docs/metrics.md §4): which chain each attempt joins, and what follows from it.
 
 Rules, strongest first: the app's `chain_id`; a presented credit token joins the chain of the
 refusal that minted it; the hops of one server-side response are one chain; the same `prompt_fp` in
@@ -6,17 +6,19 @@ the same session (or workload) joins the most recent such chain when that chain'
 not a success and is less than 10 minutes older; else a new chain, named after its first attempt.
 
 Membership is sequential (each attempt sees the chains as they stood before it), so this is one
-plain loop over tuples in time order (`Linker`), seeded with the stored chains new attempts may join
-(`PRELOAD_SQL`). Attempts no rule can tie to another are chains of one, linked with column operations
-(`link_table`). Both engines link with these; where a rule is written in two languages (SQL and Arrow for
-the scope, Python and Arrow for `pinned`), the two stand side by side here and a test checks they agree.
+plain loop over tuples in time order (`Linker`), seeded with the stored chains as they stood before the
+first attempt linked (`preload_sql`). Chains do not depend on load order: stored attempts later than
+a new one, in the scopes it can reach, are linked again with it (`ingest.relink`), keeping their chains'
+stored ids (`keep_stored_ids`). Attempts no rule can tie to another are chains of one, linked with column
+operations (`link_rows`). Both engines link with these; where a rule is written in two languages (SQL and
+Arrow for the scope, Python and Arrow for `pinned`), the two stand side by side here and a test checks
+they agree.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -77,11 +79,18 @@ def first_trigger_arrow(intended_model: pa.ChunkedArray, model: pa.ChunkedArray)
 
 # -- the stored chains new attempts may join ---------------------------------------------------------------
 
-# Over `attempts` and a relation `fresh` (ts_us, prompt_fp, given_chain_id, credit_presented_fp) of the new
-# attempts: every stored attempt, as STORED_COLUMNS, of the chains named by a new attempt's chain id, of
-# chains whose refusal minted a credit a new attempt presents, and of chains with a new attempt's prompt
-# that ran in the linking window before the first new attempt. `Linker.from_stored` keys prompts by scope.
-PRELOAD_SQL = f"""
+
+def preload_sql(before_us: int) -> str:
+    """Return the SQL of the stored attempts, before `before_us` (epoch microseconds), of the chains the
+    attempts being linked may join, as STORED_COLUMNS.
+
+    Over `attempts` and a relation `fresh` (ts_us, prompt_fp, given_chain_id, credit_presented_fp) of the
+    attempts being linked (for stored ones linked again, `given_chain_id` is their stored chain): the chains
+    they name, chains whose refusal minted a credit they present, and chains with their prompt that ran in the
+    linking window before the first of them. `Linker.from_stored` keys prompts by scope.
+    """
+    before = int(before_us)
+    return f"""
 WITH wanted AS (
   SELECT chain_id FROM attempts
     WHERE prompt_fp IN (SELECT prompt_fp FROM fresh WHERE prompt_fp IS NOT NULL)
@@ -91,7 +100,7 @@ WITH wanted AS (
   UNION SELECT given_chain_id FROM fresh WHERE given_chain_id IS NOT NULL)
 SELECT a.chain_id, epoch_us(a.ts) AS ts_us, a.attempt_index, {scope_sql("a")} AS scope, a.prompt_fp,
   a.credit_minted_fp, a.model, a.outcome, a.accepted, a.error_class
-FROM attempts a WHERE a.chain_id IN (SELECT chain_id FROM wanted)
+FROM attempts a WHERE a.chain_id IN (SELECT chain_id FROM wanted) AND epoch_us(a.ts) < {before}
 """
 
 
@@ -245,84 +254,122 @@ def _flush(run: list[tuple]) -> Iterator[tuple]:
         yield row if row[_PRESENTED] == presented else (*row[:_PRESENTED], presented, *row[_PRESENTED + 1:])
 
 
-# -- linking a file's new attempts (the DuckDB engine) -----------------------------------------------------
+# -- the order of linking, and linking rows in it ----------------------------------------------------------
 
-# The order attempts are linked in: time, then the app's attempt number (none as 0), then their place in
-# the file (docs/metrics.md §4: chains do not depend on load order within a file).
-LINK_ORDER = ("ts_us", "given_attempt", "line_no", "record_no", "hop")
+# The order attempts are linked in: time, then the app's attempt number (none as 0), then load order, then
+# their place in the file (docs/metrics.md §4). Load order only breaks exact ties between files.
+LINK_ORDER = ("ts_us", "given_attempt", "load_id", "line_no", "record_no", "hop")
+RECORD_SHIFT = 1 << 32  # a record's key across loads: load id × RECORD_SHIFT + line
 
 
 def in_link_order(table: pa.Table) -> pa.Table:
-    """Return a file's attempt rows sorted in `LINK_ORDER` (no copy when they are so already)."""
-    keys = pa.table({"ts_us": table.column("ts"),  # a timestamp sorts as its microseconds
-                     "given_attempt": pc.fill_null(table.column("given_attempt"), 0),
-                     **{name: table.column(name) for name in LINK_ORDER[2:]}})
-    order = pc.sort_indices(keys, [(name, "ascending") for name in LINK_ORDER])
+    """Return attempt rows (with `ts` or `ts_us`, and `load_id` when from several loads) sorted in
+    `LINK_ORDER` (no copy when they are so already)."""
+    keys = {}
+    for name in LINK_ORDER:
+        if name == "ts_us":
+            keys[name] = table.column("ts_us" if "ts_us" in table.column_names else "ts")  # a timestamp sorts as µs
+        elif name == "given_attempt":
+            keys[name] = pc.fill_null(table.column(name), 0)
+        elif name in table.column_names:
+            keys[name] = table.column(name)
+    order = pc.sort_indices(pa.table(keys), [(name, "ascending") for name in keys])
     if not pc.all(pc.equal(order, pa.array(range(len(order)), order.type))).as_py():
         table = table.take(order)  # logs are usually in time order already: then no copy
     return table
 
 
-def link_table(con: duckdb.DuckDBPyConnection, fresh: pa.Table, has_stored: bool) -> pa.Table:
-    """Return `fresh` (new attempts in `LINK_ORDER`) with chain_id, attempt_index, trigger and fallback_mode
-    appended; `has_stored`: whether `con` holds attempts (the chains new attempts may join).
+def keep_stored_ids(chain_ids: list[str], stored_ids: list[str | None], fixed: set[str]) -> list[str]:
+    """Return the chain ids of attempts linked again with stored ones (rows in link order), renamed so that a
+    chain keeps the id it was first stored with (docs/metrics.md §4).
 
-    Attempts that no rule can tie to another — their chain id, prompt and credit occur nowhere
-    else, stored or new, and they are no server-side hop — are chains of one and are linked with
-    column operations. The rest go through the sequential linker, in time order.
+    `stored_ids` holds each stored row's chain id as stored (None for new attempts); `fixed` the ids that
+    name a chain already (the app's chain ids, and chains seeded from attempts before these rows). Every other
+    chain is named after its first attempt by the linker; of the chains holding a stored chain's earliest row
+    here, that one takes the stored chain's id back (a chain holding the earliest rows of several takes the
+    earliest one's), so a late attempt heading a chain or two stored chains merging never renames them.
     """
-    linker = _preloaded(con, fresh) if has_stored else Linker()
-    repeated_chains = _repeated(fresh.column("given_chain_id")) | set(linker.chains)
-    repeated_prompts = _repeated(fresh.column("prompt_fp")) | {fp for _, fp in linker.by_prompt}
-    presented = set(pc.unique(fresh.column("credit_presented_fp")).drop_null().to_pylist())
+    earliest: dict[str, int] = {}
+    for i, stored in enumerate(stored_ids):
+        if stored is not None and stored not in fixed and stored not in earliest:
+            earliest[stored] = i
+    rename: dict[str, str] = {}
+    for stored, i in earliest.items():  # in order of their earliest row: the earlier claim wins
+        chain = chain_ids[i]
+        if chain not in fixed and chain not in rename:
+            rename[chain] = stored
+    return [rename.get(chain, chain) for chain in chain_ids] if rename else chain_ids
+
+
+LINK_RESULTS = ("chain_id", "attempt_index", "trigger", "fallback_mode")
+_RESULT_TYPES = (pa.string(), pa.int32(), pa.string(), pa.string())
+
+
+def link_rows(linker: Linker, rows: pa.Table, stored: pa.ChunkedArray | None = None, *,
+              release: bool = True) -> dict[str, pa.Array]:
+    """Return LINK_RESULTS for rows in `LINK_ORDER` (with `ts_us`, `load_id` when from several loads), from a
+    linker seeded with the chains they may join; `stored` marks rows stored already, linked again.
+
+    Rows that no rule can tie to another — their chain id, prompt and credit occur nowhere else, stored
+    or here, and they are no server-side hop — are chains of one, linked with column operations; the rest go
+    through the sequential linker, in order. Stored rows always do, and keep their chains' ids. `release`:
+    hand freed memory back to the system afterwards (a large file's load; not each small group of Spark's).
+    """
+    fixed = set(linker.chains) if stored is not None else set()
+    repeated_chains = _repeated(rows.column("given_chain_id")) | set(linker.chains)
+    repeated_prompts = _repeated(rows.column("prompt_fp")) | {fp for _, fp in linker.by_prompt}
+    presented = set(pc.unique(rows.column("credit_presented_fp")).drop_null().to_pylist())
     linker.rejoinable = (repeated_chains, repeated_prompts, presented)
-    linked_mask = _any_true(
-        pc.is_in(fresh.column("given_chain_id"), pa.array(list(repeated_chains), pa.string())),
-        pc.is_in(fresh.column("prompt_fp"), pa.array(list(repeated_prompts), pa.string())),
-        pc.is_valid(fresh.column("credit_presented_fp")),
-        pc.is_in(fresh.column("credit_minted_fp"), pa.array(list(presented), pa.string())),
-        pc.not_equal(fresh.column("hop"), 0),
-    )
+    masks = [
+        pc.is_in(rows.column("given_chain_id"), pa.array(list(repeated_chains), pa.string())),
+        pc.is_in(rows.column("prompt_fp"), pa.array(list(repeated_prompts), pa.string())),
+        pc.is_valid(rows.column("credit_presented_fp")),
+        pc.is_in(rows.column("credit_minted_fp"), pa.array(list(presented), pa.string())),
+        pc.not_equal(rows.column("hop"), 0),
+    ]
+    linked_mask = _any_true(*masks, *([stored] if stored is not None else []))
+    n = rows.num_rows
     columns = {
-        "chain_id": pc.coalesce(fresh.column("given_chain_id"), fresh.column("attempt_id")),
-        "attempt_index": pa.chunked_array([pa.array(np.ones(fresh.num_rows, np.int32))]),
-        "trigger": first_trigger_arrow(fresh.column("intended_model"), fresh.column("model")),
-        "fallback_mode": pa.chunked_array([pa.array(np.full(fresh.num_rows, "none", object), pa.string())]),
+        "chain_id": pc.coalesce(rows.column("given_chain_id"), rows.column("attempt_id")),
+        "attempt_index": pa.chunked_array([pa.array(np.ones(n, np.int32))]),
+        "trigger": first_trigger_arrow(rows.column("intended_model"), rows.column("model")),
+        "fallback_mode": pa.chunked_array([pa.array(np.full(n, "none", object), pa.string())]),
     }
-    linked_rows = fresh.filter(linked_mask)
+    linked_rows = rows.filter(linked_mask)
     if linked_rows.num_rows:
         results = _link_sequentially(linker, linked_rows)
+        if stored is not None:
+            stored_ids = linked_rows.column("stored_chain_id").to_pylist()
+            fixed |= set(pc.unique(rows.column("given_chain_id")).drop_null().to_pylist())
+            chains = keep_stored_ids(results[0].to_pylist(), stored_ids, fixed)
+            results[0] = pa.array(chains, pa.string())
         for name, values in zip(columns, results, strict=True):
             columns[name] = pc.replace_with_mask(columns[name].combine_chunks(), linked_mask.combine_chunks(),
                                                  values)
-    release_memory()  # what sorting and linking freed, before the insert (the load's peak)
-    for name, values in columns.items():
-        fresh = fresh.append_column(name, values)
-    return fresh
+    if release:
+        release_memory()  # what sorting and linking freed, before the insert (the load's peak)
+    return {name: _whole(values) for name, values in columns.items()}
 
 
-def _preloaded(con: duckdb.DuckDBPyConnection, fresh: pa.Table) -> Linker:
-    """Return a linker seeded with the stored chains (`PRELOAD_SQL`) the new attempts may join."""
-    ts_us = pc.cast(fresh.column("ts"), pa.int64())
-    con.complete()  # DuckDB wants any open result finished before a register
-    con.register("fresh", pa.table({"ts_us": ts_us, **{name: fresh.column(name) for name in
-                                                      ("prompt_fp", "given_chain_id", "credit_presented_fp")}}))
-    stored = con.execute(PRELOAD_SQL).fetchall()
-    con.unregister("fresh")
-    return Linker.from_stored(stored, pc.min(ts_us).as_py())
+def _whole(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
 
 
 def _link_sequentially(linker: Linker, rows: pa.Table) -> list[pa.Array]:
-    """Return chain_id, attempt_index, trigger and fallback_mode of rows (in time order) from the linker."""
+    """Return chain_id, attempt_index, trigger and fallback_mode of rows (in link order) from the linker."""
     scope = scope_arrow(rows.column("session_id"), rows.column("workload"))
-    inputs = rows.select([c for c in LINK_COLUMNS if c not in ("ts_us", "scope")])
-    inputs = inputs.append_column("ts_us", pc.cast(rows.column("ts"), pa.int64())).append_column("scope", scope)
+    record = rows.column("line_no")
+    if "load_id" in rows.column_names:  # rows of several loads: a record is told by its load and line
+        record = pc.add(pc.multiply(rows.column("load_id"), RECORD_SHIFT), record)
+    inputs = rows.select([c for c in LINK_COLUMNS if c not in ("ts_us", "scope", "line_no")])
+    inputs = (inputs.append_column("ts_us", rows.column("ts_us")).append_column("scope", scope)
+              .append_column("line_no", record))
     inputs = inputs.select(list(LINK_COLUMNS))
     outputs: list[list[pa.Array]] = [[], [], [], []]
-    types = (pa.string(), pa.int32(), pa.string(), pa.string())
     with gc_paused():
-        _link_slices(linker, inputs, outputs, types)
-    return [pa.concat_arrays(arrays) for arrays in outputs]
+        _link_slices(linker, inputs, outputs, _RESULT_TYPES)
+    return [pa.concat_arrays(arrays) if arrays else pa.array([], kind)
+            for arrays, kind in zip(outputs, _RESULT_TYPES, strict=True)]
 
 
 def _link_slices(linker: Linker, inputs: pa.Table, outputs: list[list[pa.Array]], types: tuple) -> None:

@@ -26,7 +26,8 @@ import pyarrow as pa
 from fallbackscope.core import prices, store
 from fallbackscope.core.config import key_check_value, key_mismatch, writing_key
 from fallbackscope.core.errors import FallbackscopeError, UsageError
-from ingest import dedup, ledger, linking
+from fallbackscope.core.outcomes import unknown_stop_sql
+from ingest import dedup, ledger, linking, relink
 from ingest.detect import check_format, detect_format, parse_default_ts
 from ingest.formats import otel_nesting
 from ingest.ledger import FileReport, Start
@@ -172,22 +173,31 @@ class Loader:
         # asked once per file: the dedup and the linking context both need it
         has_stored = bool(con.execute("SELECT EXISTS (SELECT 1 FROM attempts)").fetchone()[0])
         fresh = None
+        held = None  # ids already stored: the duplicates this load holds
         if parsed.parts:
             table = shift_lines(pa.concat_tables(parsed.parts).unify_dictionaries(), start.line)
             table = otel_nesting.merge_nested(table)  # nested spans of one call: one attempt (docs/metrics.md §3.8)
-            fresh = linking.in_link_order(dedup.new_attempts(con, table, has_stored))
+            counted = ledger.content_ordinals(con, source.location) if start.byte and has_stored else None
+            fresh, held = dedup.new_attempts(con, table, has_stored, counted)
+            fresh = linking.in_link_order(fresh)
         parsed.parts.clear()
         trace("staged")
         con.execute("BEGIN TRANSACTION")
-        report = FileReport(source.display, "ok", parsed.format, self._next_load_id(), parsed.records)
+        report = FileReport(source.display, "ok", parsed.format, self._next_load_id(), parsed.records,
+                            naive_ts=parsed.naive_ts)
         loaded_records = 0
         if fresh is not None and fresh.num_rows:
             report.attempts_loaded = fresh.num_rows
             loaded_records = dedup.distinct_records(fresh)
-            linked = linking.link_table(con, fresh, has_stored)
-            trace(f"linked ({report.attempts_loaded} rows)")
-            self._insert(linked, report.load_id)
+            linked, relinked = relink.link_file(con, fresh, has_stored, report.load_id)
+            trace(f"linked ({report.attempts_loaded} rows, {0 if relinked is None else relinked.num_rows} relinked)")
+            report.no_stop_reason = self._insert(linked, report.load_id)
+            relink.write_relinked(con, relinked)
             trace("inserted")
+        if held is not None and len(held):
+            _register(con, "held_arrow", pa.table({"attempt_id": held}))
+            con.execute("INSERT INTO duplicates SELECT ?, attempt_id FROM held_arrow", [report.load_id])
+            con.unregister("held_arrow")
         rejects = parsed.rejects
         if rejects:
             reject_table = pa.table({
@@ -219,7 +229,8 @@ class Loader:
         trace("committed")
         return report
 
-    def _insert(self, linked: pa.Table, load_id: int) -> None:
+    def _insert(self, linked: pa.Table, load_id: int) -> int:
+        """Insert linked attempts, priced, and their link inputs; return how many have no stop reason."""
         con = self.con
         _register(con, "linked_arrow", linked)
         picked = []
@@ -233,7 +244,11 @@ class Loader:
         con.execute(
             f"INSERT INTO attempts SELECT {', '.join(picked)} FROM linked_arrow f {prices.PRICE_JOIN.format(a='f')}"
         )
+        inputs = ", ".join(f"{int(load_id)}" if name == "load_id" else name for name in relink.LINK_INPUT_TABLE)
+        con.execute(f"INSERT INTO link_inputs SELECT {inputs} FROM linked_arrow WHERE {relink.LINK_INPUT_WANTED}")
+        unknown = con.execute(f"SELECT count(*) FROM linked_arrow WHERE {unknown_stop_sql()}").fetchall()[0][0]
         con.unregister("linked_arrow")
+        return unknown
 
 
 def _fault_point(source: Source) -> None:

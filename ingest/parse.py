@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 
 from ingest.detect import HEAD_BYTES, detect_format
 from ingest.extract import Extracted, extract_bytes, extract_lines, extract_range, extract_sse, from_ipc, init_worker
+from ingest.fields import take_naive_timestamps
 from ingest.formats import sse
 from ingest.message import Context
 from ingest.sources import HashingReader, Source, file_sha256, line_ranges
@@ -40,6 +41,15 @@ class Parsed:
     lines: int
     end: int
     sha: str | cf.Future[str]
+    naive_ts: int = 0  # timestamps without an offset, read as UTC
+
+
+def counted(extract: Callable[..., Extracted], *args, **kwargs) -> tuple[Extracted, int]:
+    """Run an extraction (in this process or a worker); return its output and how many timestamps without an
+    offset it read (`ingest.fields.take_naive_timestamps`)."""
+    take_naive_timestamps()
+    out = extract(*args, **kwargs)
+    return out, take_naive_timestamps()
 
 
 class Parser:
@@ -78,12 +88,15 @@ class Parser:
         pool = self._pool_for()
         ranges = line_ranges(source.location, start_byte, source.size)
         # the last range each worker takes (in practice the last `workers` ranges) ends its part of the file
-        futures = [pool.submit(extract_range, fmt, source.location, a, b, last=i >= len(ranges) - self.workers)
-                   for i, (a, b) in enumerate(ranges)]
+        futures = [pool.submit(counted, extract_range, fmt, source.location, a, b,
+                               last=i >= len(ranges) - self.workers) for i, (a, b) in enumerate(ranges)]
         done_bytes = 0
         outputs = []
+        naive = 0
         for (a, b), future in zip(ranges, futures, strict=True):
-            outputs.append(future.result())
+            out, n = future.result()
+            outputs.append(out)
+            naive += n
             done_bytes += b - a
             if self.progress:
                 self.progress(source.display, done_bytes, source.size - start_byte)
@@ -91,7 +104,7 @@ class Parser:
         hasher = cf.ThreadPoolExecutor(1)
         sha = hasher.submit(file_sha256, source.location)
         hasher.shutdown(wait=False)
-        return Parsed(fmt, *gather(outputs), source.size, sha)
+        return Parsed(fmt, *gather(outputs), source.size, sha, naive)
 
     def _parse_stream(self, source: Source, reader: HashingReader, fmt: str | None, start_byte: int) -> Parsed:
         outputs: list[Extracted] = []
@@ -101,23 +114,29 @@ class Parser:
             first = next(blocks, None)
             fmt = detect_format(first[1][:HEAD_BYTES] if first else b"")
             pending = [first] if first else []
+        naive = 0
         if fmt == sse.NAME:
             data = b"".join(block for _, block in pending) + b"".join(block for _, block in blocks)
-            outputs.append(extract_sse(data, start_byte, self.ctx))
-            return Parsed(fmt, *gather(outputs), reader.position, reader.finish())
+            out, naive = counted(extract_sse, data, start_byte, self.ctx)
+            return Parsed(fmt, *gather([out]), reader.position, reader.finish(), naive)
         use_pool = self.workers and (source.size is None or source.size > POOL_THRESHOLD)
         futures = []
         for offset, data in _chain(pending, blocks):
             if use_pool:
-                futures.append(self._pool_for().submit(extract_bytes, fmt, data, offset))
+                futures.append(self._pool_for().submit(counted, extract_bytes, fmt, data, offset))
             else:
-                outputs.append(extract_lines(fmt, data, offset, self.ctx))
+                out, n = counted(extract_lines, fmt, data, offset, self.ctx)
+                outputs.append(out)
+                naive += n
             if self.progress:
                 self.progress(source.display, reader.position - start_byte, (source.size or 0) - start_byte
                               if not source.compressed and source.size else None)
-        outputs.extend(f.result() for f in futures)
+        for future in futures:
+            out, n = future.result()
+            outputs.append(out)
+            naive += n
         sha = reader.finish()
-        return Parsed(fmt, *gather(outputs), reader.position, sha)
+        return Parsed(fmt, *gather(outputs), reader.position, sha, naive)
 
 
 def _chain(first: Iterable, rest: Iterable) -> Iterator:

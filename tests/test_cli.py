@@ -338,3 +338,19 @@ def test_dashboard_refuses_a_non_local_bind_without_a_password(tmp_path):
                env={"FALLBACKSCOPE_DASHBOARD_PASSWORD": ""})
     assert proc.returncode == 2
     assert "FALLBACKSCOPE_DASHBOARD_PASSWORD" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_ingest_summary_line_carries_the_files_warnings(tmp_path):
+    """Issue 20: local times read as UTC, and attempts whose stop reason was not logged (refusals cannot be seen
+    in them), are said on the file's summary line and in its logfmt line."""
+    redacted = message("m2", "claude-haiku-4-5", stop_reason=None)
+    log = write_jsonl(tmp_path / "a.jsonl", [
+        exchange("2026-11-02T10:00:00", request("claude-haiku-4-5"), message("m1", "claude-haiku-4-5")),
+        exchange("2026-11-02T10:00:01", request("claude-haiku-4-5"), redacted),
+        exchange("2026-11-02T10:00:02Z", request("claude-haiku-4-5"), {**redacted, "id": "m3"})])
+    proc = cli("ingest", str(log), "--db", str(tmp_path / "d.duckdb"))
+    assert proc.returncode == 0, proc.stderr
+    assert (f"{log}: 3 loaded (3 attempts), 0 duplicate, 0 rejected [exchange]; 2 timestamps without an offset, "
+            "read as UTC; 2 attempts without a stop reason: refusals cannot be seen in them") in proc.stdout
+    [line] = proc.stderr.strip().splitlines()
+    assert "naive_timestamps=2" in line and "no_stop_reason=2" in line

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from fallbackscope.sample.spec import BATCH_WORKLOAD, WORKLOADS, SampleSpec, iso_ms
+from fallbackscope.sample.spec import BATCH_WORKLOAD, BY_NAME, MIDNIGHT_SCENARIOS, WORKLOADS, SampleSpec, iso_ms
 from fallbackscope.sample.traffic import Traffic
 from fallbackscope.sample.truth import ground_truth
 from fallbackscope.sample.writer import sse, write_lines
@@ -38,6 +38,12 @@ def generate(out_dir: Path, spec: SampleSpec = SampleSpec()) -> dict:  # noqa: B
             n = min(left, g.rng.randint(*wl.session) if wl.session else 1)
             left -= n
             g.session(wl, day, day_ms + g.rng.randint(20 * 60_000, 20 * 3_600_000 + 30 * 60_000), n, boost)
+    if spec.across_midnight:
+        for day in range(1, spec.days):
+            midnight = int((epoch + dt.timedelta(days=day)).timestamp() * 1000)
+            for name, scenario in MIDNIGHT_SCENARIOS:
+                # the first attempt a fraction of a second before midnight: every later one falls after it
+                g.session(BY_NAME[name], day - 1, midnight - g.rng.randint(20, 240), 1, 1.0, scenario)
     g.lines.sort(key=lambda x: (x[0], x[1]))
     by_day: dict[str, list[bytes]] = defaultdict(list)
     for _, _, line in g.lines:

@@ -78,6 +78,15 @@ class SampleSpec:
     prompt_words: tuple[int, int] = (150, 450)  # realistic prompt size (words) of the user message
     with_batch: bool = True  # also write a Message Batches results file
     with_sse: bool = False  # also write a wire capture of the streamed calls (all duplicates)
+    # also plant, just before every midnight but the last, chains whose later attempts fall in the next day's
+    # file (`MIDNIGHT_SCENARIOS`): loading the day files in any order must link them alike (docs/metrics.md §4)
+    across_midnight: bool = False
+
+
+# (workload, scenario) of the chains `across_midnight` plants before each midnight: refusals and their credit
+# retries (linked by credit and prompt, and by the app's chain id), a quality escalation, reliability retries
+MIDNIGHT_SCENARIOS = (("support-chat", "refusal"), ("support-chat", "refusal"), ("code-assist", "refusal"),
+                      ("batch-extract", "quality"), ("doc-summarise", "error"))
 
 
 @dataclass(frozen=True)

@@ -290,8 +290,9 @@ class Traffic(LineWriter):
             self.call(c, start, disclosed=(rng.random() < 0.7) if c.intended else None)
 
     # -- traffic ---------------------------------------------------------------------------------------
-    def session(self, wl: Workload, day: int, t: int, n: int, boost: float) -> None:
-        """Plant one session of n chains (or n chains of their own when the workload has no session)."""
+    def session(self, wl: Workload, day: int, t: int, n: int, boost: float, scenario: str | None = None) -> None:
+        """Plant one session of n chains (or n chains of their own when the workload has no session); each
+        chain's scenario drawn by the workload's weights, or `scenario` when given."""
         rng = self.rng
         sid = self.uid("sess_", 16) if wl.session else None
         user = f"user_{''.join(rng.choices(string.hexdigits.lower()[:16], k=16))}"
@@ -308,11 +309,11 @@ class Traffic(LineWriter):
             weights = {k: v * (boost if k == "refusal" else 1) for k, v in SCENARIOS[wl.name].items()}
             if intended:
                 weights = {k: v for k, v in weights.items() if k in ("ok", "error")}
-            scenario = rng.choices(list(weights), list(weights.values()))[0]
+            chosen = scenario or rng.choices(list(weights), list(weights.values()))[0]
             messages = history + [{"role": "user", "content": self.text(*self.prompt_words)}]
-            if scenario == "reask":  # the same document again, after an earlier chain: a new chain
+            if chosen == "reask":  # the same document again, after an earlier chain: a new chain
                 earlier = [m for d, m in self.reask if d < day]
-                messages, scenario = (rng.choice(earlier) if earlier else messages), "ok"
+                messages, chosen = (rng.choice(earlier) if earlier else messages), "ok"
             elif wl.name == "doc-summarise":
                 self.reask.append((day, messages))
             sys_tokens = len(self.systems[wl.name]) // 4 + (300 if wl.tools else 0)
@@ -322,7 +323,7 @@ class Traffic(LineWriter):
             cacheable = (sys_tokens + hist_tokens) if wl.cache_ttl else 0
             c = Ctx(wl, chain, t, sid, chain_id, user, system, messages, prompt_tokens, cacheable)
             c.surface, c.geo, c.intended, c.stream, c.boost = surface, geo, intended, rng.random() < wl.stream, boost
-            self.run(c, scenario)
+            self.run(c, chosen)
             intended = c.intended
             self.chains.append(chain)
             history = messages + [{"role": "assistant", "content": self.text(20, 80)}]

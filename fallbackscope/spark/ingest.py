@@ -3,7 +3,12 @@
     STORE/attempts/day=YYYY-MM-DD/*.parquet   every column of `attempts`, in table order (the export's layout)
     STORE/loads/*.parquet                     the ledger: one row per input file per run (`ingest.ledger.LoadRow`)
     STORE/rejects/*.parquet                   load_id, path, line_no, byte_offset, reason (never content)
+    STORE/duplicates, link_inputs, relinks    as the DuckDB tables; relinks: stored attempts linked again
     STORE/policy/*.parquet                    policies given with --policy (set_at, source, toml)
+
+Atomic per file: a run appends its rows, each with its file's load id, then the ledger rows of all its files in
+one Parquet file — the commit marker. Readers and later runs see only rows whose load has a ledger row
+(`fallbackscope.spark.store`), so a run that fails leaves nothing anyone reads, and its re-run starts afresh.
 
 One definition of every rule, shared with the DuckDB engine (docs/metrics.md §11):
 - inputs: `ingest.sources.expand` lists them (gzip told by its magic bytes), `ingest.detect` names their format,
@@ -11,12 +16,9 @@ One definition of every rule, shared with the DuckDB engine (docs/metrics.md §1
 - records → attempt rows: `ingest.sources.line_ranges` cuts uncompressed files into line-aligned byte ranges
   parsed by `ingest.extract.extract_lines` inside `mapInArrow`; gzip and SSE files are parsed whole by
   `ingest.parse.Parser` (in the executor's process);
-- duplicates: `ingest.dedup` — content ids per file, the first of each id by `dedup.FIRST_ORDER`, records
-  counted by `dedup.RECORD_KEY`, ids already stored left out;
-- chains: `ingest.linking.Linker`, per group of attempts that can link with each other (a session, or a
-  workload without sessions — `linking.scope_sql` —, merged where an app chain id or a credit token crosses
-  groups), by one `mapInArrow` pass per partition over rows sorted by group; the stored chains new attempts
-  may join (`linking.PRELOAD_SQL`) are replayed into the linker first;
+- duplicates: `ingest.dedup` — content ids per file (a grown file's counting on, `ledger.content_ordinals`), the
+  first of each id by `dedup.FIRST_ORDER`, records counted by `dedup.RECORD_KEY`, ids already stored left out;
+- chains: `ingest.linking` and `ingest.relink`, per group of attempts that can link (`fallbackscope.spark.linking`);
 - cost: `fallbackscope.core.prices.attempt_cost_sql` over `price_rows`, transpiled by the SQL adapter.
 
 A run loads only attempts whose id is not stored yet, so running it again writes nothing new.
@@ -33,8 +35,10 @@ import pyarrow as pa
 
 from fallbackscope.core import prices
 from fallbackscope.core.errors import FallbackscopeError, UsageError
+from fallbackscope.core.outcomes import unknown_stop_sql
+from fallbackscope.spark import linking as slinking
 from fallbackscope.spark import store as sstore
-from ingest import dedup, ledger, linking
+from ingest import dedup, ledger, relink
 from ingest.columns import FIELD_NAMES, SCHEMA
 from ingest.detect import check_format, detect_format, parse_default_ts
 from ingest.formats import sse
@@ -47,7 +51,7 @@ UNIT_BYTES = 64 * 1024 * 1024  # nominal size of the byte range one task parses
 
 _PLAIN = pa.schema([pa.field(f.name, pa.int64() if f.name == "ts" else f.type) for f in SCHEMA])
 _EXTRA = [("file_idx", pa.int32()), ("unit_idx", pa.int32()), ("kind", pa.string()), ("byte_offset", pa.int64()),
-          ("reason", pa.string()), ("records", pa.int64()), ("lines", pa.int64())]
+          ("reason", pa.string()), ("records", pa.int64()), ("lines", pa.int64()), ("naive", pa.int64())]
 UNIT_OUT = pa.schema(list(_PLAIN) + [pa.field(n, t) for n, t in _EXTRA])
 _DDL = {pa.string(): "STRING", pa.int64(): "BIGINT", pa.int32(): "INT", pa.float64(): "DOUBLE", pa.bool_(): "BOOLEAN"}
 UNIT_OUT_DDL = ", ".join(f"`{f.name}` {_DDL[f.type]}" for f in UNIT_OUT)
@@ -58,10 +62,10 @@ UNIT_OUT_DDL = ", ".join(f"`{f.name}` {_DDL[f.type]}" for f in UNIT_OUT)
 
 def _unit_batches(ctx: Context, unit: dict) -> Iterator[pa.RecordBatch]:
     """Parse one work unit (a byte range, or a whole gzip or SSE file from its start) into output rows:
-    attempts (`a`), rejects (`r`) and one stats row (`s`: records, lines, and in `byte_offset` where reading
-    ended). Line numbers are relative to the unit's start."""
+    attempts (`a`), rejects (`r`) and one stats row (`s`: records, lines, timestamps without an offset, and in
+    `byte_offset` where reading ended). Line numbers are relative to the unit's start."""
     from ingest.extract import extract_lines
-    from ingest.parse import Parser, gather
+    from ingest.parse import Parser, counted, gather
     from ingest.sources import read_range, source_at
 
     fmt, start = unit["format"], unit["start"]
@@ -69,8 +73,9 @@ def _unit_batches(ctx: Context, unit: dict) -> Iterator[pa.RecordBatch]:
         source = source_at(unit["location"], unit["compressed"], unit["size"])
         parsed = Parser(ctx, workers=0).parse(source, fmt, start)
         parts, rejects, records, lines, end = parsed.parts, parsed.rejects, parsed.records, parsed.lines, parsed.end
+        naive = parsed.naive_ts
     else:
-        out = extract_lines(fmt, read_range(unit["location"], start, unit["end"]), start, ctx)
+        out, naive = counted(extract_lines, fmt, read_range(unit["location"], start, unit["end"]), start, ctx)
         (parts, rejects, records, lines), end = gather([out]), unit["end"]
     for table in parts:
         yield _with_extra(pa.table({name: _plain(table.column(name), name) for name in FIELD_NAMES}), unit, "a")
@@ -81,7 +86,7 @@ def _unit_batches(ctx: Context, unit: dict) -> Iterator[pa.RecordBatch]:
                              pa.array([line for line, _, _ in rejects], pa.int64()))
         yield _with_extra(rej, unit, "r", byte_offset=[o for _, o, _ in rejects], reason=[r for _, _, r in rejects])
     stats = pa.table({name: pa.nulls(1, _PLAIN.field(name).type) for name in FIELD_NAMES})
-    yield _with_extra(stats, unit, "s", records=[records], lines=[lines], byte_offset=[end])
+    yield _with_extra(stats, unit, "s", records=[records], lines=[lines], byte_offset=[end], naive=[naive])
 
 
 def _plain(column: pa.ChunkedArray, name: str) -> pa.ChunkedArray:
@@ -165,14 +170,14 @@ def ingest_spark(spark, store_uri: str, paths: list[str], options: SparkLoadOpti
         raise UsageError("--engine spark reads files, not standard input.")
     sources = expand(paths)
     store = sstore.Store(spark, store_uri)
+    key = key if key is not None else store.key()  # a key other than the store's is refused before any write
     started = dt.datetime.now(dt.UTC)
     policy = read_policy(options.policy_file)
     if policy is not None:
         store.append_policy(policy.source, policy.toml, started)
     con = store.connection()
     table = prices.install_price_rows(con)
-    ctx = Context(key if key is not None else store.key(), dict(table.aliases), options.workload, default_ts,
-                  options.batch_id)
+    ctx = Context(key, dict(table.aliases), options.workload, default_ts, options.batch_id)
 
     previous = ledger.previous_loads(con)
     loaded = ledger.loaded_shas(con)
@@ -201,10 +206,11 @@ def ingest_spark(spark, store_uri: str, paths: list[str], options: SparkLoadOpti
         except Exception as exc:
             if isinstance(exc, FallbackscopeError):
                 raise
-            raise FallbackscopeError(f"{store.location}: the Spark job failed ({_job_error(exc)}); nothing was "
-                                     "recorded in the ledger.") from None
+            raise FallbackscopeError(f"{store.location}: the Spark job failed ({_job_error(exc)}); nothing of "
+                                     "this run was committed.") from None
     rows.extend(ledger.loaded_row(f.report, f.source, f.sha256, started, f.start, f.resume) for f in todo)
-    store.append_loads(sorted(rows, key=lambda row: row.load_id))
+    store.append_key_check(key, started)
+    store.append_loads(sorted(rows, key=lambda row: row.load_id))  # last: the commit marker of every file
     con.close()
     return reports
 
@@ -223,7 +229,8 @@ def _run(spark, store, con, ctx: Context, todo: list[_File], web_search_usd: flo
               .persist(StorageLevel.DISK_ONLY))
     try:
         # unit-relative line numbers → relative to where the file was read from (`rel`), and file line numbers
-        stats = parsed.where("kind = 's'").select("file_idx", "unit_idx", "records", "lines", "byte_offset").collect()
+        stats = parsed.where("kind = 's'").select("file_idx", "unit_idx", "records", "lines", "byte_offset",
+                                                  "naive").collect()
         starts = []
         for row in sorted(stats, key=lambda r: (r.file_idx, r.unit_idx)):
             item = todo[row.file_idx]
@@ -231,22 +238,32 @@ def _run(spark, store, con, ctx: Context, todo: list[_File], web_search_usd: flo
             item.lines += row.lines
             item.end = max(item.end, row.byte_offset)
             item.report.records += row.records
+            item.report.naive_ts += row.naive
         shift = spark.createDataFrame(starts, "file_idx INT, unit_idx INT, rel BIGINT, line_base BIGINT")
         rows = parsed.where("kind <> 's'").join(F.broadcast(shift), ["file_idx", "unit_idx"])
         _rejects(store, todo, rows.where("kind = 'r'").select(
             "file_idx", (F.col("line_no") + F.col("rel")).alias("line_no"), "byte_offset", "reason").collect())
         attempts = (rows.where("kind = 'a'").withColumn("line_no", F.col("line_no") + F.col("line_base"))
-                    .drop("kind", "byte_offset", "reason", "records", "lines", "rel", "line_base", "unit_idx"))
-        attempts = _with_content_ids(attempts)
+                    .drop("kind", "byte_offset", "reason", "records", "lines", "naive", "rel", "line_base",
+                          "unit_idx"))
+        counted = {i: ledger.content_ordinals(con, f.source.location) for i, f in enumerate(todo) if f.start.byte}
+        attempts = _with_content_ids(attempts, counted)
+        load_ids = spark.createDataFrame([(i, f.report.load_id) for i, f in enumerate(todo)],
+                                         "file_idx INT, load_id BIGINT")
         # the duplicate rule: the first of equal ids (by file, then `dedup.FIRST_ORDER`); an id stored is a duplicate
         first = Window.partitionBy("attempt_id").orderBy("file_idx", *dedup.FIRST_ORDER)
-        fresh = (attempts.withColumn("_n", F.row_number().over(first)).where("_n = 1").drop("_n")
-                 .join(store.attempts().select("attempt_id"), "attempt_id", "left_anti")
+        firsts = attempts.withColumn("_n", F.row_number().over(first)).where("_n = 1").drop("_n")
+        stored_ids = store.attempts().select("attempt_id")
+        held = firsts.join(stored_ids, "attempt_id", "left_semi").join(F.broadcast(load_ids), "file_idx")
+        store.append_frame("duplicates", held.select("load_id", "attempt_id"))
+        fresh = (firsts.join(stored_ids, "attempt_id", "left_anti").join(F.broadcast(load_ids), "file_idx")
                  .persist(StorageLevel.DISK_ONLY))
         loaded_records = {}
-        for row in fresh.groupBy("file_idx").agg(F.count("*").alias("n"),
-                                                 F.countDistinct(*dedup.RECORD_KEY).alias("records")).collect():
+        for row in fresh.groupBy("file_idx").agg(
+                F.count("*").alias("n"), F.countDistinct(*dedup.RECORD_KEY).alias("records"),
+                F.sum(F.expr(unknown_stop_sql()).cast("int")).alias("unknown")).collect():
             todo[row.file_idx].report.attempts_loaded = row.n
+            todo[row.file_idx].report.no_stop_reason = row.unknown or 0
             loaded_records[row.file_idx] = row.records
         for idx, item in enumerate(todo):
             report = item.report
@@ -254,11 +271,9 @@ def _run(spark, store, con, ctx: Context, todo: list[_File], web_search_usd: flo
         if not loaded_records:
             fresh.unpersist()
             return  # every attempt is stored already
-        linked = _linked(spark, con, fresh, F)
-        load_ids = spark.createDataFrame([(i, f.report.load_id) for i, f in enumerate(todo)],
-                                         "file_idx INT, load_id BIGINT")
-        final = (fresh.join(linked, "attempt_id").join(F.broadcast(load_ids), "file_idx")
-                 .withColumn("ts", F.timestamp_micros("ts")))
+        new = fresh.select(*[F.col("ts").alias("ts_us") if n == "ts_us" else F.col(n) for n in relink.LINK_INPUTS])
+        mine, relinked = slinking.linked(spark, con, new)
+        final = fresh.join(mine.drop("relinked"), "attempt_id").withColumn("ts", F.timestamp_micros("ts"))
         final.createOrReplaceTempView("fs_spark_linked")
         picked = []
         for name, kind in sstore.ATTEMPT_COLUMNS:
@@ -270,6 +285,11 @@ def _run(spark, store, con, ctx: Context, todo: list[_File], web_search_usd: flo
                              + prices.PRICE_JOIN.format(a="f")).frame
         store.append_attempts(priced)
         spark.catalog.dropTempView("fs_spark_linked")
+        store.append_frame("link_inputs", fresh.where(relink.LINK_INPUT_WANTED).select(*relink.LINK_INPUT_TABLE))
+        # stored attempts linked again: committed with the run's last ledger row
+        commit_id = max(f.report.load_id for f in todo)
+        store.append_frame("relinks", relinked.select("attempt_id", F.lit(commit_id).cast("bigint").alias("load_id"),
+                                                      "chain_id", "attempt_index", "trigger", "fallback_mode"))
         fresh.unpersist()
     finally:
         parsed.unpersist()
@@ -291,155 +311,19 @@ def _rejects(store, todo: list[_File], rejects: list) -> None:
     store.append_rejects(stored)
 
 
-def _with_content_ids(attempts):
-    """Give id-less records their content id with the DuckDB loader's own function, per file in file order."""
+def _with_content_ids(attempts, counted: dict[int, dict[str, int]]):
+    """Give id-less records their content id with the DuckDB loader's own function, per file in file order
+    (`counted`: per grown file, the ordinals its earlier loads read)."""
     needing = attempts.where("attempt_id IS NULL")
     if needing.isEmpty():
         return attempts
     keep = attempts.where("attempt_id IS NOT NULL")
 
     def fill(group: pa.Table) -> pa.Table:
-        return dedup.fill_content_ids(dedup.in_file_order(group))
+        file_idx = group.column("file_idx")[0].as_py()
+        return dedup.fill_content_ids(dedup.in_file_order(group), counted.get(file_idx))
 
     return keep.unionByName(needing.groupBy("file_idx").applyInArrow(fill, needing.schema))
-
-
-# ------------------------------------------------------------------------------ linking
-
-
-LINK_OUT = "attempt_id STRING, chain_id STRING, attempt_index INT, trigger STRING, fallback_mode STRING"
-# the new attempts first linked per file, in load order, each file's in `linking.LINK_ORDER`; stored rows before
-_LINK_ORDER = ("_new", "file_idx", *linking.LINK_ORDER)
-
-
-def _linked(spark, con, fresh, F):
-    """Return attempt_id, chain_id, attempt_index, trigger, fallback_mode of the fresh attempts (docs/metrics.md §4)."""
-    new = fresh.select(
-        "attempt_id", F.col("ts").alias("ts_us"), F.expr(linking.scope_sql()).alias("scope"), "prompt_fp",
-        "given_chain_id", "credit_presented_fp", "credit_minted_fp",
-        # the linker tells records apart by `line_no`: made unique across the files of the run
-        (F.col("file_idx").cast("long") * (1 << 32) + F.col("line_no")).alias("line_no"), "hop", "hop_mode",
-        "outcome", "accepted", "model", "error_class", "given_trigger", "intended_model", F.lit(1).alias("_new"),
-        "file_idx", F.coalesce("given_attempt", F.lit(0)).alias("given_attempt"), "record_no")
-    rows = new.unionByName(_stored_context(con, new, F))
-    groups = _components(spark, rows, F)
-    if groups is None:
-        rows = rows.withColumn("group", F.col("scope"))
-    else:
-        rows = rows.join(F.broadcast(groups), "scope", "left").withColumn("group", F.coalesce("group", "scope"))
-    # one pass per partition over groups laid out contiguously: no per-group pandas frames
-    parts = max(1, int(spark.conf.get("spark.sql.shuffle.partitions")))
-    rows = rows.repartition(parts, "group").sortWithinPartitions("group", *_LINK_ORDER)
-    return rows.select("group", "_new", "file_idx", "given_attempt", *linking.LINK_COLUMNS).mapInArrow(
-        _link_partition, LINK_OUT)
-
-
-def _link_partition(batches):
-    """Link the groups of one partition (rows sorted by group, then the load order) one group at a time."""
-    names = ("group", "_new", "file_idx", "given_attempt", *linking.LINK_COLUMNS)
-    current: dict[str, list] | None = None
-    group = object()
-    for batch in batches:
-        data = batch.to_pydict()
-        groups = data["group"]
-        start = 0
-        for i in range(len(groups) + 1):
-            if i < len(groups) and groups[i] == group:
-                continue
-            if current is not None and i > start:
-                for name in names:
-                    current[name].extend(data[name][start:i])
-            if i == len(groups):
-                break
-            if current is not None:
-                yield _linked_batch(current)
-            current = {name: [] for name in names}
-            group, start = groups[i], i
-    if current is not None:
-        yield _linked_batch(current)
-
-
-def _linked_batch(cols: dict[str, list]) -> pa.RecordBatch:
-    """Link one group's rows (stored context first, then new attempts in load order): file by file, as the
-    DuckDB loader does — before each file the linker is seeded from what is stored by then (`Linker.from_stored`),
-    then the shared `Linker` runs over the file's attempts."""
-    n = len(cols["group"])
-    chain_ids: list = [None] * n
-    indexes: list = [0] * n
-    triggers: list = [None] * n
-    modes: list = [None] * n
-    # stored rows carry their chain id as the given one, their attempt index as the given attempt
-    stored = [_stored_row(cols, i, cols["given_chain_id"][i], cols["given_attempt"][i]) for i in range(n)
-              if cols["_new"][i] == 0]
-    start = len(stored)
-    while start < n:
-        end = start
-        while end < n and cols["file_idx"][end] == cols["file_idx"][start]:
-            end += 1
-        linker = linking.Linker.from_stored(stored, min(cols["ts_us"][start:end]))
-        rows = zip(*(cols[c][start:end] for c in linking.LINK_COLUMNS), strict=True)
-        chain_ids[start:end], indexes[start:end], triggers[start:end], modes[start:end] = linker.link(rows)
-        stored.extend(_stored_row(cols, i, chain_ids[i], indexes[i]) for i in range(start, end))
-        start = end
-    first = n - sum(cols["_new"])
-    return pa.RecordBatch.from_pydict(
-        {"attempt_id": cols["attempt_id"][first:], "chain_id": chain_ids[first:],
-         "attempt_index": pa.array(indexes[first:], pa.int32()), "trigger": triggers[first:],
-         "fallback_mode": modes[first:]},
-        schema=pa.schema([("attempt_id", pa.string()), ("chain_id", pa.string()), ("attempt_index", pa.int32()),
-                          ("trigger", pa.string()), ("fallback_mode", pa.string())]))
-
-
-def _stored_row(cols: dict[str, list], i: int, chain_id: str, attempt_index: int) -> tuple:
-    """Return row `i` as a stored attempt (`linking.STORED_COLUMNS`) of chain `chain_id`."""
-    given = {"chain_id": chain_id, "attempt_index": attempt_index}
-    return tuple(given[c] if c in given else cols[c][i] for c in linking.STORED_COLUMNS)
-
-
-def _stored_context(con, new, F):
-    """Return the stored attempts of the chains new attempts may join (`linking.PRELOAD_SQL`, the DuckDB
-    engine's query, run by Spark SQL), as linker rows replayed before them under their stored chain ids."""
-    new.select("ts_us", "prompt_fp", "given_chain_id", "credit_presented_fp").createOrReplaceTempView("fresh")
-    try:
-        stored = con.execute(linking.PRELOAD_SQL).frame.localCheckpoint(eager=True)
-    finally:
-        new.sparkSession.catalog.dropTempView("fresh")
-    none = F.lit(None).cast("string")
-    return stored.select(
-        none.alias("attempt_id"), "ts_us", "scope", "prompt_fp", F.col("chain_id").alias("given_chain_id"),
-        none.alias("credit_presented_fp"), "credit_minted_fp", F.lit(0).cast("long").alias("line_no"),
-        F.lit(0).cast("int").alias("hop"), none.alias("hop_mode"), "outcome", "accepted", "model", "error_class",
-        none.alias("given_trigger"), none.alias("intended_model"), F.lit(0).alias("_new"),
-        F.lit(0).cast("int").alias("file_idx"), F.col("attempt_index").cast("long").alias("given_attempt"),
-        F.lit(0).cast("int").alias("record_no"))
-
-
-def _components(spark, rows, F):
-    """Return scope → group for scopes joined by an app chain id or a credit token crossing scopes (None
-    when no link crosses a scope: each scope is its own group)."""
-    chain_edges = (rows.where("given_chain_id IS NOT NULL").groupBy("given_chain_id")
-                   .agg(F.collect_set("scope").alias("scopes")).where(F.size("scopes") > 1).select("scopes"))
-    minted = rows.where("credit_minted_fp IS NOT NULL").select(F.col("credit_minted_fp").alias("fp"),
-                                                               F.col("scope").alias("a"))
-    presented = rows.where("credit_presented_fp IS NOT NULL").select(F.col("credit_presented_fp").alias("fp"),
-                                                                     F.col("scope").alias("b"))
-    credit_edges = minted.join(presented, "fp").where("a <> b").select(F.array("a", "b").alias("scopes"))
-    edges = [list(r.scopes) for r in chain_edges.union(credit_edges).distinct().collect()]
-    if not edges:
-        return None
-    parent: dict[str, str] = {}
-
-    def find(x: str) -> str:
-        while parent.setdefault(x, x) != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for scopes in edges:
-        root = find(scopes[0])
-        for other in scopes[1:]:
-            parent[find(other)] = root
-    return spark.createDataFrame([(s, find(s)) for s in parent], "scope STRING, `group` STRING")
 
 
 def _job_error(exc: BaseException) -> str:

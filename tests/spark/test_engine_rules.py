@@ -44,16 +44,12 @@ class SparkEngine:
         return ingest_spark(self.spark, str(self.store), [str(p) for p in paths], SparkLoadOptions(**options))
 
     def query(self, sql: str) -> list[tuple]:
-        """Run `sql` over the store's Parquet (views `attempts`, `loads`, `rejects`; a missing one is empty)."""
+        """Run `sql` over the store's Parquet as its readers see it (views `attempts`, `loads`, `rejects`)."""
+        from fallbackscope.spark.store import duckdb_views
+
         con = duckdb.connect()
         try:
-            for name, pattern in (("attempts", "attempts/*/*.parquet"), ("loads", "loads/*.parquet"),
-                                  ("rejects", "rejects/*.parquet")):
-                if list(self.store.glob(pattern)):
-                    files = str(self.store / pattern).replace("'", "''")
-                    con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{files}', hive_partitioning = 1)")
-                else:
-                    con.execute(f"CREATE VIEW {name} AS SELECT NULL AS line_no, NULL AS reason WHERE false")
+            duckdb_views(con, self.store)
             return con.execute(sql).fetchall()
         finally:
             con.close()

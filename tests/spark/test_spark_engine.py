@@ -39,11 +39,13 @@ def duckdb_rows(db: Path) -> list[dict]:
 
 
 def spark_rows(store: Path) -> list[dict]:
-    """The Spark store's attempts, read back by DuckDB from the Hive layout (the `day` folder dropped)."""
+    """The Spark store's attempts as its readers see them, read by DuckDB from the Parquet (`day` dropped)."""
+    from fallbackscope.spark.store import duckdb_views
+
     con = duckdb.connect()
     try:
-        cur = con.execute("SELECT * EXCLUDE (day) FROM read_parquet(?, hive_partitioning = true) ORDER BY attempt_id",
-                          [str(store / "attempts" / "*" / "*.parquet")])
+        duckdb_views(con, store)
+        cur = con.execute("SELECT * FROM attempts ORDER BY attempt_id")
         names = [d[0] for d in cur.description]
         return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
     finally:
