@@ -18,8 +18,8 @@ from typing import Any, Literal
 
 import duckdb
 
-from analytics.rates import Rate
 from analytics.metrics import SESSION_KEY_SQL, burn_rate
+from analytics.rates import Rate
 from analytics.sessions import chain_refusals_sql
 from fallbackscope.core.periods import UTC, Period
 
