@@ -66,11 +66,10 @@ def prepare(workdir: Path, chains_per_day: int, new_days: int = 28) -> tuple[Pat
     shutil.rmtree(new, ignore_errors=True)
     subprocess.run([*CLI, "sample", str(base), "--chains-per-day", str(chains_per_day)], check=True,
                    capture_output=True, env=env(), cwd=ROOT)
-    truth = json.loads((base / "ground_truth.json").read_text())
+    truth = json.loads((base / ".sample" / "ground_truth.json").read_text())  # beside the logs, hidden from ingest
     options = [item for pair in truth.get("ingest_options", {}).items() for item in pair]
-    (base / "ground_truth.json").unlink()
-    subprocess.run([*CLI, "ingest", str(base), "--db", str(db), *options], check=True, capture_output=True,
-                   env=env(), cwd=ROOT)
+    subprocess.run([*CLI, "ingest", str(base), str(base / ".sample" / "batch-results.jsonl"), "--db", str(db),
+                    *options], check=True, capture_output=True, env=env(), cwd=ROOT)
     # the next weeks of the same app: the generator's library API takes a start day (the CLI has no option)
     code = ("import datetime as dt, sys; from pathlib import Path; from fallbackscope.sample import SampleSpec, "
             "generate; generate(Path(sys.argv[1]), SampleSpec(seed=99, days=int(sys.argv[2]), "

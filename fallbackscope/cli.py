@@ -95,12 +95,13 @@ def ingest(
     if _spark(engine):
         from fallbackscope import engines as commands
 
+        failed = False
         for report in commands.ingest(db, paths, master=spark_master, conf=spark_conf, fmt=format,
                                       workload=workload, default_ts=default_ts, batch_id=batch_id,
                                       policy=policy, prices=prices):
-            _print_file_report(report)
-            if not err.is_terminal:
-                _log_file_report(report)
+            failed |= _show_file_report(report)
+        if failed:
+            raise typer.Exit(int(ExitCode.FAILURE))
         return
     from ingest.loader import IngestFailed, LoadOptions, ingest_paths
 
@@ -109,12 +110,7 @@ def ingest(
     with _progress() as progress:
         def show(report) -> None:
             progress.finish_file()
-            if report.status in ("failed", "rejected"):  # one sentence on stderr; the other files go on loading
-                err.print(f"fallbackscope: {report.error}", markup=False)
-            else:
-                _print_file_report(report)
-            if not err.is_terminal:
-                _log_file_report(report)
+            _show_file_report(report)
 
         try:
             ingest_paths(_db(db), paths, options, progress=progress.update, on_file=show)
@@ -124,6 +120,19 @@ def ingest(
         out.print(f"policy stored: {policy} (the default for report, metrics and dashboard)", markup=False)
     if prices is not None:
         out.print(f"price table stored: {prices} (every stored attempt repriced)", markup=False)
+
+
+def _show_file_report(report) -> bool:
+    """Print a file's summary line (or, for a failed file, its one sentence on stderr; the other files go on
+    loading) and its logfmt line; return whether the file failed."""
+    failed = report.status in ("failed", "rejected")
+    if failed:
+        err.print(f"fallbackscope: {report.error}", markup=False)
+    else:
+        _print_file_report(report)
+    if not err.is_terminal:
+        _log_file_report(report)
+    return failed
 
 
 def _print_file_report(report) -> None:
@@ -192,9 +201,13 @@ class _progress:
             self._bar.stop()
 
 
+SAMPLE_EXTRAS = ".sample"  # below `sample DIR`: ground_truth.json and the batch results (which need options)
+
+
 @app.command()
 def sample(
-    out_dir: Annotated[Path, typer.Argument(help="Folder to write the logs and ground_truth.json into.")] = Path(
+    out_dir: Annotated[Path, typer.Argument(help="Folder to write the logs into (ground_truth.json and the batch "
+                                            "results, which need options, go to its .sample folder).")] = Path(
         "sample_logs"),
     seed: Annotated[int, typer.Option(help="Random seed: the same seed writes the same files.")] = 7,
     days: Annotated[int, typer.Option(help="Days of traffic.")] = 28,
@@ -214,16 +227,21 @@ def sample(
     if lines is not None:
         truth = generate_lines(lines, out_dir / "exchange-bench.jsonl", seed=seed)
     else:
-        truth = generate(out_dir, SampleSpec(seed=seed, days=days, chains_per_day=chains_per_day))
+        # what a plain `ingest out_dir` must not read goes where ingest passes over it (a hidden folder)
+        truth = generate(out_dir, SampleSpec(seed=seed, days=days, chains_per_day=chains_per_day),
+                         extras=out_dir / SAMPLE_EXTRAS)
     if gzip:
         import gzip as gz
 
-        for path in sorted(out_dir.glob("*.jsonl")):
+        for path in sorted([*out_dir.glob("*.jsonl"), *(out_dir / SAMPLE_EXTRAS).glob("*.jsonl")]):
             # mtime 0: the same seed writes byte-identical archives
             path.with_name(path.name + ".gz").write_bytes(gz.compress(path.read_bytes(), mtime=0))
             path.unlink()
     out.print(f"wrote {out_dir}: {truth.get('attempts', '?')} attempts in {truth.get('chains', '?')} chains",
               markup=False)
+    if lines is None:
+        out.print(f"ground truth and batch results (load them with the ground truth's ingest_options) in "
+                  f"{out_dir / SAMPLE_EXTRAS}", markup=False)
 
 
 @app.command(name="prices")

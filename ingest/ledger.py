@@ -95,12 +95,40 @@ def _now() -> dt.datetime:
 
 
 def loaded_row(report: FileReport, source: Source, sha: str, started: dt.datetime, start: Start,
-               resume: tuple[int, int]) -> LoadRow:
-    """Return the row of a file read (status `ok`): its counts, and where its next load, once grown, starts."""
+               resume: tuple[int, int], options: str | None = None) -> LoadRow:
+    """Return the row of a file read (status `ok`, or `rejected` as `judge` found): its counts, and where its
+    next load, once grown, starts."""
     assert report.load_id is not None
     return LoadRow(report.load_id, source.location, sha, report.format, started, _now(), report.records,
-                   report.attempts_loaded, report.duplicates, report.rejected, "ok", source.size, source.mtime_ns,
-                   start.byte, *resume)
+                   report.attempts_loaded, report.duplicates, report.rejected, report.status, source.size,
+                   source.mtime_ns, start.byte, *resume, error=report.error, options=options)
+
+
+# the reasons of a record that did not parse as a JSON object: a file of nothing else is not JSON Lines
+NOT_PARSED = frozenset({"invalid JSON", "not UTF-8", "not a JSON object"})
+UNFINISHED = " (unterminated last line)"
+
+
+def judge(report: FileReport) -> None:
+    """Mark a file that held records of which none loaded — every record rejected, none a duplicate — as
+    `rejected`, with one sentence naming the commonest reason and the option that would fix it (docs/metrics.md
+    §2). A last line still being written (unterminated, not yet JSON) is no verdict on the file."""
+    if not report.records or report.attempts_loaded or report.duplicates or report.status != "ok":
+        return
+    reasons = {reason: n for reason, n in report.reasons.items() if not reason.endswith(UNFINISHED)}
+    if not reasons:
+        return
+    report.status = "rejected"
+    reason, count = max(reasons.items(), key=lambda item: (item[1], item[0]))
+    head = f"{report.path}: none of its {report.records} records loaded"
+    if all(r in NOT_PARSED for r in reasons):
+        report.error = f"{head}: it is not JSON Lines (one JSON object per line), so nothing in it could be read."
+        return
+    # a record of another format's shape says so in its reason, with the --format that reads it
+    hint = "; give their time with --default-ts" if reason == "no timestamp" else ""
+    counted = f"{count} rejected" if count == report.rejected else \
+        f"{report.rejected} rejected; the commonest reason, {count} of them"
+    report.error = f"{head} ({counted}: {reason}){hint}."
 
 
 def skipped_row(load_id: int, source: Source, sha: str, started: dt.datetime) -> LoadRow:

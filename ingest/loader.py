@@ -10,9 +10,9 @@ to the database file.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime as dt
 import gzip
+import json
 import os
 import time
 import zlib
@@ -56,6 +56,13 @@ class LoadOptions:
     prices_file: Path | None = None
     workers: int | None = None
 
+    def as_json(self) -> str:
+        """Return the options that shape how records are read, as the `options` JSON of a `loads` row."""
+        return json.dumps({name: getattr(self, name) for name in RECORD_OPTIONS}, sort_keys=True)
+
+
+RECORD_OPTIONS = ("format", "workload", "default_ts", "batch_id")  # a load's options, as its ledger row keeps them
+
 
 class Loader:
     """Loads sources into one database with a pool of parsing processes.
@@ -69,6 +76,7 @@ class Loader:
         check_format(options.format)
         self.db_path = db_path
         self.options = options
+        self.options_json = options.as_json()
         self.con: duckdb.DuckDBPyConnection | None = None
         default_ts = parse_default_ts(options.default_ts)
         self.price_table: prices.PriceTable | None = None
@@ -217,13 +225,12 @@ class Loader:
                 return self._skipped(source, started, sha)
         report.count_rejects([reason for _, _, reason in rejects])
         report.duplicates = dedup.duplicate_records(report.records, report.rejected, loaded_records)
-        row = ledger.loaded_row(report, source, sha, started, start, resume)
+        ledger.judge(report)  # records, none loaded: a failed file, not a quiet success (docs/metrics.md §2)
         if not report.records and parsed.lines and _has_content(source, start.byte):
             # docs/metrics.md §3.8: a non-empty file that yields neither an attempt nor a reject has failed
             report.status = "rejected"
             report.error = f"no model calls found in {source.display} ({parsed.format})"
-            row = dataclasses.replace(row, status=report.status, error=report.error)
-        ledger.insert_load(con, row)
+        ledger.insert_load(con, ledger.loaded_row(report, source, sha, started, start, resume, self.options_json))
         _fault_point(source)
         con.execute("COMMIT")
         trace("committed")

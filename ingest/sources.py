@@ -102,7 +102,8 @@ def read_range(location: str | os.PathLike[str], start: int, end: int) -> bytes:
 
 def expand(paths: list[str]) -> list[Source]:
     """Return the sources named on the command line: directories (local or object-store prefixes)
-    recursively in name order, hidden files left out; a name that is no file but a glob pattern, its matches."""
+    recursively in name order, hidden files and everything in hidden folders below them left out (`.git`, the
+    sample's `.sample`); a name that is no file but a glob pattern, its matches."""
     out: list[Source] = []
     for name in paths:
         if name == "-":
@@ -123,13 +124,18 @@ def expand(paths: list[str]) -> list[Source]:
 def _local_sources(name: str) -> list[Source]:
     path = Path(name)
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+        files = sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p.relative_to(path).parts))
         if not files:  # a scheduled job pointed at the wrong folder should hear of it
             raise FallbackscopeError(f"{name}: no files to load in this directory.")
         return [_source(p) for p in files]
     if path.exists():
         return [_source(path)]
     raise FallbackscopeError(f"{name}: no such file or directory.")
+
+
+def _hidden(parts: tuple[str, ...] | list[str]) -> bool:
+    """Return whether a path below a listed folder is hidden: it, or a folder on the way to it, starts with a dot."""
+    return any(part.startswith(".") for part in parts)
 
 
 def _source(path: Path) -> Source:
@@ -151,8 +157,10 @@ def _url_sources(name: str) -> list[Source]:
         filesystem, inner = _filesystem(name)
         info = filesystem.get_file_info(inner)
         if info.type == fs.FileType.Directory:
+            below = inner.rstrip("/") + "/"
             infos = sorted((i for i in filesystem.get_file_info(fs.FileSelector(inner, recursive=True))
-                            if i.type == fs.FileType.File and not i.base_name.startswith(".")), key=lambda i: i.path)
+                            if i.type == fs.FileType.File and not _hidden(i.path.removeprefix(below).split("/"))),
+                           key=lambda i: i.path)
             if not infos:
                 raise FallbackscopeError(f"{name}: no files to load in this directory.")
         elif info.type == fs.FileType.File:

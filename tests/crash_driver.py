@@ -97,7 +97,8 @@ def build_inputs(folder: Path, *, days: int = 3, chains_per_day: int = 250, big_
     gen = folder.parent / (folder.name + "-gen")
     subprocess.run([*CLI, "sample", str(gen), "--days", str(days), "--chains-per-day", str(chains_per_day)],
                    check=True, capture_output=True, env=env(), cwd=ROOT)
-    truth = json.loads((gen / "ground_truth.json").read_text())
+    extras = gen / ".sample"  # what `sample` writes beside the logs: the ground truth and the batch results
+    truth = json.loads((extras / "ground_truth.json").read_text())
     options = [item for pair in truth.get("ingest_options", {}).items() for item in pair]
     days_files = sorted(gen.glob("exchange-*.jsonl"))
     for i, path in enumerate(days_files):
@@ -106,8 +107,8 @@ def build_inputs(folder: Path, *, days: int = 3, chains_per_day: int = 250, big_
                 shutil.copyfileobj(src, dst)
         else:
             shutil.copy(path, folder / path.name)
-    if (gen / "batch-results.jsonl").exists():
-        shutil.copy(gen / "batch-results.jsonl", folder / "batch-results.jsonl")
+    if (extras / "batch-results.jsonl").exists():
+        shutil.copy(extras / "batch-results.jsonl", folder / "batch-results.jsonl")
     shutil.rmtree(gen)
     if big_lines:
         big = folder.parent / (folder.name + "-big")

@@ -354,3 +354,33 @@ def test_ingest_summary_line_carries_the_files_warnings(tmp_path):
             "read as UTC; 2 attempts without a stop reason: refusals cannot be seen in them") in proc.stdout
     [line] = proc.stderr.strip().splitlines()
     assert "naive_timestamps=2" in line and "no_stop_reason=2" in line
+
+
+def test_a_sample_folder_ingests_with_no_option_and_no_reject(tmp_path):
+    """Issue 15 item 1: `sample DIR` then `ingest DIR` loads everything plainly; the ground truth and the batch
+    results (which need options) wait in DIR/.sample, which ingest passes over, and load with its options."""
+    logs, db = tmp_path / "logs", tmp_path / "d.duckdb"
+    assert cli("sample", str(logs), "--days", "2", "--chains-per-day", "6").returncode == 0
+    proc = cli("ingest", str(logs), "--db", str(db))
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert [line.split(":")[0] for line in lines] == [str(logs / "exchange-2026-10-19.jsonl"),
+                                                     str(logs / "exchange-2026-10-20.jsonl")]
+    assert all(", 0 rejected [exchange]" in line for line in lines)
+    truth = json.loads((logs / ".sample" / "ground_truth.json").read_text())
+    options = [item for pair in truth["ingest_options"].items() for item in pair]
+    proc = cli("ingest", str(logs / ".sample" / "batch-results.jsonl"), "--db", str(db), *options)
+    assert proc.returncode == 0 and ", 0 rejected [batch]" in proc.stdout
+
+
+def test_a_file_none_of_whose_records_loaded_fails_the_run_in_one_sentence(tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello\nworld\n")
+    good = write_jsonl(tmp_path / "a.jsonl", [exchange("2026-11-02T00:00:00Z", request("claude-haiku-4-5"),
+                                                       message("m1", "claude-haiku-4-5"))])
+    proc = cli("ingest", str(notes), str(good), "--db", str(tmp_path / "d.duckdb"))
+    assert proc.returncode == 1
+    said = [line for line in proc.stderr.splitlines() if not line.startswith("ts=")]
+    assert said == [f"fallbackscope: {notes}: none of its 2 records loaded: it is not JSON Lines (one JSON object "
+                    "per line), so nothing in it could be read."]
+    assert f"{good}: 1 loaded" in proc.stdout  # the other files still load

@@ -16,17 +16,21 @@ from fallbackscope.sample.truth import ground_truth
 from fallbackscope.sample.writer import sse, write_lines
 
 
-def generate(out_dir: Path, spec: SampleSpec = SampleSpec()) -> dict:  # noqa: B008 (frozen, immutable)
+def generate(out_dir: Path, spec: SampleSpec = SampleSpec(), extras: Path | None = None) -> dict:  # noqa: B008
     """Write the logs and `ground_truth.json` into out_dir; return the ground truth dict.
 
     Files: `exchange-YYYY-MM-DD.jsonl` per day (lines in time order), `batch-results.jsonl` when
     `with_batch`, `stream-capture.sse` when `with_sse` (the streamed calls again, as on the wire: every
     stream is a duplicate of an exchange line). The batch results carry no time, workload or batch id:
     the ground truth counts them as ingested with its `ingest_options` (`--batch-id`, `--workload`,
-    `--default-ts`).
+    `--default-ts`). `extras`: a folder for `ground_truth.json` and the batch results instead — what a plain
+    `ingest` of out_dir must not read (`fallbackscope sample` puts them in `out_dir/.sample`, which `ingest`
+    passes over); `files` then names the batch results by their path from out_dir.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    extras = Path(extras) if extras is not None else out_dir
+    extras.mkdir(parents=True, exist_ok=True)
     g = Traffic(spec.seed, spec.prompt_words)
     epoch = dt.datetime.combine(spec.start, dt.time(), dt.UTC)
     for day in range(spec.days):
@@ -56,8 +60,8 @@ def generate(out_dir: Path, spec: SampleSpec = SampleSpec()) -> dict:  # noqa: B
     if spec.with_batch:
         batch_ts = int((epoch + dt.timedelta(days=spec.days // 2, hours=2)).timestamp() * 1000)
         bid, rows = g.batch(batch_ts, max(12, spec.chains_per_day // 2))
-        write_lines(out_dir / "batch-results.jsonl", [orjson.dumps(r) for r in rows])
-        files["batch-results.jsonl"] = {"lines": len(rows)}
+        write_lines(extras / "batch-results.jsonl", [orjson.dumps(r) for r in rows])
+        files[(extras / "batch-results.jsonl").relative_to(out_dir).as_posix()] = {"lines": len(rows)}
         truth.update(batch_id=bid, batch_ts=iso_ms(batch_ts), batch_workload=BATCH_WORKLOAD)
         truth["ingest_options"] = {"--batch-id": bid, "--workload": BATCH_WORKLOAD, "--default-ts": iso_ms(batch_ts)}
     if spec.with_sse:
@@ -73,5 +77,5 @@ def generate(out_dir: Path, spec: SampleSpec = SampleSpec()) -> dict:  # noqa: B
         w.name: {"chain_id": w.chain_id, "session_id": w.session is not None} for w in WORKLOADS
     }
     truth |= ground_truth(g.chains)
-    (out_dir / "ground_truth.json").write_bytes(orjson.dumps(truth, option=orjson.OPT_INDENT_2) + b"\n")
+    (extras / "ground_truth.json").write_bytes(orjson.dumps(truth, option=orjson.OPT_INDENT_2) + b"\n")
     return truth

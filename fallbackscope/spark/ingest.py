@@ -43,6 +43,7 @@ from ingest.columns import FIELD_NAMES, SCHEMA
 from ingest.detect import check_format, detect_format, parse_default_ts
 from ingest.formats import sse
 from ingest.ledger import FileReport, LoadRow, Start
+from ingest.loader import LoadOptions
 from ingest.message import Context
 from ingest.settings import read_policy
 from ingest.sources import Source, expand, file_sha256, line_ranges
@@ -159,6 +160,10 @@ class SparkLoadOptions:
     batch_id: str | None = None
     policy_file: Path | None = None
 
+    def as_json(self) -> str:
+        """Return the options that shape how records are read, as the `options` JSON of a `loads` row."""
+        return LoadOptions(self.format, self.workload, self.default_ts, self.batch_id).as_json()
+
 
 def ingest_spark(spark, store_uri: str, paths: list[str], options: SparkLoadOptions | None = None,
                  key: bytes | None = None) -> list[FileReport]:
@@ -208,7 +213,10 @@ def ingest_spark(spark, store_uri: str, paths: list[str], options: SparkLoadOpti
                 raise
             raise FallbackscopeError(f"{store.location}: the Spark job failed ({_job_error(exc)}); nothing of "
                                      "this run was committed.") from None
-    rows.extend(ledger.loaded_row(f.report, f.source, f.sha256, started, f.start, f.resume) for f in todo)
+    for item in todo:
+        ledger.judge(item.report)  # records, none loaded: a failed file (docs/metrics.md §2)
+    rows.extend(ledger.loaded_row(f.report, f.source, f.sha256, started, f.start, f.resume, options.as_json())
+                for f in todo)
     store.append_key_check(key, started)
     store.append_loads(sorted(rows, key=lambda row: row.load_id))  # last: the commit marker of every file
     con.close()

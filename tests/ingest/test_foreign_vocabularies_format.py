@@ -159,7 +159,8 @@ CONVERSE_BODY = {"output": {"message": {"role": "assistant", "content": [{"text"
 def test_format_anthropic_rejects_records_of_other_shapes_and_names_them(tmp_path, db):
     litellm = {"id": "x", "call_type": "acompletion", "startTime": 1.0, "model": "m"}
     bedrock = {"schemaType": "ModelInvocationLog", "modelId": "m"}
-    load(tmp_path, db, [CONVERSE_BODY, litellm, bedrock, {"foo": 1}], format="anthropic", default_ts=DEFAULT_TS)
+    with pytest.raises(IngestFailed):  # none of its records loaded: a failed file (docs/metrics.md §2)
+        load(tmp_path, db, [CONVERSE_BODY, litellm, bedrock, {"foo": 1}], format="anthropic", default_ts=DEFAULT_TS)
     assert query(db, "SELECT count(*) FROM attempts") == [(0,)]
     reasons = [r for (r,) in query(db, "SELECT reason FROM rejects ORDER BY line_no")]
     assert reasons == [

@@ -22,7 +22,7 @@ from fallbackscope.core import store
 from ingest.columns import FIELD_NAMES
 from ingest.extract import extract_lines, extract_sse, from_ipc, line_count, numbered_lines
 from ingest.formats import ALL_FORMATS, LINE_FORMATS, sse
-from ingest.loader import LoadOptions, ingest_paths
+from ingest.loader import IngestFailed, LoadOptions, ingest_paths
 from ingest.message import Context
 
 FORMATS = sorted(ALL_FORMATS)
@@ -342,13 +342,17 @@ def test_fuzzed_files_load_into_a_real_database_with_every_record_in_the_ledger(
     path.write_bytes(document)
     db = folder / "f.duckdb"
     options = LoadOptions(format=fmt, default_ts="2026-11-04T08:00:00Z", batch_id="msgbatch_fuzz", workers=1)
-    [report] = ingest_paths(db, [str(path)], options)
+    try:
+        [report] = ingest_paths(db, [str(path)], options)
+    except IngestFailed as failed:  # every record rejected: the file failed (docs/metrics.md §2)
+        [report] = failed.reports
     con = duckdb.connect(str(db), read_only=True)
     try:
         ledger = con.execute("SELECT records, attempts_loaded, duplicates, rejected, status FROM loads"
                              " ORDER BY load_id LIMIT 1").fetchone()
         records, attempts, duplicates, rejected, status = ledger
-        assert status == "ok" and records == report.records
+        assert status == report.status and records == report.records
+        assert status == ("rejected" if records and not attempts and not duplicates and rejected else "ok")
         loaded = records - duplicates - rejected
         assert loaded >= 0 and duplicates >= 0
         assert con.execute("SELECT count(*) FROM attempts").fetchone()[0] == attempts

@@ -7,7 +7,7 @@ import gzip
 import pytest
 from builders import message, rows, token_fp, usage, write_jsonl
 
-from ingest.loader import LoadOptions, ingest_paths
+from ingest.loader import IngestFailed, LoadOptions, ingest_paths
 
 TS = "2026-11-04T08:00:00Z"
 TS_EPOCH = 1793779200.0
@@ -34,7 +34,9 @@ def test_bare_bodies_take_default_ts_and_split_hops_as_unknown(tmp_path, db):
 
 def test_bare_bodies_without_default_ts_are_rejected(tmp_path, db):
     path = write_jsonl(tmp_path / "bodies.jsonl", [message("m", "claude-haiku-4-5")])
-    [report] = ingest_paths(db, [str(path)])
+    with pytest.raises(IngestFailed) as failed:  # none of its records loaded: a failed file (docs/metrics.md §2)
+        ingest_paths(db, [str(path)])
+    [report] = failed.value.reports
     assert report.rejected == 1 and report.reasons == {"no timestamp": 1}
 
 

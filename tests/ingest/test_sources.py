@@ -4,6 +4,7 @@ and object-store prefixes in name order, gzip by its magic bytes, byte ranges th
 from __future__ import annotations
 
 import gzip
+from pathlib import Path
 
 import pytest
 
@@ -50,3 +51,14 @@ def test_byte_ranges_end_after_a_newline_and_read_every_line_once(tmp_path, bloc
     assert all(a < b and (b == len(data) or data[b - 1:b] == b"\n") for a, b in ranges)
     assert all(prev[1] == nxt[0] for prev, nxt in zip(ranges, ranges[1:], strict=False))
     assert b"".join(read_range(path, a, b) for a, b in ranges) == data[start:]
+
+
+def test_a_folder_is_listed_without_its_hidden_files_and_hidden_folders(tmp_path):
+    for name in ("b.jsonl", "a/c.jsonl", ".hidden.jsonl", ".sample/ground_truth.json", "a/.git/x.jsonl"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("{}\n")
+    assert [Path(s.display).relative_to(tmp_path).as_posix() for s in expand([str(tmp_path)])] == ["a/c.jsonl",
+                                                                                                   "b.jsonl"]
+    # named on its own, a hidden file is read
+    assert [s.display for s in expand([str(tmp_path / ".sample" / "ground_truth.json")])] == [
+        str(tmp_path / ".sample" / "ground_truth.json")]
