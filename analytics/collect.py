@@ -207,7 +207,9 @@ def collect(
         """, thresholds)
 
         # 3. sessions: a session counts in every bucket (and workload) where it has a chain
-        sessions = session_counts(con, session_key, period)
+        # the chains with a later refusal are known already: the per-chain summary of multi-attempt chains
+        sessions = session_counts(con, session_key, period,
+                                  late_refused=f"SELECT chain_id FROM {t['mchain']} WHERE any_refusal")
 
         # 4. the top tier of each workload and the counterfactual cost of resolving there
         top_tier = _top_tiers(firsts, laters, chains_of, table)
