@@ -27,15 +27,36 @@ def test_quick_start_has_exactly_two_commands_and_ci_runs_the_test_one():
 
 
 def test_session_output_in_the_readme_is_what_the_commands_print(tmp_path):
+    """Run the README's session as written — sample, ingest, the batch file, the nightly re-run, metrics —
+    in one folder: every output line the README shows is one these commands print, and the metrics shown
+    in "Metrics, reports and the Python API" are that same database's."""
     session = section("A real session")
     env = {**os.environ, "COLUMNS": "200"}
     run = [sys.executable, "-m", "fallbackscope.cli"]
-    sample = subprocess.run([*run, "sample", "logs", "--seed", "7"], cwd=tmp_path, capture_output=True, text=True,
-                            env=env)
-    assert sample.stdout.strip() in session
-    demo = subprocess.run([*run, "demo", "--no-serve"], cwd=tmp_path, capture_output=True, text=True, env=env)
-    assert demo.returncode == 0, demo.stderr
-    headline = [line for line in demo.stdout.splitlines() if line.startswith("  ")]
-    assert len(headline) >= 6
-    for line in headline:
-        assert line in session, line
+
+    def cli(*args: str) -> str:
+        proc = subprocess.run([*run, *args], cwd=tmp_path, capture_output=True, text=True, env=env)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    printed = cli("sample", "logs", "--seed", "7")
+    printed += cli("ingest", "logs", "--db", "fs.duckdb")
+    batch = re.search(r"\$ fallbackscope ingest (logs/\S+) --db fs.duckdb \\\n\s+(.*)\n", session)
+    assert batch, "the README's batch command"
+    printed += cli("ingest", batch.group(1), "--db", "fs.duckdb", *batch.group(2).split())
+    printed += cli("ingest", "logs", "--db", "fs.duckdb")
+    metrics = cli("metrics", "--db", "fs.duckdb", "--by", "week")
+    printed += metrics
+    shown = re.search(r"```console\n(.*?)```", session, re.S).group(1)
+    output = [line for line in shown.splitlines() if not line.startswith(("$", " ")) and line != "…"]
+    assert len(output) >= 12
+    for line in output:
+        assert line in printed.splitlines(), line
+    for line in metrics.strip().splitlines():  # the whole table, not a part of it
+        assert line in shown.splitlines(), line
+    example = re.search(r"```console\n\$ fallbackscope metrics --db fs.duckdb --by week\n(.*?)```",
+                        section("Metrics, reports and the Python API"), re.S).group(1)
+    for line in example.strip().splitlines():
+        if line.startswith("$"):
+            continue
+        assert any(real.startswith(line.rstrip("… ").rstrip()) for real in metrics.splitlines()), line
