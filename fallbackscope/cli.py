@@ -16,6 +16,7 @@ from typing import Annotated, NoReturn
 import typer
 from rich.console import Console
 
+from fallbackscope import ingest_output as output
 from fallbackscope.core.errors import ExitCode, FallbackscopeError, UsageError
 
 app = typer.Typer(
@@ -31,6 +32,9 @@ app.add_typer(report_app, name="report")
 export_app = typer.Typer(help="Export the stored attempts for warehouses (Parquet partitioned by UTC day), "
                          "or the refusal SLIs for Prometheus (OpenMetrics).", no_args_is_help=True)
 app.add_typer(export_app, name="export")
+loads_app = typer.Typer(help="The load ledger: every file each run read, with its counts and status; forget a "
+                        "file's loads.", invoke_without_command=True)
+app.add_typer(loads_app, name="loads")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -84,6 +88,9 @@ def ingest(
     policy: Annotated[Path | None, typer.Option(help="Policy TOML to store as the default.")] = None,
     prices: Annotated[Path | None, typer.Option(help="Price table TOML to store; reprices every "
                                                 "attempt.")] = None,
+    reload: Annotated[bool, typer.Option("--reload", help="Load the named files again, whatever the ledger says, "
+                                         "with these options (an option not given keeps the file's last load's); "
+                                         "their earlier loads' rows go in the same transaction.")] = False,
     engine: EngineOption = "duckdb",
     spark_master: SparkMasterOption = None,
     spark_conf: SparkConfOption = None,
@@ -92,14 +99,18 @@ def ingest(
     if not paths and policy is None and prices is None:
         raise UsageError("ingest: name the files, directories or '-' to load (or only --policy / --prices).")
     paths = paths or []
+    if reload and not paths:
+        raise UsageError("ingest --reload: name the files to load again.")
     if _spark(engine):
+        if reload:
+            raise UsageError("--reload is not supported with --engine spark yet.")
         from fallbackscope import engines as commands
 
         failed = False
         for report in commands.ingest(db, paths, master=spark_master, conf=spark_conf, fmt=format,
                                       workload=workload, default_ts=default_ts, batch_id=batch_id,
                                       policy=policy, prices=prices):
-            failed |= _show_file_report(report)
+            failed |= output.show_file_report(report, out, err)
         if failed:
             raise typer.Exit(int(ExitCode.FAILURE))
         return
@@ -107,13 +118,13 @@ def ingest(
 
     options = LoadOptions(format=format, workload=workload, default_ts=default_ts, batch_id=batch_id,
                           policy_file=policy, prices_file=prices)
-    with _progress() as progress:
+    with output.Progress(err) as progress:
         def show(report) -> None:
             progress.finish_file()
-            _show_file_report(report)
+            output.show_file_report(report, out, err)
 
         try:
-            ingest_paths(_db(db), paths, options, progress=progress.update, on_file=show)
+            ingest_paths(_db(db), paths, options, progress=progress.update, on_file=show, reload=reload)
         except IngestFailed:
             raise typer.Exit(int(ExitCode.FAILURE)) from None  # each unreadable file was named as it failed
     if policy is not None:
@@ -122,83 +133,29 @@ def ingest(
         out.print(f"price table stored: {prices} (every stored attempt repriced)", markup=False)
 
 
-def _show_file_report(report) -> bool:
-    """Print a file's summary line (or, for a failed file, its one sentence on stderr; the other files go on
-    loading) and its logfmt line; return whether the file failed."""
-    failed = report.status in ("failed", "rejected")
-    if failed:
-        err.print(f"fallbackscope: {report.error}", markup=False)
-    else:
-        _print_file_report(report)
-    if not err.is_terminal:
-        _log_file_report(report)
-    return failed
-
-
-def _print_file_report(report) -> None:
-    if report.status == "skipped":
-        out.print(f"{report.path}: skipped (already loaded)")
+@loads_app.callback()
+def loads(ctx: typer.Context, db: DbOption = None) -> None:
+    """List the load ledger: id, path, format, options, started, records, loaded, duplicates, rejected, status."""
+    if ctx.invoked_subcommand is not None:
         return
-    line = (f"{report.path}: {report.loaded} loaded ({report.attempts_loaded} attempts), "
-            f"{report.duplicates} duplicate, {report.rejected} rejected [{report.format}]")
-    out.print("; ".join([line, *report.warnings()]), markup=False)
-    for reason, count in sorted(report.reasons.items(), key=lambda item: -item[1])[:5]:
-        out.print(f"  rejected {count}: {reason}", markup=False)
+    from ingest.loader import list_loads
+
+    for line in output.ledger_table(list_loads(_db(db))):
+        out.print(line, markup=False)
 
 
-def _log_file_report(report) -> None:
-    """One logfmt line per file on stderr (when it is not a terminal), for schedulers and log shippers."""
-    import datetime as dt
+@loads_app.command()
+def forget(
+    targets: Annotated[list[str], typer.Argument(help="Load ids or file paths (a path, or any load of a grown "
+                                                "file, forgets every load of that file).")],
+    db: DbOption = None,
+) -> None:
+    """Forget loads (by id or path) as if their files had never been loaded; their ledger rows stay, `forgotten`."""
+    from ingest.loader import forget_loads
 
-    fields = {
-        "ts": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "level": "info", "event": "file", "path": report.path, "status": report.status,
-        "format": report.format or "", "records": report.records, "loaded": report.loaded,
-        "attempts": report.attempts_loaded, "duplicates": report.duplicates, "rejected": report.rejected,
-        "naive_timestamps": report.naive_ts, "no_stop_reason": report.no_stop_reason,
-    }
-    parts = []
-    for key, value in fields.items():
-        text = str(value)
-        if not text or any(c in text for c in ' "=\\'):
-            text = '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        parts.append(f"{key}={text}")
-    print(" ".join(parts), file=sys.stderr, flush=True)
-
-
-class _progress:
-    """A rich progress bar on a terminal; nothing otherwise."""
-
-    def __enter__(self) -> _progress:
-        self._bar = None
-        self._task = None
-        self._file = None
-        if err.is_terminal:
-            from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self._bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                                 TimeRemainingColumn(), console=err, transient=True)
-            self._bar.start()
-        return self
-
-    def update(self, path: str, done: int, total: int | None) -> None:
-        if self._bar is None:
-            return
-        if self._file != path:
-            self.finish_file()
-            self._task = self._bar.add_task(Path(path).name, total=total)
-            self._file = path
-        self._bar.update(self._task, completed=done, total=total)
-
-    def finish_file(self) -> None:
-        if self._bar is not None and self._task is not None:
-            self._bar.remove_task(self._task)
-        self._task = None
-        self._file = None
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.stop()
+    forgotten = forget_loads(_db(db), targets)
+    out.print(f"forgot {len(forgotten)} load{'s' if len(forgotten) != 1 else ''}: "
+              f"{', '.join(str(i) for i in forgotten)}", markup=False)
 
 
 SAMPLE_EXTRAS = ".sample"  # below `sample DIR`: ground_truth.json and the batch results (which need options)

@@ -79,23 +79,36 @@ def distinct_records(table: pa.Table) -> int:
     return table.group_by(list(RECORD_KEY)).aggregate([]).num_rows
 
 
+def own_attempts(table: pa.Table, counted: dict[str, int] | None = None) -> pa.Table:
+    """Return a file's attempt rows (in file order) with content ids filled (counting on from `counted`), the
+    first of each id: the attempts the file holds."""
+    if table.column("attempt_id").null_count:
+        table = fill_content_ids(table, counted)
+    if pc.count_distinct(table.column("attempt_id")).as_py() != table.num_rows:
+        table = first_of_each_id(table)
+    return table
+
+
+def unstored(con: duckdb.DuckDBPyConnection, table: pa.Table) -> tuple[pa.Table, pa.Array]:
+    """Return the rows of `table` whose attempt id is not stored yet, and the ids that were (the duplicates
+    a load of them holds)."""
+    con.complete()  # DuckDB wants any open result finished before a register
+    con.register("new_ids", table.select(["attempt_id"]))
+    stored = con.sql("SELECT attempt_id FROM attempts"
+                     " WHERE attempt_id IN (SELECT attempt_id FROM new_ids)").to_arrow_table()
+    con.unregister("new_ids")
+    if not stored.num_rows:
+        return table, pa.array([], pa.string())
+    stored_ids = stored.column(0).combine_chunks()
+    return table.filter(pc.invert(pc.is_in(table.column("attempt_id"), stored_ids))), stored_ids
+
+
 def new_attempts(con: duckdb.DuckDBPyConnection, table: pa.Table, has_stored: bool,
                  counted: dict[str, int] | None = None) -> tuple[pa.Table, pa.Array]:
     """Return a file's attempt rows (in file order) that are no duplicates — content ids filled (counting on
     from `counted`), the first of each id, none whose id is stored already — and the ids that were stored
     already (the duplicates this load holds)."""
-    if table.column("attempt_id").null_count:
-        table = fill_content_ids(table, counted)
-    if pc.count_distinct(table.column("attempt_id")).as_py() != table.num_rows:
-        table = first_of_each_id(table)
-    stored_ids = pa.array([], pa.string())
-    if has_stored:
-        con.complete()  # DuckDB wants any open result finished before a register
-        con.register("new_ids", table.select(["attempt_id"]))
-        stored = con.sql("SELECT attempt_id FROM attempts"
-                         " WHERE attempt_id IN (SELECT attempt_id FROM new_ids)").to_arrow_table()
-        con.unregister("new_ids")
-        if stored.num_rows:
-            stored_ids = stored.column(0).combine_chunks()
-            table = table.filter(pc.invert(pc.is_in(table.column("attempt_id"), stored_ids)))
-    return table, stored_ids
+    table = own_attempts(table, counted)
+    if not has_stored:
+        return table, pa.array([], pa.string())
+    return unstored(con, table)

@@ -180,13 +180,14 @@ def loaded_shas(con: Any, sha: str | None = None) -> set[str]:
     return {row[0] for row in con.execute(f"SELECT DISTINCT sha256 FROM loads WHERE {where}", params).fetchall()}
 
 
-def content_ordinals(con: Any, location: str) -> dict[str, int]:
+def content_ordinals(con: Any, location: str, before: int | None = None) -> dict[str, int]:
     """Return, per content hash, how many id-less records the loads of a grown file read before (the highest
     ordinal of its content ids among the attempts those loads stored or held as duplicates), so the ordinals
     of its new records count on (docs/metrics.md §2). The loads: the file's `ok` loads since one read it from
-    its start."""
+    its start (those before load `before`, when given)."""
+    bound = f" AND load_id < {int(before)}" if before is not None else ""
     rows = con.execute(f"""
-WITH mine AS (SELECT load_id, start_byte FROM loads WHERE {_OK} AND path = ?),
+WITH mine AS (SELECT load_id, start_byte FROM loads WHERE {_OK} AND path = ?{bound}),
 lineage AS (SELECT load_id FROM mine
             WHERE load_id >= (SELECT max(load_id) FROM mine WHERE coalesce(start_byte, 0) = 0)),
 held AS (SELECT attempt_id FROM attempts WHERE load_id IN (SELECT load_id FROM lineage)

@@ -21,13 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from fallbackscope.core import prices, store
 from fallbackscope.core.config import key_check_value, key_mismatch, writing_key
 from fallbackscope.core.errors import FallbackscopeError, UsageError
 from fallbackscope.core.outcomes import unknown_stop_sql
-from ingest import dedup, ledger, linking, relink
+from ingest import dedup, history, ledger, linking, relink
 from ingest.detect import check_format, detect_format, parse_default_ts
 from ingest.formats import otel_nesting
 from ingest.ledger import FileReport, Start
@@ -90,8 +92,21 @@ class Loader:
             self._columns = store.attempt_columns(self.con)
         table = self.price_table
         self.web_search_usd = table.web_search_usd
+        self._key, self._progress = key, progress
         ctx = Context(key, dict(table.aliases), options.workload, default_ts, options.batch_id)
         self.parser = Parser(ctx, options.workers or _cpu_workers(), progress)
+        self._parsers: dict[str, Parser] = {self.options_json: self.parser}
+
+    def _parser_for(self, options: LoadOptions) -> Parser:
+        """Return a parser reading records with `options` (a reload's, or a load's being read again)."""
+        found = self._parsers.get(options.as_json())
+        if found is None:
+            check_format(options.format)
+            ctx = Context(self._key, dict(self.price_table.aliases), options.workload,
+                          parse_default_ts(options.default_ts), options.batch_id)
+            found = self._parsers[options.as_json()] = Parser(ctx, self.options.workers or _cpu_workers(),
+                                                              self._progress)
+        return found
 
     @contextlib.contextmanager
     def _connected(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -114,7 +129,8 @@ class Loader:
             trace("closed")
 
     def close(self) -> None:
-        self.parser.close()
+        for parser in self._parsers.values():
+            parser.close()
 
     def __enter__(self) -> Loader:
         return self
@@ -173,24 +189,127 @@ class Loader:
         ledger.insert_load(self.con, ledger.skipped_row(load_id, source, sha, started))
         return FileReport(source.display, "skipped", load_id=load_id)
 
+    # -- taking loads back (docs/metrics.md §2) ----------------------------------------------
+
+    def reload(self, source: Source) -> FileReport:
+        """Load a file again, whatever the ledger says, with this run's options where given and its last load's
+        where not; the earlier loads' rows go in the same transaction (their ledger rows: `replaced`). Raises
+        FallbackscopeError, changing nothing, when the file no longer begins with what they read or the new load
+        would fail."""
+        if source.is_stdin:
+            raise UsageError("--reload: standard input cannot be read again; forget its load instead.")
+        started = dt.datetime.now(dt.UTC)
+        with self._connected() as con:
+            earlier = history.file_loads(con, source.location)
+            if not earlier:
+                return self.load(source)  # never loaded (or not in force): a first load
+            if not history.begins_as_loaded(con, source, earlier):
+                raise FallbackscopeError(
+                    f"{source.display}: the file no longer begins with the bytes its earlier loads read (rotated or "
+                    "truncated); nothing was changed — forget it first: "
+                    f"`fallbackscope loads forget {source.display}`.")
+            last = history.last_options(con, earlier)
+        given = {name: getattr(self.options, name) for name in RECORD_OPTIONS}
+        options = LoadOptions(**{name: given[name] if given[name] is not None else last.get(name)
+                                 for name in RECORD_OPTIONS}, workers=self.options.workers)
+        parser = self._parser_for(options)
+        fmt = options.format or detect_format(source.head())
+        parsed = parser.parse(source, fmt, 0)
+        resume = ledger.resume_point(source, parsed.format, parsed.rejects, Start(), parsed.lines, parsed.end)
+        with self._connected():
+            return self._commit(source, started, parsed, Start(), resume, False, replacing=earlier, options=options)
+
+    def forget(self, targets: list[str]) -> list[int]:
+        """Remove every load of the files named (by load id or path) as if they had never been loaded; return
+        the loads forgotten. Raises FallbackscopeError, changing nothing, when an attempt they removed is held by
+        a remaining load whose file is gone or changed."""
+        with self._connected() as con:
+            load_ids = history.loads_to_forget(con, targets)
+            con.execute("BEGIN TRANSACTION")
+            try:
+                self._take_back(load_ids, "forgotten", None)
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+        return load_ids
+
+    def _take_back(self, load_ids: list[int], status: str, keep: pa.ChunkedArray | None) -> None:
+        """Inside the open transaction: remove the loads' rows, restore what remaining loads held from their files,
+        and link again the chains both touched."""
+        con = self.con
+        removed = history.remove(con, load_ids, status, None if keep is None else keep.combine_chunks())
+        seeds = [removed.seeds]
+        for holder_id, ids in sorted(removed.held.items()):
+            seeds.append(self._restore(history.holder(con, holder_id), ids))
+        changed = relink.relink_stored(con, pa.concat_tables(seeds, promote_options="permissive"))
+        relink.write_relinked(con, changed)
+        trace(f"took back loads {load_ids}: {removed.attempts} attempts")
+
+    def _restore(self, item: history.Holder, ids: list[str]) -> pa.Table:
+        """Read again the attempts `ids` a remaining load held as duplicates, from its file, and store them as its
+        own; return them as linking seeds."""
+        try:
+            sources = [s for s in expand([item.path]) if s.location == item.path] if item.path != "-" else []
+        except FallbackscopeError:  # gone
+            sources = []
+        history.check_unchanged(item, sources[0] if sources else None)
+        source = sources[0]
+        options = LoadOptions(**{name: item.options.get(name) for name in RECORD_OPTIONS},
+                              workers=self.options.workers)
+        options.format = options.format or item.format
+        parsed = self._parser_for(options).parse(source, item.format, item.start_byte)
+        con = self.con
+        table = shift_lines(pa.concat_tables(parsed.parts).unify_dictionaries(), item.lines_before)
+        table = otel_nesting.merge_nested(table)
+        if item.lines_read is not None:  # what the load read, not what was appended since
+            table = table.filter(pc.less_equal(table.column("line_no"), item.lines_read))
+        counted = ledger.content_ordinals(con, item.path, before=item.load_id) if item.start_byte else None
+        own = dedup.own_attempts(table, counted)
+        wanted = own.filter(pc.is_in(own.column("attempt_id"), pa.array(ids, pa.string())))
+        if wanted.num_rows != len(ids):
+            raise FallbackscopeError(f"{item.path}: load {item.load_id} held attempts the file no longer gives; "
+                                     "nothing was changed.")
+        n = wanted.num_rows
+        provisional = {"chain_id": wanted.column("attempt_id"),  # linked for real with the rest, below
+                       "attempt_index": pa.array(np.ones(n, np.int32)),
+                       "trigger": pa.nulls(n, pa.string()), "fallback_mode": pa.array(["none"] * n, pa.string())}
+        for name, values in provisional.items():
+            wanted = wanted.append_column(name, values)
+        self._insert(wanted, item.load_id)
+        _register(con, "restored_ids", pa.table({"attempt_id": pa.array(ids, pa.string())}))
+        con.execute("DELETE FROM duplicates WHERE load_id = ? AND attempt_id IN (SELECT attempt_id FROM restored_ids)",
+                    [item.load_id])
+        con.unregister("restored_ids")
+        ts_us = pc.cast(wanted.column("ts"), pa.int64())
+        inputs = relink.link_inputs_of(wanted, ts_us, item.load_id)
+        return relink.seeds_of(inputs, wanted.column("attempt_id"))
+
     # -- the write --------------------------------------------------------------------------
 
     def _commit(self, source: Source, started: dt.datetime, parsed: Parsed, start: Start, resume: tuple[int, int],
-                skip_if_seen: bool) -> FileReport:
+                skip_if_seen: bool, replacing: list[int] | None = None,
+                options: LoadOptions | None = None) -> FileReport:
+        """Write a parsed file in one transaction; `replacing`: the loads of it a reload takes the place of."""
         con = self.con
+        con.execute("BEGIN TRANSACTION")
+        own = None
+        if parsed.parts:
+            table = shift_lines(pa.concat_tables(parsed.parts).unify_dictionaries(), start.line)
+            table = otel_nesting.merge_nested(table)  # nested spans of one call: one attempt (docs/metrics.md §3.8)
+            counted = ledger.content_ordinals(con, source.location) if start.byte else None
+            own = dedup.own_attempts(table, counted)
+        parsed.parts.clear()
+        if replacing:  # the earlier loads go first; what they held for other files comes back from those files
+            self._take_back(replacing, "replaced", None if own is None else own.column("attempt_id"))
         # asked once per file: the dedup and the linking context both need it
         has_stored = bool(con.execute("SELECT EXISTS (SELECT 1 FROM attempts)").fetchone()[0])
         fresh = None
         held = None  # ids already stored: the duplicates this load holds
-        if parsed.parts:
-            table = shift_lines(pa.concat_tables(parsed.parts).unify_dictionaries(), start.line)
-            table = otel_nesting.merge_nested(table)  # nested spans of one call: one attempt (docs/metrics.md §3.8)
-            counted = ledger.content_ordinals(con, source.location) if start.byte and has_stored else None
-            fresh, held = dedup.new_attempts(con, table, has_stored, counted)
+        if own is not None:
+            fresh, held = dedup.unstored(con, own) if has_stored else (own, None)
             fresh = linking.in_link_order(fresh)
-        parsed.parts.clear()
         trace("staged")
-        con.execute("BEGIN TRANSACTION")
         report = FileReport(source.display, "ok", parsed.format, self._next_load_id(), parsed.records,
                             naive_ts=parsed.naive_ts)
         loaded_records = 0
@@ -230,7 +349,11 @@ class Loader:
             # docs/metrics.md §3.8: a non-empty file that yields neither an attempt nor a reject has failed
             report.status = "rejected"
             report.error = f"no model calls found in {source.display} ({parsed.format})"
-        ledger.insert_load(con, ledger.loaded_row(report, source, sha, started, start, resume, self.options_json))
+        if replacing and report.status != "ok":
+            con.execute("ROLLBACK")  # a reload that would fail changes nothing (docs/metrics.md §2)
+            raise FallbackscopeError(f"{report.error} The earlier load stands; nothing was changed.")
+        options_json = (options or self.options).as_json()
+        ledger.insert_load(con, ledger.loaded_row(report, source, sha, started, start, resume, options_json))
         _fault_point(source)
         con.execute("COMMIT")
         trace("committed")
@@ -293,11 +416,12 @@ def _register(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> Non
 
 def ingest_paths(db_path: str | Path, paths: list[str], options: LoadOptions | None = None,
                  progress: ProgressFn | None = None,
-                 on_file: Callable[[FileReport], None] | None = None) -> list[FileReport]:
+                 on_file: Callable[[FileReport], None] | None = None, reload: bool = False) -> list[FileReport]:
     """Load every file named (directories recursively, in name order); return one report per file.
 
     A file that cannot be read gets a report with status `failed` (and a `failed` loads row) and the
-    other files still load; then IngestFailed is raised, holding every report.
+    other files still load; then IngestFailed is raised, holding every report. `reload`: load the files again
+    whatever the ledger says (`Loader.reload`); a reload that fails changes nothing and leaves no ledger row.
     """
     options = options or LoadOptions()
     sources = expand(paths)
@@ -305,7 +429,10 @@ def ingest_paths(db_path: str | Path, paths: list[str], options: LoadOptions | N
     with Loader(Path(db_path), options, progress) as loader:
         for source in sources:
             try:
-                report = loader.load(source)
+                report = loader.reload(source) if reload else loader.load(source)
+            except (OSError, EOFError, zlib.error) as exc:  # a reload reading a file it cannot read
+                report = FileReport(source.display, "failed", error=f"{source.display}: cannot read the file "
+                                    f"({_read_failure(exc)}); nothing was changed.")
             except FallbackscopeError as exc:
                 report = FileReport(source.display, "failed", error=str(exc))
             reports.append(report)
@@ -315,6 +442,22 @@ def ingest_paths(db_path: str | Path, paths: list[str], options: LoadOptions | N
     if failed:
         raise IngestFailed(" ".join(r.error or "" for r in failed), reports)
     return reports
+
+
+def forget_loads(db_path: str | Path, targets: list[str]) -> list[int]:
+    """Forget the loads of the files named (load ids or paths): the database becomes a fresh load of the files
+    that remain; return the loads forgotten (their ledger rows stay, status `forgotten`)."""
+    with Loader(Path(db_path), LoadOptions()) as loader:
+        return loader.forget(targets)
+
+
+def list_loads(db_path: str | Path) -> list[dict]:
+    """Return the load ledger as `fallbackscope loads` shows it (`history.LISTED`), in load order."""
+    con = store.connect(Path(db_path), read_only=True, wait_seconds=WRITE_WAIT_SECONDS)
+    try:
+        return history.ledger_rows(con)
+    finally:
+        con.close()
 
 
 class IngestFailed(FallbackscopeError):

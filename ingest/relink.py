@@ -117,34 +117,58 @@ def link_file(con: duckdb.DuckDBPyConnection, fresh: pa.Table, has_stored: bool,
     """Return a file's new attempts (`fresh`, in link order) with LINK_RESULTS appended, and the stored attempts
     whose LINK_RESULTS change (attempt_id + LINK_RESULTS; None when none can)."""
     ts_us = pc.cast(fresh.column("ts"), pa.int64())
-    inputs = _inputs(fresh, ts_us, load_id)
+    inputs = link_inputs_of(fresh, ts_us, load_id)
+    if not has_stored:
+        return _appended(fresh, link_rows(Linker(), inputs.drop_columns(["load_id"]))), None
     t0 = pc.min(ts_us).as_py()
-    stored = None
-    if has_stored:
-        latest = con.execute("SELECT epoch_us(max(ts)) FROM attempts").fetchone()[0]
-        _register(con, "fresh", _seeds(inputs))
-        if latest is not None and latest >= t0:  # a late file: stored attempts after it may link differently
-            reached_scopes(con, t0, set(pc.unique(_scopes(inputs)).to_pylist()))
-            stored = con.execute(stored_rows_sql(t0)).to_arrow_table()
-            con.unregister("relink_scopes")
-            if stored.num_rows:
-                con.unregister("fresh")
-                _register(con, "fresh", _seeds(pa.concat_tables([inputs, _as_inputs(stored)]),
-                                             chain=stored.column("stored_chain_id")))
-        linker = Linker.from_stored(con.execute(preload_sql(t0)).fetchall(), t0)
-        con.unregister("fresh")
-    else:
-        linker = Linker()
-    if stored is None or not stored.num_rows:
-        results = link_rows(linker, inputs.drop_columns(["load_id"]))
-        return _appended(fresh, results), None
+    latest = con.execute("SELECT epoch_us(max(ts)) FROM attempts").fetchone()[0]
+    # a late file (stored attempts after its first) links again the stored attempts it reaches
+    linker, stored = _against_store(con, seeds_of(inputs), t0, relink=latest is not None and latest >= t0)
+    if not stored.num_rows:
+        return _appended(fresh, link_rows(linker, inputs.drop_columns(["load_id"]))), None
     rows = in_link_order(pa.concat_tables([_with_stored(inputs), stored], promote_options="permissive"))
     is_stored = pc.is_valid(rows.column("stored_chain_id"))
     results = link_rows(linker, rows, is_stored)
-    new_rows = pc.invert(is_stored)
-    mine = {name: values.filter(new_rows) for name, values in results.items()}
+    mine = {name: values.filter(pc.invert(is_stored)) for name, values in results.items()}
     relinked = changed(rows.filter(is_stored), {name: values.filter(is_stored) for name, values in results.items()})
     return _appended(fresh, mine), relinked
+
+
+def relink_stored(con: duckdb.DuckDBPyConnection, seeds: pa.Table) -> pa.Table | None:
+    """Link again the stored attempts that attempts which left or arrived (`seeds`: relation `fresh` of
+    `closure_sql`, their chain as `given_chain_id`) reach, from the first of them on; return those whose
+    LINK_RESULTS changed (attempt_id + LINK_RESULTS), None when none are left to link."""
+    if not seeds.num_rows:
+        return None
+    linker, stored = _against_store(con, seeds, pc.min(seeds.column("ts_us")).as_py(), relink=True)
+    if not stored.num_rows:
+        return None
+    rows = in_link_order(stored)
+    results = link_rows(linker, rows, pa.chunked_array([pa.array(np.ones(rows.num_rows, bool))]))
+    return changed(rows, results)
+
+
+def _against_store(con: duckdb.DuckDBPyConnection, seeds: pa.Table, t0: int,
+                   relink: bool) -> tuple[Linker, pa.Table]:
+    """Return the linker seeded with the stored chains as they stood before `t0`, and (when `relink`) the stored
+    attempts from `t0` on that the `seeds` reach (LINK_INPUTS + STORED_RESULTS; else none)."""
+    _register(con, "fresh", seeds)
+    stored = _empty_stored()
+    if relink:
+        reached_scopes(con, t0, set(seeds.column("scope").to_pylist()))
+        stored = con.sql(stored_rows_sql(t0)).to_arrow_table()
+        con.unregister("relink_scopes")
+        if stored.num_rows:  # the chains they may join count too
+            con.unregister("fresh")
+            _register(con, "fresh", pa.concat_tables([seeds, seeds_of(_as_inputs(stored),
+                                                                    chain=stored.column("stored_chain_id"))]))
+    linker = Linker.from_stored(con.execute(preload_sql(t0)).fetchall(), t0)
+    con.unregister("fresh")
+    return linker, stored
+
+
+def _empty_stored() -> pa.Table:
+    return pa.table({name: pa.array([], pa.string()) for name in ("attempt_id", "stored_chain_id")})
 
 
 def write_relinked(con: duckdb.DuckDBPyConnection, relinked: pa.Table | None) -> None:
@@ -162,7 +186,7 @@ def _register(con: Any, name: str, table: Any) -> None:
     con.register(name, table)
 
 
-def _inputs(fresh: pa.Table, ts_us: pa.ChunkedArray, load_id: int) -> pa.Table:
+def link_inputs_of(fresh: pa.Table, ts_us: pa.ChunkedArray, load_id: int) -> pa.Table:
     """Return LINK_INPUTS of a file's new attempts (dictionary columns decoded)."""
     columns = {}
     for name in LINK_INPUTS:
@@ -194,13 +218,12 @@ def _scopes(rows: pa.Table) -> pa.ChunkedArray:
     return scope_arrow(rows.column("session_id"), rows.column("workload"))
 
 
-def _seeds(rows: pa.Table, chain: pa.ChunkedArray | None = None) -> pa.Table:
+def seeds_of(rows: pa.Table, chain: pa.ChunkedArray | None = None) -> pa.Table:
     """Return relation `fresh` of `preload_sql` and `closure_sql` for rows of LINK_INPUTS (their stored chain
-    as `given_chain_id` where given)."""
+    as `given_chain_id` where none was given)."""
     given = rows.column("given_chain_id")
     if chain is not None:
-        pad = pa.nulls(rows.num_rows - len(chain), pa.string())
-        given = pc.coalesce(given, pa.chunked_array([*pa.chunked_array([pad]).chunks, *chain.chunks]))
+        given = pc.coalesce(given, chain)
     return pa.table({"ts_us": rows.column("ts_us"), "scope": _scopes(rows), "prompt_fp": rows.column("prompt_fp"),
                      "given_chain_id": given, "credit_presented_fp": rows.column("credit_presented_fp"),
                      "credit_minted_fp": rows.column("credit_minted_fp")})

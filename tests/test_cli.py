@@ -9,9 +9,9 @@ import subprocess
 import sys
 
 import pytest
-from builders import exchange, message, request, write_jsonl
+from builders import exchange, message, query, request, write_jsonl
 
-COMMANDS = ["ingest", "sample", "prices", "demo", "metrics", "report", "dashboard", "export"]
+COMMANDS = ["ingest", "sample", "prices", "demo", "metrics", "report", "dashboard", "export", "loads"]
 
 
 def cli(*args: str, env: dict | None = None, timeout: float | None = None) -> subprocess.CompletedProcess:
@@ -384,3 +384,28 @@ def test_a_file_none_of_whose_records_loaded_fails_the_run_in_one_sentence(tmp_p
     assert said == [f"fallbackscope: {notes}: none of its 2 records loaded: it is not JSON Lines (one JSON object "
                     "per line), so nothing in it could be read."]
     assert f"{good}: 1 loaded" in proc.stdout  # the other files still load
+
+
+def test_loads_lists_the_ledger_and_forget_and_reload_work_from_the_command_line(tmp_path):
+    """Issue 15 item 3: `loads` lists every run's rows, `ingest --reload` takes a file's place with new options,
+    `loads forget` removes a file's rows (ledger rows stay), and the file can then be loaded afresh."""
+    db = str(tmp_path / "d.duckdb")
+    log = write_jsonl(tmp_path / "a.jsonl", [exchange("2026-11-02T00:00:00Z", request("claude-haiku-4-5"),
+                                                      message("m1", "claude-haiku-4-5"))])
+    assert cli("ingest", str(log), "--db", db).returncode == 0
+    assert cli("ingest", str(log), "--db", db, "--reload", "--workload", "w2").returncode == 0
+    listed = cli("loads", "--db", db)
+    assert listed.returncode == 0, listed.stderr
+    header, *rows = listed.stdout.strip().splitlines()
+    assert header.split() == ["id", "path", "format", "options", "started", "records", "loaded", "duplicates",
+                              "rejected", "status"]
+    assert [row.split()[-1] for row in rows] == ["replaced", "ok"]
+    assert "workload=w2" in rows[1]
+    proc = cli("loads", "forget", str(log), "--db", db)
+    assert proc.returncode == 0 and proc.stdout.strip() == "forgot 1 load: 2"
+    assert query(tmp_path / "d.duckdb", "SELECT count(*) FROM attempts") == [(0,)]
+    assert cli("loads", "forget", "2", "--db", db).returncode == 1  # nothing of it is in force any more
+    proc = cli("ingest", str(log), "--db", db)
+    assert proc.returncode == 0 and "1 loaded" in proc.stdout  # afresh, not skipped
+    assert [row.split()[-1] for row in cli("loads", "--db", db).stdout.strip().splitlines()[1:]] == [
+        "replaced", "forgotten", "ok"]
