@@ -30,6 +30,7 @@ from analytics.common import clean, fetch_df, money, money_sum_sql
 from fallbackscope.core.modelnames import normalise_model
 from fallbackscope.core.periods import Period, day_sql
 from fallbackscope.core.prices import PRICE_JOIN, install_price_rows, not_charged_sql, token_term_sql
+from fallbackscope.core.store import has_table
 
 #: The token types of the bill, in the order tables show them, each with the attempt column that holds it.
 TOKEN_COLUMNS: dict[str, str] = {
@@ -241,8 +242,7 @@ def _priority_apart(items: list[dict[str, Any]], billed: dict[tuple, list],
 
 def has_reconciliation(con: duckdb.DuckDBPyConnection) -> bool:
     """Return whether the database has the `reconciliation` table (a schema from before §10 has not)."""
-    return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'reconciliation'")
-                .fetchone()[0])
+    return has_table(con, "reconciliation")
 
 
 def day_bounds(period: Period) -> tuple[str, list[Any]]:

@@ -96,7 +96,7 @@ def connect(
     con = _open(path, read_only, {"threads": threads} if threads else {}, wait_seconds)
     if read_only:
         applied = {row[0] for row in con.execute("SELECT version FROM schema_version").fetchall()} \
-            if _has_table(con, "schema_version") else set()
+            if has_table(con, "schema_version") else set()
         if not BUNDLED_VERSIONS <= applied:
             con.close()
             raise FallbackscopeError(
@@ -118,10 +118,10 @@ def key_check_state(db_path: str | Path, *, wait_seconds: float = 0.0) -> tuple[
     con = _open(path, True, {}, wait_seconds)
     try:
         check = None
-        if _has_table(con, "key_check"):
+        if has_table(con, "key_check"):
             row = con.execute("SELECT check_value FROM key_check ORDER BY set_at DESC LIMIT 1").fetchone()
             check = row[0] if row else None
-        holds = _has_table(con, "attempts") and con.execute("SELECT EXISTS (SELECT 1 FROM attempts)").fetchone()[0]
+        holds = has_table(con, "attempts") and con.execute("SELECT EXISTS (SELECT 1 FROM attempts)").fetchone()[0]
         return check, bool(holds)
     finally:
         con.close()
@@ -140,7 +140,12 @@ def store_key_check(con: duckdb.DuckDBPyConnection, check_value: str) -> bool:
     return True
 
 
-def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+def has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Return whether the database has table `name`. A connection of another engine (the Spark engine's)
+    answers through its own `has_table`: it has no information schema."""
+    own = getattr(con, "has_table", None)
+    if own is not None:
+        return bool(own(name))
     return bool(
         con.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]

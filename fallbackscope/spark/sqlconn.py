@@ -193,6 +193,10 @@ class SparkConnection:
         existing.extend(tuple(_for_spark(v, k) for v, k in zip(row, kinds, strict=True)) for row in rows)
         self.spark.createDataFrame(existing, schema).createOrReplaceTempView(name)
 
+    def has_table(self, name: str) -> bool:
+        """Return whether `name` is a table (a registered view) of this connection."""
+        return name in self._views or name in self._pending
+
     def register(self, name: str, frame: Any) -> None:
         """Register a pandas DataFrame or an Arrow table as temp view `name`."""
         self.spark.createDataFrame(frame).createOrReplaceTempView(name)
