@@ -11,11 +11,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("fallbackscope", "ingest", "analytics", "dashboard")
-LINT = shutil.which("lint-imports") or str(Path(sys.executable).with_name("lint-imports"))
+# import-linter's own command, run by this interpreter (a `lint-imports` on PATH may be another Python's)
+LINT = [sys.executable, "-c", "import sys; from importlinter.cli import lint_imports_command; "
+        "sys.argv[0] = 'lint-imports'; lint_imports_command()"]
 
 
 def _lint(root: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([LINT, "--config", str(root / "pyproject.toml"), "--no-cache"], cwd=root,
+    return subprocess.run([*LINT, "--config", str(root / "pyproject.toml"), "--no-cache"], cwd=root,
                           capture_output=True, text=True, env={"PYTHONPATH": str(root), "PATH": ""}, timeout=120)
 
 

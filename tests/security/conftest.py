@@ -17,8 +17,13 @@ import hostile  # noqa: E402
 
 @pytest.fixture(scope="session")
 def hostile_db(tmp_path_factory) -> Path:
-    """The hostile database, read-only use."""
-    return hostile.build(tmp_path_factory.mktemp("hostile"))
+    """The hostile database, read-only use. Built with the tests' fingerprint key (a session fixture runs
+    before the per-test key is set), so its copies can be loaded into under that key."""
+    from builders import KEY
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FALLBACKSCOPE_KEY", KEY)
+        return hostile.build(tmp_path_factory.mktemp("hostile"))
 
 
 @pytest.fixture
