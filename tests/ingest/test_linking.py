@@ -161,3 +161,31 @@ def test_hops_split_across_link_slices_still_share_the_presented_credit(tmp_path
     """The loader links a large file in slices; a slice never ends inside the hops of one response."""
     monkeypatch.setattr("ingest.linking.LINK_SLICE", 2)  # three attempts: a slice of 2 would end between the hops
     test_a_server_side_response_presenting_a_credit_joins_the_minting_chain_with_every_hop(tmp_path, db)
+
+
+# ---------------------------------------------------------------- stored chains keep their ids
+
+
+def test_a_late_attempt_heading_a_stored_chain_does_not_rename_it():
+    # rows in link order: the late attempt n, then stored x and y of chain "x"; the linker named the chain "n"
+    assert linking.keep_stored_ids(["n", "n", "n"], [None, "x", "x"], set()) == ["x", "x", "x"]
+
+
+def test_stored_chains_merged_by_a_late_attempt_keep_the_older_ones_id():
+    assert linking.keep_stored_ids(["a", "a", "a", "a"], ["a", None, "b", "b"], set()) == ["a"] * 4
+
+
+def test_a_split_chain_gives_its_later_part_its_own_first_attempts_id():
+    # stored chain "a" = [a, c]; a late success s between them ends it: [a, s] and [c]
+    assert linking.keep_stored_ids(["a", "a", "c"], ["a", None, "a"], set()) == ["a", "a", "c"]
+
+
+def test_a_chain_holding_a_stored_chains_first_row_takes_its_id_before_a_later_claim():
+    # stored chain "x" = [x1, x2]; now x1 heads a chain of its own and x2 joins a late chain headed by n
+    chains = linking.keep_stored_ids(["n", "x1", "n"], [None, "x", "x"], set())
+    assert chains == ["n", "x", "n"]
+
+
+def test_chains_named_by_the_app_or_seeded_from_before_keep_their_names():
+    assert linking.keep_stored_ids(["app-1", "app-1", "s"], ["old", "old", "s"], {"app-1", "s"}) == [
+        "app-1", "app-1", "s"]
