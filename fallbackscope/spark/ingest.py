@@ -254,6 +254,7 @@ def _run(spark, store, con, ctx: Context, todo: list[_File], web_search_usd: flo
         attempts = (rows.where("kind = 'a'").withColumn("line_no", F.col("line_no") + F.col("line_base"))
                     .drop("kind", "byte_offset", "reason", "records", "lines", "naive", "rel", "line_base",
                           "unit_idx"))
+        attempts = _merged_nested(attempts, F)  # nested spans of one call: one attempt (docs/metrics.md §3.8)
         counted = {i: ledger.content_ordinals(con, f.source.location) for i, f in enumerate(todo) if f.start.byte}
         attempts = _with_content_ids(attempts, counted)
         load_ids = spark.createDataFrame([(i, f.report.load_id) for i, f in enumerate(todo)],
@@ -317,6 +318,23 @@ def _rejects(store, todo: list[_File], rejects: list) -> None:
         stored.extend((item.report.load_id, item.report.path, line + item.start.line, offset, reason)
                       for line, offset, reason in found)
     store.append_rejects(stored)
+
+
+def _merged_nested(attempts, F):
+    """Merge the nested spans of one call with the DuckDB loader's own function (`otel_nesting.merge_nested`), per
+    file, in the files whose spans name a parent."""
+    nested = [row.file_idx for row in attempts.where("parent_key IS NOT NULL").select("file_idx").distinct().collect()]
+    if not nested:
+        return attempts
+    inside = F.col("file_idx").isin(nested)
+
+    def merge(group: pa.Table) -> pa.Table:
+        from ingest.formats.otel_nesting import merge_nested
+
+        return merge_nested(group).select(group.column_names)
+
+    return attempts.where(~inside).unionByName(
+        attempts.where(inside).groupBy("file_idx").applyInArrow(merge, attempts.schema))
 
 
 def _with_content_ids(attempts, counted: dict[int, dict[str, int]]):
