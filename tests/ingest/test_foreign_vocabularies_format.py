@@ -130,16 +130,23 @@ def test_an_outer_span_around_the_sdks_span_of_a_failed_call_is_one_error_attemp
     assert (row["outcome"], row["error_class"], row["http_status"]) == ("error", "rate_limit", 429)
 
 
-def test_an_outer_span_fills_what_the_inner_span_lacks_and_around_retries_is_no_attempt(tmp_path, db):
+def nested_spans() -> tuple[dict, dict, dict, list[dict]]:
+    """Return an outer OpenInference span around one inner SDK span of the same call (the inner one reports
+    no usage and no stop reason), and an outer span around two retries."""
     outer = openinference("00000000000000a1", llm__finish_reason="end_turn", llm__token_count__prompt=50,
                           llm__token_count__completion=7)
-    inner = chat("00000000000000a2", "msg_n1")  # the inner span reported no usage and no stop reason
+    inner = chat("00000000000000a2", "msg_n1")
     inner["parentSpanId"] = "00000000000000a1"
     retries = openinference("00000000000000b1")
     tries = [chat(f"00000000000000b{i}", f"msg_r{i}", gen_ai__usage__output_tokens=3,
                   anthropic__message__stop_reason="end_turn") for i in (2, 3)]
     for t in tries:
         t["parentSpanId"] = "00000000000000b1"
+    return outer, inner, retries, tries
+
+
+def test_an_outer_span_fills_what_the_inner_span_lacks_and_around_retries_is_no_attempt(tmp_path, db):
+    outer, inner, retries, tries = nested_spans()
     report, by_id = load(tmp_path, db, [export(outer, inner, retries, *tries)])
     assert sorted(by_id) == ["msg_n1", "msg_r2", "msg_r3"]
     row = by_id["msg_n1"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 from builders import write_jsonl
-from test_foreign_vocabularies_format import chat, export, openinference
+from test_foreign_vocabularies_format import export, nested_spans
 
 from fallbackscope.spark import store as sstore
 from ingest.loader import ingest_paths
@@ -17,15 +17,7 @@ pytestmark = pytest.mark.spark
 def test_spark_merges_an_outer_span_into_its_inner_one_and_drops_one_around_retries(spark, tmp_path):
     from fallbackscope.spark.ingest import ingest_spark
 
-    outer = openinference("00000000000000a1", llm__finish_reason="end_turn", llm__token_count__prompt=50,
-                          llm__token_count__completion=7)
-    inner = chat("00000000000000a2", "msg_n1")
-    inner["parentSpanId"] = "00000000000000a1"
-    retries = openinference("00000000000000b1")
-    tries = [chat(f"00000000000000b{i}", f"msg_r{i}", gen_ai__usage__output_tokens=3,
-                  anthropic__message__stop_reason="end_turn") for i in (2, 3)]
-    for t in tries:
-        t["parentSpanId"] = "00000000000000b1"
+    outer, inner, retries, tries = nested_spans()
     path = write_jsonl(tmp_path / "spans.jsonl", [export(outer, inner), export(retries, *tries)])
     [duck] = ingest_paths(tmp_path / "t.duckdb", [str(path)])
     [spark_report] = ingest_spark(spark, str(tmp_path / "store"), [str(path)])
