@@ -14,6 +14,7 @@ never leave this module — the input messages only feed the prompt fingerprint.
 
 from __future__ import annotations
 
+import re
 from typing import Any, NamedTuple
 
 import orjson
@@ -58,7 +59,11 @@ _STR_KEYS = (
 _FINGERPRINTED = ("gen_ai.input.messages", "gen_ai.system_instructions", "gen_ai.tool.definitions")
 # `hidden_params`: LiteLLM's callback writes the provider's usage there (as JSON text), the cache counts included
 WANTED = frozenset(_INT_KEYS + _STR_KEYS + _FINGERPRINTED + tuple(OPENINFERENCE) + (
-    "gen_ai.response.finish_reasons", "service.name", "openinference.span.kind", "llm.model_name", "hidden_params"))
+    "gen_ai.response.finish_reasons", "service.name", "openinference.span.kind", "llm.model_name", "hidden_params",
+    "output.value", "output.mime_type"))
+# the request id inside an error's text as the Python SDK renders it (`Error code: 529 - {..., 'request_id': 'req_…'}`),
+# which OpenLLMetry leaves as its span's status message: only this id is taken from the message
+_REQUEST_ID_IN_ERROR = re.compile(r"""['"]request_id['"]\s*:\s*['"]([A-Za-z0-9_-]{1,128})['"]""")
 
 
 class Span(NamedTuple):
@@ -258,6 +263,33 @@ def _error_type(span: dict, attrs: dict, path: str) -> str | None:
     return None
 
 
+def _request_id_in_status(span: dict) -> str | None:
+    """Return the request id an error status message names (OpenLLMetry's span of a failed call has no other), so
+    that span and the SDK's own span of the same call have one attempt id (docs/metrics.md §3.8); nothing else of
+    the message is read."""
+    status = span.get("status")
+    message = status.get("message") if type(status) is dict else None
+    if type(message) is not str:
+        return None
+    found = _REQUEST_ID_IN_ERROR.search(message)
+    return found.group(1) if found else None
+
+
+def _openinference_response_id(attrs: dict) -> str | None:
+    """Return the Message id in OpenInference's `output.value` (the response body as JSON; its span has no
+    response-id attribute), so its span and the SDK's of the same call have one attempt id; the body's content is
+    never kept."""
+    body = attrs.get("output.value")
+    if attrs.get("output.mime_type") != "application/json" or type(body) is not str or not body.startswith("{"):
+        return None
+    try:
+        message = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    found = message.get("id") if type(message) is dict and message.get("type") == "message" else None
+    return found if type(found) is str and found else None
+
+
 def _litellm_usage(attrs: dict) -> dict | None:
     """Return the provider usage LiteLLM's callback leaves in `hidden_params` (JSON text), else None."""
     hidden = attrs.get("hidden_params")
@@ -303,7 +335,8 @@ def parse(record: Span, ctx: Context) -> list[dict]:
     if trace_id and span_id:
         base["span_key"] = f"{trace_id}:{span_id}"
         base["parent_key"] = f"{trace_id}:{parent_id}" if parent_id else None
-    base["request_id"] = _str(attrs, "anthropic.request.id", path)
+    base["request_id"] = _str(attrs, "anthropic.request.id", path) or _request_id_in_status(span)
+    response_id = response_id or _openinference_response_id(attrs)
     base["attempt_id"] = (response_id or base["request_id"]
                           or (f"otel:{trace_id}:{span_id}" if trace_id and span_id else None))
     if "gen_ai.input.messages" in attrs:

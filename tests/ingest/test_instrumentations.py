@@ -118,13 +118,13 @@ def test_openinferences_span_around_the_sdks_span_is_one_attempt(tmp_path, db):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="OpenInference 3.1.0 does not keep its span current while `messages.stream` "
-                   "sends the request: the SDK's span of a stream is a root of its own, and OpenInference's span "
-                   "carries no response id (DECISIONS.md, Nested spans of one call)")
 def test_openinferences_span_of_a_stream_beside_the_sdks_is_one_attempt(tmp_path, db):
+    # OpenInference 3.1.0 does not keep its span current while `messages.stream` sends the request, so the SDK's
+    # span of a stream is a root of its own; the Message id in OpenInference's `output.value` joins the two
     pytest.importorskip(MODULES["openinference"])
     spans = run_app(tmp_path, "on", "openinference", ["stream:stream"])
     assert loaded(db, spans) == expected(["stream:stream"])
+    assert b"CANARY_instrumented" not in db.read_bytes()
 
 
 @pytest.mark.slow
@@ -136,9 +136,10 @@ def test_openllmetry_beside_the_sdks_spans_gives_one_attempt_per_answered_call(t
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="OpenLLMetry 0.62.4 does not make its span current: its span of a failed "
-                   "call and the SDK's are separate traces with no shared id (DECISIONS.md, Nested spans of one call)")
 def test_openllmetry_beside_the_sdks_spans_gives_one_attempt_per_failed_call(tmp_path, db):
+    # OpenLLMetry 0.62.4 does not make its span current, so its span of a failed call and the SDK's are separate
+    # traces; the request id in its status message (the SDK's error text) joins the two, and no more of it is kept
     pytest.importorskip(MODULES["openllmetry"])
     spans = run_app(tmp_path, "on", "openllmetry", ["overloaded"])
     assert loaded(db, spans) == expected(["overloaded"])
+    assert b"CANARY_instrumented" not in db.read_bytes()

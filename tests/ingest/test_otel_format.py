@@ -238,3 +238,34 @@ def test_spans_without_any_id_get_content_ids_that_survive_a_gzipped_copy(tmp_pa
     copy.write_bytes(gzip.compress(path.read_bytes()))
     [again] = ingest_paths(db, [str(copy)])
     assert (again.records, again.duplicates, again.attempts_loaded) == (2, 2, 0)
+
+
+def test_instrumentation_spans_without_id_attributes_take_the_ids_they_carry(tmp_path, db):
+    """OpenLLMetry's span of a failed call names its request id only in the status message (the SDK's error text),
+    OpenInference's only in `output.value` (the Message as JSON): each becomes the attempt id, so the SDK's span of
+    the same call is its duplicate; nothing else of the message or the body is kept."""
+    failed = chat("f1", None, error__type="OverloadedError")
+    failed["status"] = {"code": 2, "message": "Error code: 529 - {'type': 'error', 'error': {'type': "
+                        "'overloaded_error', 'message': 'CANARY_status_Qx'}, 'request_id': 'req_011CV9'}"}
+    sdk_failed = chat("f2", None, anthropic__request__id="req_011CV9", http__response__status_code=529)
+    body = {"id": "msg_01OI", "type": "message", "role": "assistant", "content": [{"type": "text",
+            "text": "CANARY_output_Qx"}], "stop_reason": "end_turn", "usage": {"input_tokens": 5, "output_tokens": 2}}
+    oi = span("o1", attrs(openinference__span__kind="LLM", llm__provider="anthropic",
+                          llm__model_name="claude-sonnet-4-5", llm__token_count__prompt=5,
+                          llm__token_count__completion=2, output__value=json.dumps(body),
+                          output__mime_type="application/json"))
+    # other shapes are no id: a body that is not a Message, text output, a message without a request id
+    not_message = span("o2", attrs(openinference__span__kind="LLM", llm__model_name="claude-sonnet-4-5",
+                                   output__value=json.dumps({"id": "x1", "type": "error"}),
+                                   output__mime_type="application/json"))
+    text = span("o3", attrs(openinference__span__kind="LLM", llm__model_name="claude-sonnet-4-5",
+                            output__value='{"id": "msg_text", "type": "message"}', output__mime_type="text/plain"))
+    other = chat("f3", None, error__type="OverloadedError")
+    other["status"] = {"code": 2, "message": "Connection error."}
+    report, by_id = load(tmp_path, db, [export(failed, sdk_failed, oi, not_message, text, other)])
+    assert (report.records, report.duplicates, report.rejected) == (6, 1, 0)
+    assert by_id["req_011CV9"]["outcome"] == "error"
+    assert by_id["msg_01OI"]["output_tokens"] == 2
+    assert {i.split(":")[0] for i in by_id if not i.startswith(("req_", "msg_"))} == {"otel"}
+    assert len(by_id) == 5
+    assert b"CANARY_" not in db.read_bytes()
