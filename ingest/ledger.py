@@ -81,6 +81,7 @@ class LoadRow:
     lines_read: int | None = None
     error: str | None = None
     options: str | None = None  # the load's options as JSON (`ingest --reload` keeps those not given)
+    object_version: str | None = None  # an object's ETag or generation: unchanged, it is skipped unread
 
     def values(self) -> tuple:
         """Return the row's values in column order."""
@@ -101,7 +102,8 @@ def loaded_row(report: FileReport, source: Source, sha: str, started: dt.datetim
     assert report.load_id is not None
     return LoadRow(report.load_id, source.location, sha, report.format, started, _now(), report.records,
                    report.attempts_loaded, report.duplicates, report.rejected, report.status, source.size,
-                   source.mtime_ns, start.byte, *resume, error=report.error, options=options)
+                   source.mtime_ns, start.byte, *resume, error=report.error, options=options,
+                   object_version=source.version)
 
 
 # the reasons of a record that did not parse as a JSON object: a file of nothing else is not JSON Lines
@@ -134,7 +136,7 @@ def judge(report: FileReport) -> None:
 def skipped_row(load_id: int, source: Source, sha: str, started: dt.datetime) -> LoadRow:
     """Return the row of a file skipped because its whole content was loaded already."""
     return LoadRow(load_id, source.location, sha, None, started, _now(), 0, 0, 0, 0, "skipped", source.size,
-                   source.mtime_ns)
+                   source.mtime_ns, object_version=source.version)
 
 
 def failed_row(load_id: int, source: Source, started: dt.datetime, message: str) -> LoadRow:
@@ -160,12 +162,13 @@ class Previous:
     mtime_ns: int | None
     bytes_read: int | None
     lines_read: int | None
+    object_version: str | None = None
 
 
 def previous_loads(con: Any, location: str | None = None) -> dict[str, list[Previous]]:
     """Return the `ok` loads of each path (of `location` only, when given), newest first."""
     where, params = (f"{_OK} AND path = ?", [location]) if location is not None else (_OK, [])
-    rows = con.execute("SELECT path, sha256, file_size, mtime_ns, bytes_read, lines_read FROM loads"
+    rows = con.execute("SELECT path, sha256, file_size, mtime_ns, bytes_read, lines_read, object_version FROM loads"
                        f" WHERE {where} ORDER BY load_id DESC", params).fetchall()
     out: dict[str, list[Previous]] = {}
     for path, *values in rows:
@@ -203,17 +206,22 @@ class Start:
 
     byte: int = 0
     line: int = 0  # lines before `byte`
-    unchanged_sha: str | None = None  # the file's sha256, when its size and mtime match its last load's
+    unchanged_sha: str | None = None  # the file's sha256, when its size and mtime (version) match its last load's
 
 
 def start_of(source: Source, previous: list[Previous]) -> Start:
     """Return where to read `source` from: its start; or, for a file that grew since its last load (same
     first bytes, more of them), where that load stopped. A file whose size and mtime match its last load is
-    hashed here (`unchanged_sha`), so the caller can skip it when that hash is loaded."""
+    hashed here (`unchanged_sha`), so the caller can skip it when that hash is loaded; an object whose size and
+    version (ETag, generation) match its last load's is not read at all: its hash is that load's
+    (docs/metrics.md §11)."""
     if not previous or source.is_stdin:
         return Start()
     last = previous[0]
-    if last.file_size == source.size and last.mtime_ns == source.mtime_ns:
+    if source.version is not None:
+        if last.file_size == source.size and last.object_version == source.version:
+            return Start(unchanged_sha=last.sha256)
+    elif last.file_size == source.size and last.mtime_ns == source.mtime_ns:
         return Start(unchanged_sha=file_sha256(source.location))
     if (not source.compressed and last.file_size is not None and source.size is not None
             and source.size > last.file_size and file_sha256(source.location, last.file_size) == last.sha256):

@@ -1,7 +1,9 @@
 """Input sources: files, directories, object-store URLs, gzip and standard input, read as blocks of whole lines.
 
-Both engines list, open and split their inputs here (docs/metrics.md §3, §11): folders recursively in name
-order, gzip told by its magic bytes (never by the name), byte ranges that end just after a newline.
+Both engines list, open and split their inputs here (docs/metrics.md §3, §11): folders and object-store prefixes
+recursively in name order, gzip told by its magic bytes (never by the name), byte ranges that end just after a
+newline. Objects are read through fsspec (`fallbackscope.core.objectstore`); a `file://` URL names a local file.
+An object's first bytes are read only when it is loaded: one whose version says it is unchanged is never read.
 """
 
 from __future__ import annotations
@@ -12,11 +14,14 @@ import hashlib
 import os
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
+from urllib.parse import unquote, urlsplit
 
+from fallbackscope.core import objectstore
 from fallbackscope.core.errors import FallbackscopeError
+from fallbackscope.core.objectstore import is_url
 
 BLOCK = 16 * 1024 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
@@ -28,10 +33,19 @@ class Source:
 
     display: str
     path: Path | None  # None for stdin and URLs
-    compressed: bool  # gzip, by its magic bytes
+    gzip_magic: bool | None = field(compare=False)  # gzip by its magic bytes; None: an object not looked into yet
     size: int | None
     mtime_ns: int | None
     url: str | None = None  # an object's URL, without credentials or query string
+    version: str | None = None  # an object's ETag or generation (`objectstore.object_version`)
+
+    @property
+    def compressed(self) -> bool:
+        """Return whether the source is gzip, by its magic bytes (an object's are read the first time this is
+        asked, so an object skipped as unchanged is never read)."""
+        if self.gzip_magic is None:
+            object.__setattr__(self, "gzip_magic", bool(self.size) and read_range(self.location, 0, 2) == GZIP_MAGIC)
+        return bool(self.gzip_magic)
 
     @property
     def is_stdin(self) -> bool:
@@ -51,7 +65,7 @@ class Source:
         """Return the first (decompressed) bytes of a file, for format detection."""
         if self.is_stdin:
             raise RuntimeError("stdin has no separate head")
-        with open_stream(self.location, self.compressed) as stream:
+        with open_stream(self.location, self.compressed, block_size=1 << 20) as stream:
             return stream.read(size)
 
 
@@ -62,42 +76,40 @@ def source_at(location: str, compressed: bool, size: int | None) -> Source:
     return Source(location, Path(location), compressed, size, None)
 
 
-def is_url(name: str) -> bool:
-    """Return whether an input name is an object-store URL (`s3://…`, `gs://…`, `file://…`)."""
-    return "://" in name
+def _file_url_path(name: str) -> str | None:
+    """Return the local path a `file://` URL names; None for any other name."""
+    return unquote(urlsplit(name).path) if is_url(name) and objectstore.scheme_of(name) == "file" else None
 
 
-def _filesystem(url: str):
-    from pyarrow import fs
-
-    return fs.FileSystem.from_uri(url)
-
-
-def open_raw(location: str | os.PathLike[str]) -> BinaryIO:
-    """Return a file's stored bytes as a stream (a local path or an object-store URL)."""
+def open_raw(location: str | os.PathLike[str], block_size: int = BLOCK) -> BinaryIO:
+    """Return a file's stored bytes as a stream (a local path, a `file://` URL or an object-store URL, read
+    `block_size` bytes a request)."""
     name = str(location)
-    if not is_url(name):
-        return open(name, "rb")
-    filesystem, inner = _filesystem(name)
-    return filesystem.open_input_stream(inner, compression=None)
+    local = _file_url_path(name) if is_url(name) else name
+    if local is not None:
+        return open(local, "rb")
+    fs, inner = objectstore.filesystem(name)
+    with objectstore.object_errors(name):
+        return objectstore.ObjectReader(name, fs.open(inner, "rb", block_size=block_size))  # type: ignore[return-value]
 
 
-def open_stream(location: str | os.PathLike[str], compressed: bool) -> BinaryIO:
+def open_stream(location: str | os.PathLike[str], compressed: bool, block_size: int = BLOCK) -> BinaryIO:
     """Return a file's (decompressed) bytes as a stream."""
-    raw = open_raw(location)
-    return gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw
+    raw = open_raw(location, block_size)
+    return gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw  # type: ignore[return-value]
 
 
 def read_range(location: str | os.PathLike[str], start: int, end: int) -> bytes:
-    """Return bytes [start, end) of an uncompressed file."""
+    """Return bytes [start, end) of an uncompressed file (of an object: one ranged request)."""
     name = str(location)
-    if not is_url(name):
-        with open(name, "rb") as fh:
+    local = _file_url_path(name) if is_url(name) else name
+    if local is not None:
+        with open(local, "rb") as fh:
             fh.seek(start)
             return fh.read(end - start)
-    filesystem, inner = _filesystem(name)
-    with filesystem.open_input_file(inner) as fh:
-        return fh.read_at(end - start, start)
+    fs, inner = objectstore.filesystem(name)
+    with objectstore.object_errors(name):
+        return fs.cat_file(inner, start=start, end=end)
 
 
 def expand(paths: list[str]) -> list[Source]:
@@ -109,7 +121,7 @@ def expand(paths: list[str]) -> list[Source]:
         if name == "-":
             out.append(Source("-", None, False, None, None))
         elif is_url(name):
-            out.extend(_url_sources(name))
+            out.extend(_file_url_sources(name) if _file_url_path(name) is not None else _object_sources(name))
         elif not Path(name).exists() and glob.has_magic(name):
             matches = sorted(glob.glob(name))
             if not matches:
@@ -148,34 +160,49 @@ def _source(path: Path) -> Source:
     return Source(str(path), path.resolve(), magic == GZIP_MAGIC, stat.st_size, stat.st_mtime_ns)
 
 
-def _url_sources(name: str) -> list[Source]:
-    """Return the objects under a URL (one object, or every object below a prefix, in name order)."""
-    from pyarrow import fs
+def _file_url_sources(name: str) -> list[Source]:
+    """Return the files a `file://` URL names (a folder's, in name order), each located by its own URL."""
+    local = _file_url_path(objectstore.checked_url(name)) or "/"
+    base = name.rstrip("/")
+    out = []
+    for source in _local_sources(local):
+        assert source.path is not None
+        rel = Path(source.display).relative_to(local).as_posix() if source.display != local else ""
+        url = f"{base}/{rel}" if rel and rel != "." else name
+        out.append(Source(url, None, source.gzip_magic, source.size, source.mtime_ns, url))
+    return out
 
-    scheme = name.split("://", 1)[0]
-    try:
-        filesystem, inner = _filesystem(name)
-        info = filesystem.get_file_info(inner)
-        if info.type == fs.FileType.Directory:
-            below = inner.rstrip("/") + "/"
-            infos = sorted((i for i in filesystem.get_file_info(fs.FileSelector(inner, recursive=True))
-                            if i.type == fs.FileType.File and not _hidden(i.path.removeprefix(below).split("/"))),
-                           key=lambda i: i.path)
-            if not infos:
-                raise FallbackscopeError(f"{name}: no files to load in this directory.")
-        elif info.type == fs.FileType.File:
-            infos = [info]
-        else:
-            raise FallbackscopeError(f"{name}: no such file or directory.")
-        out = []
-        for item in infos:
-            url = f"{scheme}://{item.path}"  # rebuilt from the path: no credentials, no query string
-            with filesystem.open_input_file(item.path) as fh:
-                magic = fh.read(2) if item.size else b""
-            out.append(Source(url, None, magic == GZIP_MAGIC, item.size, item.mtime_ns, url))
-        return out
-    except OSError as exc:
-        raise FallbackscopeError(f"{name}: cannot read the objects ({type(exc).__name__}).") from None
+
+def _object_sources(name: str) -> list[Source]:
+    """Return the objects under an object-store URL (one object, or every object below a prefix in name order,
+    hidden names and folder markers left out), each with its size and version. No object is read here."""
+    fs, inner = objectstore.filesystem(name)
+    with objectstore.object_errors(name, "list the objects"):
+        fs.invalidate_cache(inner)  # a listing cached earlier in this process may be stale
+        try:
+            info = fs.info(inner)
+        except FileNotFoundError:
+            raise FallbackscopeError(f"{name}: no such object or prefix.") from None
+        if info.get("type") != "directory":
+            return [_object_source(name, info)]
+        below = inner.rstrip("/") + "/"
+        found = []
+        for key, item in fs.find(inner, detail=True).items():
+            rel = key.removeprefix(below)
+            if item.get("type") == "file" and not key.endswith("/") and not _hidden(rel.split("/")):
+                found.append((rel.split("/"), rel, item))
+    if not found:
+        raise FallbackscopeError(f"{name}: no objects to load under this prefix.")
+    base = name.rstrip("/")
+    return [_object_source(f"{base}/{rel}", item) for _, rel, item in sorted(found, key=lambda f: f[0])]
+
+
+def _object_source(url: str, info: dict) -> Source:
+    """Return the Source of one object, from its fsspec info (its URL rebuilt from the one given: no credentials,
+    no query string)."""
+    size = info.get("size")
+    return Source(url, None, None, int(size) if size is not None else None, objectstore.object_mtime_ns(info), url,
+                  objectstore.object_version(info))
 
 
 def file_sha256(location: str | os.PathLike[str], limit: int | None = None) -> str:
@@ -210,7 +237,7 @@ class HashingReader:
     def __init__(self, source: Source, start: int = 0) -> None:
         self.source = source
         self.digest = hashlib.sha256()
-        if source.path is None:
+        if source.is_stdin:
             self._raw = _HashingStream(sys.stdin.buffer, self.digest)
             # a gzip piped in is read like a gzip file (files are told by content too, not by name)
             piped_gzip = sys.stdin.buffer.peek(2)[:2] == GZIP_MAGIC
