@@ -22,7 +22,14 @@ import orjson
 from fallbackscope.core.fingerprint import prompt_fingerprint
 from ingest.columns import blank_attempt
 from ingest.fields import Reject, get_bool, get_obj, get_str, get_tokens, parse_ts
-from ingest.formats.shared import error_class_named, record_time, set_stop, stop_reason_of, wrong_format
+from ingest.formats.shared import (
+    error_class_named,
+    quoted_api_error,
+    record_time,
+    set_stop,
+    stop_reason_of,
+    wrong_format,
+)
 from ingest.message import ZERO_USAGE, Context, error_class_for, message_attempts, optional_id, outcome_for_error
 
 NAME = "litellm"
@@ -147,7 +154,8 @@ def parse(obj: dict, ctx: Context) -> list[dict]:
                   or get_obj(metadata, "error_information", "metadata"))
     # a success carries `error_information` too, its values empty: only a filled one tells of a failure
     if status == "failure" or (status is None and error_info and any(error_info.values())):
-        return [_error(base, error_info or {})]
+        return [_error(base, error_info or {}, obj.get("error_str"))]
+    base["request_id"] = _provider_request_id(hidden) or base["request_id"]
 
     base["http_status"] = 200
     response = _content(obj, "response")
@@ -159,25 +167,44 @@ def parse(obj: dict, ctx: Context) -> list[dict]:
         if response.get("usage") is None:  # a body logged without usage: the payload's counts stand
             attempts[-1].update(tokens)
         return attempts
-    finish, had_output = _choice(response)
+    finish, had_output, own = _choice(response)
     # the provider's own stop reason, when the payload kept it, else the OpenAI-style finish reason, in Anthropic's
-    # words: LiteLLM reports a Claude `refusal` as `content_filter`, a refusal with no category (docs/metrics.md §3.8)
-    stop = stop_reason_of(obj.get("stop_reason"), "stop_reason") or stop_reason_of(finish, "response.choices[0]")
+    # words: LiteLLM reports a Claude `refusal` as `content_filter`; its category only where the payload kept the
+    # provider's `stop_details` (docs/metrics.md §3.8)
+    stop = (stop_reason_of(obj.get("stop_reason"), "stop_reason") or stop_reason_of(own.get("stop_reason"), "")
+            or stop_reason_of(finish, "response.choices[0]"))
     base["had_output"] = had_output if had_output is not None else base["output_tokens"] > 0
-    return [set_stop(base, stop)]
+    set_stop(base, stop)
+    details = own.get("stop_details")
+    category = details.get("category") if type(details) is dict else None
+    if base["outcome"] == "refusal" and type(category) is str and category:
+        base["refusal_category"] = category
+    return [base]
 
 
-def _choice(response: dict | None) -> tuple[str | None, bool | None]:
-    """Return (finish_reason, had output) of an OpenAI-format response; the text itself is not kept.
-    A response of another shape says nothing (it never rejects the call)."""
+def _choice(response: dict | None) -> tuple[str | None, bool | None, dict]:
+    """Return (finish_reason, had output, the provider's own fields) of an OpenAI-format response: LiteLLM keeps
+    Anthropic's `stop_reason` and `stop_details` in the message's `provider_specific_fields`. The text itself is
+    not kept; a response of another shape says nothing (it never rejects the call)."""
     choices = response.get("choices") if response is not None else None
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        return None, None
+        return None, None, {}
     finish = choices[0].get("finish_reason")
+    finish = finish if isinstance(finish, str) else None
     message = choices[0].get("message")
     if not isinstance(message, dict):
-        return finish if isinstance(finish, str) else None, None
-    return finish if isinstance(finish, str) else None, bool(message.get("content") or message.get("tool_calls"))
+        return finish, None, {}
+    own = message.get("provider_specific_fields")
+    return finish, bool(message.get("content") or message.get("tool_calls")), own if isinstance(own, dict) else {}
+
+
+def _provider_request_id(hidden: dict) -> str | None:
+    """Return the API's request id from the response headers LiteLLM keeps in `hidden_params`, else None."""
+    headers = hidden.get("additional_headers")
+    if not isinstance(headers, dict):
+        return None
+    found = headers.get("request-id") or headers.get("llm_provider-request-id")
+    return found if isinstance(found, str) and found else None
 
 
 def _prompt_fp(obj: dict, ctx: Context) -> str | None:
@@ -192,16 +219,25 @@ def _prompt_fp(obj: dict, ctx: Context) -> str | None:
                                         "tools": params.get("tools")})
 
 
-def _error(base: dict, info: dict) -> dict:
-    """Return the attempt of a failed call, classed by its HTTP code, else its exception class."""
+def _error(base: dict, info: dict, error_str: Any) -> dict:
+    """Return the attempt of a failed call, classed by the API's own error type when LiteLLM's error text quotes the
+    API's error body (LiteLLM reports an Anthropic `overloaded_error` as its 500 `InternalServerError`), else by
+    its HTTP code, else its exception class. The API's request id: LiteLLM's `error_provider_request_id`, else the
+    quoted body's."""
     code = optional_id(info, "error_code", "error_information.error_code")
     name = get_str(info, "error_class", "error_information")
     status = int(code) if code and code.isdigit() else None
+    quoted_type, quoted_id = quoted_api_error(info.get("error_message") or error_str)
+    provider_id = info.get("error_provider_request_id")
+    base["request_id"] = (provider_id if isinstance(provider_id, str) and provider_id else quoted_id
+                          ) or base["request_id"]
     if status is not None and status >= 400:
         base["http_status"] = status
         error_class = error_class_for(status, None)
     else:
         named_status, error_class = error_class_named(name) if name else (None, "server_error")
         base["http_status"] = named_status
+    if quoted_type is not None:
+        error_class = error_class_named(quoted_type)[1]
     base.update(error_class=error_class, outcome=outcome_for_error(error_class), had_output=False)
     return base

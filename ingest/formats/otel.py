@@ -14,7 +14,6 @@ never leave this module — the input messages only feed the prompt fingerprint.
 
 from __future__ import annotations
 
-import re
 from typing import Any, NamedTuple
 
 import orjson
@@ -23,7 +22,14 @@ from fallbackscope.core.fingerprint import canonical_json, prompt_fingerprint
 from ingest.columns import blank_attempt
 from ingest.fields import TOKEN_LIMIT, Reject, get_list, get_obj, get_str
 from ingest.formats import litellm
-from ingest.formats.shared import error_class_named, set_stop, stop_reason_of, wrong_format
+from ingest.formats.shared import (
+    error_class_named,
+    literal_object,
+    quoted_api_error,
+    set_stop,
+    stop_reason_of,
+    wrong_format,
+)
 from ingest.message import Context, error_class_for, outcome_for_error
 
 NAME = "otel"
@@ -60,10 +66,7 @@ _FINGERPRINTED = ("gen_ai.input.messages", "gen_ai.system_instructions", "gen_ai
 # `hidden_params`: LiteLLM's callback writes the provider's usage there (as JSON text), the cache counts included
 WANTED = frozenset(_INT_KEYS + _STR_KEYS + _FINGERPRINTED + tuple(OPENINFERENCE) + (
     "gen_ai.response.finish_reasons", "service.name", "openinference.span.kind", "llm.model_name", "hidden_params",
-    "output.value", "output.mime_type"))
-# the request id inside an error's text as the Python SDK renders it (`Error code: 529 - {..., 'request_id': 'req_…'}`),
-# which OpenLLMetry leaves as its span's status message: only this id is taken from the message
-_REQUEST_ID_IN_ERROR = re.compile(r"""['"]request_id['"]\s*:\s*['"]([A-Za-z0-9_-]{1,128})['"]""")
+    "output.value", "output.mime_type", "metadata.usage_object"))
 
 
 class Span(NamedTuple):
@@ -263,16 +266,11 @@ def _error_type(span: dict, attrs: dict, path: str) -> str | None:
     return None
 
 
-def _request_id_in_status(span: dict) -> str | None:
-    """Return the request id an error status message names (OpenLLMetry's span of a failed call has no other), so
-    that span and the SDK's own span of the same call have one attempt id (docs/metrics.md §3.8); nothing else of
-    the message is read."""
+def _status_message(span: dict) -> str | None:
+    """Return a span's status message (a failed call's error text, which may quote the API's error body)."""
     status = span.get("status")
     message = status.get("message") if type(status) is dict else None
-    if type(message) is not str:
-        return None
-    found = _REQUEST_ID_IN_ERROR.search(message)
-    return found.group(1) if found else None
+    return message if type(message) is str else None
 
 
 def _openinference_response_id(attrs: dict) -> str | None:
@@ -291,15 +289,11 @@ def _openinference_response_id(attrs: dict) -> str | None:
 
 
 def _litellm_usage(attrs: dict) -> dict | None:
-    """Return the provider usage LiteLLM's callback leaves in `hidden_params` (JSON text), else None."""
-    hidden = attrs.get("hidden_params")
-    if type(hidden) is not str or not hidden.startswith("{"):
-        return None
-    try:
-        usage = orjson.loads(hidden).get("usage_object")
-    except (orjson.JSONDecodeError, AttributeError):
-        return None
-    return usage if type(usage) is dict else None
+    """Return the provider usage LiteLLM's callback leaves in `hidden_params` (JSON text; older versions) or in
+    `metadata.usage_object` (a Python dict's repr; 1.110), else None."""
+    hidden = literal_object(attrs.get("hidden_params")) or {}
+    usage = hidden.get("usage_object") or literal_object(attrs.get("metadata.usage_object"))
+    return usage if type(usage) is dict and usage else None
 
 
 def parse(record: Span, ctx: Context) -> list[dict]:
@@ -335,7 +329,10 @@ def parse(record: Span, ctx: Context) -> list[dict]:
     if trace_id and span_id:
         base["span_key"] = f"{trace_id}:{span_id}"
         base["parent_key"] = f"{trace_id}:{parent_id}" if parent_id else None
-    base["request_id"] = _str(attrs, "anthropic.request.id", path) or _request_id_in_status(span)
+    # the API's error body quoted in the status message (OpenLLMetry's and LiteLLM's spans of a failed call name no
+    # request id and LiteLLM's its own error class): its error type and request id, nothing else (docs/metrics.md §3.8)
+    quoted_type, quoted_id = quoted_api_error(_status_message(span))
+    base["request_id"] = _str(attrs, "anthropic.request.id", path) or quoted_id
     response_id = response_id or _openinference_response_id(attrs)
     base["attempt_id"] = (response_id or base["request_id"]
                           or (f"otel:{trace_id}:{span_id}" if trace_id and span_id else None))
@@ -367,6 +364,8 @@ def parse(record: Span, ctx: Context) -> list[dict]:
             error_class = error_class_for(status, None)
         elif type_status is not None:
             base["http_status"] = type_status
+        if quoted_type is not None:  # the API's own word over a proxy's re-mapping (LiteLLM: 529 overloaded → 500)
+            error_class = error_class_named(quoted_type)[1]
         base.update(error_class=error_class, outcome=outcome_for_error(error_class), had_output=False)
         return [base]
 

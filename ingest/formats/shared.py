@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import re
 from typing import Any
 
 import orjson
@@ -18,6 +20,39 @@ def record_time(obj: dict, key: str, ctx: Context) -> int:
             raise Reject("no timestamp")
         return ctx.default_ts
     return parse_ts(value, key)
+
+
+# The API's error body as other tools quote it inside their own error text (LiteLLM's `error_message`, OpenLLMetry's
+# span status): `{"type": "error", "error": {"type": "overloaded_error", …}, "request_id": "req_…"}`, as JSON or as
+# a Python dict's repr. Only the error type and the request id are taken; the rest of the text is never kept.
+_QUOTED_ERROR_TYPE = re.compile(r"""['"]error['"]\s*:\s*\{\s*['"]type['"]\s*:\s*['"]([a-z_]{1,40})['"]""")
+_QUOTED_REQUEST_ID = re.compile(r"""['"]request_id['"]\s*:\s*['"]([A-Za-z0-9_-]{1,128})['"]""")
+
+
+def quoted_api_error(text: Any) -> tuple[str | None, str | None]:
+    """Return (the API's error type, its request id) that an error text quotes, each None when it names none; a
+    type outside the API's vocabulary (docs/metrics.md §3.6) is no type."""
+    if type(text) is not str:
+        return None, None
+    found_type = _QUOTED_ERROR_TYPE.search(text)
+    found_id = _QUOTED_REQUEST_ID.search(text)
+    error_type = found_type.group(1) if found_type and found_type.group(1) in ERROR_TYPES else None
+    return error_type, found_id.group(1) if found_id else None
+
+
+def literal_object(text: Any, limit: int = 65536) -> dict | None:
+    """Return a dict given as JSON text or as a Python dict's repr (LiteLLM's OTel callback writes its usage object
+    so: single quotes, `None`), else None; literals only, never code, and no text longer than `limit`."""
+    if type(text) is not str or not text.startswith("{") or len(text) > limit:
+        return None
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            return None
+    return value if type(value) is dict else None
 
 
 _MARKERS = (

@@ -280,3 +280,28 @@ def test_attempts_stored_before_migration_002_keep_a_complete_cost(tmp_path):
     con.close()
     store.connect(path).close()
     assert query(path, "SELECT cost_complete, side_model FROM attempts") == [(True, None)]
+
+
+def test_an_api_error_quoted_in_another_tools_error_text_gives_its_type_and_request_id_only():
+    from ingest.formats.shared import quoted_api_error
+
+    litellm_text = ('litellm.InternalServerError: AnthropicError - {"type": "error", "error": {"type": '
+                    '"overloaded_error", "message": "secret words"}, "request_id": "req_011A"}')
+    sdk_repr = "Error code: 429 - {'type': 'error', 'error': {'type': 'rate_limit_error', 'message': 'x'}, " \
+               "'request_id': 'req_9'}"
+    assert quoted_api_error(litellm_text) == ("overloaded_error", "req_011A")
+    assert quoted_api_error(sdk_repr) == ("rate_limit_error", "req_9")
+    # a type outside the API's vocabulary is no type; text without a body names nothing; not text at all neither
+    assert quoted_api_error('{"error": {"type": "made_up_error"}}') == (None, None)
+    assert quoted_api_error("Connection error.") == (None, None)
+    assert quoted_api_error(None) == (None, None)
+
+
+def test_a_python_repr_of_a_usage_object_is_read_as_literals_only():
+    from ingest.formats.shared import literal_object
+
+    assert literal_object("{'cached_tokens': 500, 'x': None}") == {"cached_tokens": 500, "x": None}
+    assert literal_object('{"a": 1}') == {"a": 1}
+    assert literal_object("{'a': __import__('os').getcwd()}") is None  # code is never run
+    assert literal_object("[1, 2]") is None and literal_object("{'a': 1") is None
+    assert literal_object("{'a': '" + "x" * 70000 + "'}") is None  # too long to be a usage object

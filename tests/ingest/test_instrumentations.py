@@ -6,6 +6,7 @@ and keep none of the prompt. Versions are pinned in pyproject.toml's test extra.
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -143,3 +144,45 @@ def test_openllmetry_beside_the_sdks_spans_gives_one_attempt_per_failed_call(tmp
     spans = run_app(tmp_path, "on", "openllmetry", ["overloaded"])
     assert loaded(db, spans) == expected(["overloaded"])
     assert b"CANARY_instrumented" not in db.read_bytes()
+
+
+# -- LiteLLM: its OpenTelemetry callback and its StandardLoggingPayload, from the released library -----------------
+
+LITELLM_APP = Path(__file__).with_name("litellm_app.py")
+
+
+def run_litellm(tmp_path: Path, calls: list[str]) -> tuple[Path, Path]:
+    spans, payloads = tmp_path / "litellm-spans.jsonl", tmp_path / "litellm-payloads.jsonl"
+    with fake_messages_api(REPLIES) as (url, seen):
+        done = subprocess.run([sys.executable, str(LITELLM_APP), url, str(spans), str(payloads), *calls],
+                              timeout=300, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
+    assert [s["reply"] for s in seen] == [c.split(":")[0] for c in calls]
+    return spans, payloads
+
+
+@pytest.mark.slow
+def test_litellm_spans_and_payloads_give_each_call_as_served(tmp_path):
+    """LiteLLM 1.110 reports a refusal as `content_filter`, an `overloaded_error` as its own 500 InternalServerError,
+    and (in its spans) the usage with cache counts only as a Python repr in `metadata.usage_object`: both of its
+    outputs must still give what the fake server served — refusals as refusals, the API's error class, cache tokens
+    and cost right, and the refusal's category where the payload kept the provider's `stop_details`."""
+    if importlib.util.find_spec("litellm") is None:  # not imported here: importing it fetches a price map online
+        pytest.skip("litellm is not installed")
+    calls = ["ok", "refusal", "tool", "overloaded", "stream:stream"]
+    spans, payloads = run_litellm(tmp_path, calls)
+    want = expected(calls)
+    for path, fmt in ((spans, "otel"), (payloads, "litellm")):
+        db = tmp_path / f"{fmt}.duckdb"
+        [report] = ingest_paths(db, [str(path)], LoadOptions())
+        assert (report.format, report.rejected, report.attempts_loaded) == (fmt, 0, len(calls))
+        got = rows(db)
+        assert sorted(((r["outcome"], r["stop_reason"], r["error_class"], r["input_tokens"], r["cache_read_tokens"],
+                        r["cache_write_5m_tokens"], r["output_tokens"], round(r["cost_usd"], 12)) for r in got),
+                      key=str) == want
+        assert {r["model"] for r in got} == {"claude-sonnet-4-5"}
+        by_outcome = {r["outcome"]: r for r in got}
+        assert by_outcome["error"]["request_id"] == "req_ovl1"  # the API's, quoted in LiteLLM's error text
+        # the category survives only in the payload (the span says `content_filter` and no more)
+        assert by_outcome["refusal"]["refusal_category"] == ("cyber" if fmt == "litellm" else None)
+        assert b"CANARY_instrumented" not in db.read_bytes()
