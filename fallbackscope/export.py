@@ -7,6 +7,11 @@ the folder name, as Hive, Spark, Trino, BigQuery and DuckDB (`hive_partitioning=
 writes the files (`COPY … PARTITION_BY (day)`) into a hidden staging folder beside `attempts/`; each
 day written then replaces that day's folder whole, so exporting again never duplicates rows. The
 database is opened read-only: a running dashboard or a waiting ingest is not disturbed.
+
+DIR may be an object-store URL (`s3://bucket/prefix`, `gs://…`, `az://…`, docs/metrics.md §11): DuckDB writes
+the files into a local temporary folder, then each day's files are uploaded through fsspec over that day's
+old ones and what is left of the old day is removed — a reader sees each file old or new, never a day
+missing. Credentials are the store's usual ones (environment, profile), never in the URL.
 """
 
 from __future__ import annotations
@@ -15,11 +20,14 @@ import datetime as dt
 import os
 import re
 import shutil
+import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
 
-from fallbackscope.core import store
+from fallbackscope.core import objectstore, store
 from fallbackscope.core.errors import FallbackscopeError, UsageError
 from fallbackscope.core.periods import UTC, to_utc
 
@@ -34,7 +42,7 @@ class ExportResult:
     """What an export wrote: the table folder, the rows and the days (partitions) written, and the days
     whose stale folders were removed because the range holds no attempts on them any more."""
 
-    path: Path
+    path: Path | str  # a folder, or the URL of the export's `attempts` prefix
     rows: int
     days: tuple[dt.date, ...]
     removed: tuple[dt.date, ...] = ()
@@ -66,7 +74,12 @@ def export_parquet(db_path: str | Path, out_dir: str | Path, *, since: str | dt.
     UsageError for bad bounds, FallbackscopeError when the database or the folder cannot be used.
     """
     start, end = day_bounds(since, until)
-    out = Path(out_dir)
+    name = str(out_dir)
+    if objectstore.is_url(name) and objectstore.scheme_of(name) == "file":
+        name = unquote(urlsplit(objectstore.checked_url(name)).path)
+    elif objectstore.is_url(name):
+        return _export_to_url(Path(db_path), name, start, end, wait_seconds)
+    out = Path(name)
     target = out / TABLE
     staging = out / f".{TABLE}-export-{uuid.uuid4().hex}"
     try:
@@ -109,6 +122,48 @@ def _copy(db_path: Path, staging: Path, start: dt.datetime | None, end: dt.datet
     finally:
         con.close()
     return int(rows)
+
+
+def _export_to_url(db_path: Path, url: str, start: dt.datetime | None, end: dt.datetime | None,
+                   wait_seconds: float) -> ExportResult:
+    """Export to an object-store URL: stage the day folders locally, upload each day's files over its old ones,
+    then remove the old day's other files, and the days of the range that got no rows."""
+    fs, inner = objectstore.filesystem(url)
+    target = f"{inner.rstrip('/')}/{TABLE}"
+    with tempfile.TemporaryDirectory(prefix="fallbackscope-export-") as tmp:
+        staging = Path(tmp) / TABLE
+        rows = _copy(db_path, staging, start, end, wait_seconds)
+        written = _day_folders(staging)
+        removed = []
+        with objectstore.object_errors(url, "write the export"):
+            existing = _remote_days(fs, target)
+            for day, folder in sorted(written.items()):
+                files = sorted(folder.iterdir())
+                for file in files:
+                    fs.put_file(str(file), f"{target}/{folder.name}/{file.name}")
+                names = {f"{target}/{folder.name}/{file.name}" for file in files}
+                left = [key for key in existing.get(day, []) if key not in names]
+                if left:
+                    fs.rm(left)
+            for day, keys in sorted(existing.items()):
+                if day not in written and _in_range(day, start, end):
+                    fs.rm(keys)
+                    removed.append(day)
+    return ExportResult(f"{url.rstrip('/')}/{TABLE}", rows, tuple(sorted(written)), tuple(removed))
+
+
+def _remote_days(fs: Any, target: str) -> dict[dt.date, list[str]]:
+    """Return the objects under `target/day=YYYY-MM-DD/`, by day."""
+    fs.invalidate_cache(target)  # listed afresh: another export may have written since
+    found: dict[dt.date, list[str]] = {}
+    for key in fs.find(target):
+        match = _DAY_DIR.match(key.removeprefix(f"{target}/").split("/", 1)[0])
+        if match:
+            try:
+                found.setdefault(dt.date.fromisoformat(match.group(1)), []).append(key)
+            except ValueError:
+                continue
+    return found
 
 
 def _day_folders(folder: Path) -> dict[dt.date, Path]:

@@ -120,7 +120,7 @@ def failure_reason(exc: BaseException) -> str:
     echo request details), at most a service's error code."""
     names = [type(e).__name__ for e in _chain(exc)]
     if any("Credential" in name for name in names):
-        return "no usable credentials: give them the store's usual way (environment, profile)"
+        return "no usable credentials: set them the store's usual way, in the environment or a profile"
     if isinstance(exc, FileNotFoundError):
         return "no such object or bucket"
     if isinstance(exc, PermissionError):
