@@ -8,12 +8,18 @@ show that an object was not read (no GET of its key). Credentials are canary str
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from builders import exchange, message, request
 
 ACCESS_KEY = "AKIACANARYKEYID0S3X"  # fake credentials the tests search every output for
 SECRET_KEY = "canary-secret-9f27c1d0e3b4a5968776"
 REGION = "us-east-1"
+SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
 
 
 @dataclass(frozen=True)
@@ -94,3 +100,35 @@ def client(server: S3Server):
 
     return boto3.client("s3", endpoint_url=server.endpoint, aws_access_key_id=ACCESS_KEY,
                         aws_secret_access_key=SECRET_KEY, region_name=REGION)
+
+
+# -- inputs ----------------------------------------------------------------------------------------------------------
+
+
+def records(prefix: str, n: int, start: int = 0) -> list[dict]:
+    """`n` exchange records with message ids `msg_<prefix>_<i>`, one a minute."""
+    out = []
+    for i in range(start, start + n):
+        ts = (dt.datetime(2026, 10, 20, 9, tzinfo=dt.UTC) + dt.timedelta(minutes=i)).isoformat()
+        out.append(exchange(ts, request("claude-sonnet-4-5", f"q {prefix} {i}"),
+                            message(f"msg_{prefix}_{i}", "claude-sonnet-4-5")))
+    return out
+
+
+def jsonl(items: list[dict]) -> bytes:
+    return b"".join(json.dumps(item).encode() + b"\n" for item in items)
+
+
+def inputs() -> dict[str, bytes]:
+    """The files of a prefix, by relative name: plain JSON Lines, a gzip without `.gz` in its name, a gzip in a
+    subfolder, and hidden names (left out, as in a folder)."""
+    return {"a.jsonl": jsonl(records("a", 6)), "day.log": (SAMPLE / "exchange-2026-10-19.jsonl.gz").read_bytes(),
+            "sub/day2.jsonl.gz": (SAMPLE / "exchange-2026-10-20.jsonl.gz").read_bytes(),
+            ".hidden.jsonl": jsonl(records("h", 2)), ".tmp/x.jsonl": jsonl(records("x", 2))}
+
+
+def put(server: S3Server, bucket: str, files: dict[str, bytes], prefix: str = "logs/") -> None:
+    """Put (or overwrite) objects `prefix + name`."""
+    s3c = client(server)
+    for name, body in files.items():
+        s3c.put_object(Bucket=bucket, Key=prefix + name, Body=body)

@@ -223,8 +223,9 @@ def duckdb_views(con, location: str | Path) -> None:
         return str(root / pattern).replace("'", "''") if list(root.glob(pattern)) else None
 
     loads = files("loads/*.parquet")
-    con.execute(f"CREATE OR REPLACE VIEW loads AS SELECT * FROM read_parquet('{loads}')" if loads else
-                "CREATE OR REPLACE VIEW loads AS SELECT NULL::BIGINT AS load_id WHERE false")
+    # by name: a store's older ledger files lack the columns later migrations added (read as NULL)
+    con.execute(f"CREATE OR REPLACE VIEW loads AS SELECT * FROM read_parquet('{loads}', union_by_name = true)"
+                if loads else "CREATE OR REPLACE VIEW loads AS SELECT NULL::BIGINT AS load_id WHERE false")
     for name, schema in (("rejects", REJECTS_SCHEMA), ("relinks", RELINKS_SCHEMA)):
         found = files(f"{name}/*.parquet")
         empty = ", ".join(f"NULL::{_duck_type(kind)} AS {col}" for col, kind in

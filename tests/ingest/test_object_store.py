@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import os
 import shutil
 import subprocess
@@ -21,8 +20,20 @@ import uuid
 from pathlib import Path
 
 import pytest
-from builders import KEY, exchange, message, query, request
-from s3server import ACCESS_KEY, SECRET_KEY, S3Server, client, new_bucket, s3_server
+from builders import KEY, query
+from s3server import (
+    ACCESS_KEY,
+    SAMPLE,
+    SECRET_KEY,
+    S3Server,
+    client,
+    inputs,
+    jsonl,
+    new_bucket,
+    put,
+    records,
+    s3_server,
+)
 
 from fallbackscope.core import objectstore
 from fallbackscope.core.errors import FallbackscopeError, UsageError
@@ -30,7 +41,6 @@ from fallbackscope.core.errors import FallbackscopeError, UsageError
 pytest.importorskip("s3fs")
 pytest.importorskip("moto")
 
-SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
 CANARIES = (ACCESS_KEY, SECRET_KEY)
 
 
@@ -47,35 +57,6 @@ def bucket(s3) -> str:
     name = f"logs-{uuid.uuid4().hex[:12]}"
     new_bucket(s3, name)
     return name
-
-
-def records(prefix: str, n: int, start: int = 0) -> list[dict]:
-    """`n` exchange records with message ids `<prefix>-<i>`, one a minute."""
-    out = []
-    for i in range(start, start + n):
-        ts = (dt.datetime(2026, 10, 20, 9, tzinfo=dt.UTC) + dt.timedelta(minutes=i)).isoformat()
-        out.append(exchange(ts, request("claude-sonnet-4-5", f"q {prefix} {i}"),
-                            message(f"msg_{prefix}_{i}", "claude-sonnet-4-5")))
-    return out
-
-
-def jsonl(items: list[dict]) -> bytes:
-    return b"".join(json.dumps(item).encode() + b"\n" for item in items)
-
-
-def inputs() -> dict[str, bytes]:
-    """The files of a prefix, by relative name: plain JSON Lines, a gzip without `.gz` in its name, a gzip in a
-    subfolder, and hidden names (left out, as in a folder)."""
-    day = (SAMPLE / "exchange-2026-10-19.jsonl.gz").read_bytes()
-    return {"a.jsonl": jsonl(records("a", 6)), "day.log": day,
-            "sub/day2.jsonl.gz": (SAMPLE / "exchange-2026-10-20.jsonl.gz").read_bytes(),
-            ".hidden.jsonl": jsonl(records("h", 2)), ".tmp/x.jsonl": jsonl(records("x", 2))}
-
-
-def put(server: S3Server, bucket: str, files: dict[str, bytes], prefix: str = "logs/") -> None:
-    s3c = client(server)
-    for name, body in files.items():
-        s3c.put_object(Bucket=bucket, Key=prefix + name, Body=body)
 
 
 def cli(server: S3Server, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
