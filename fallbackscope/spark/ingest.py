@@ -110,8 +110,11 @@ def _with_extra(table: pa.Table, unit: dict, kind: str, **values) -> pa.RecordBa
         pa.RecordBatch.from_pylist([], schema=UNIT_OUT)
 
 
-def _parse_units(ctx: Context):
+def _parse_units(shared):
+    """Return the `mapInArrow` function parsing work units with the Context broadcast as `shared` (the key travels
+    as a broadcast value, read on the executor: never in the function's pickle nor in the Spark configuration)."""
     def parse(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        ctx: Context = shared.value
         for batch in batches:
             for unit in batch.to_pylist():
                 for out in _unit_batches(ctx, unit):
@@ -232,8 +235,9 @@ def _run(spark, store, con, ctx: Context, todo: list[_File], web_search_usd: flo
     unit_frame = spark.createDataFrame(
         units or [], "file_idx INT, unit_idx INT, location STRING, format STRING, compressed BOOLEAN, start BIGINT,"
                      " `end` BIGINT, size BIGINT, whole BOOLEAN")
+    shared = spark.sparkContext.broadcast(ctx)
     parsed = (unit_frame.repartition(max(1, len(units)))
-              .mapInArrow(_parse_units(ctx), UNIT_OUT_DDL)
+              .mapInArrow(_parse_units(shared), UNIT_OUT_DDL)
               .persist(StorageLevel.DISK_ONLY))
     try:
         # unit-relative line numbers → relative to where the file was read from (`rel`), and file line numbers
@@ -302,6 +306,7 @@ def _run(spark, store, con, ctx: Context, todo: list[_File], web_search_usd: flo
         fresh.unpersist()
     finally:
         parsed.unpersist()
+        shared.destroy()  # the key leaves the executors with the run
 
 
 def _rejects(store, todo: list[_File], rejects: list) -> None:

@@ -1,8 +1,17 @@
-"""One SparkSession configured the way fallbackscope's SQL expects it (UTC, microsecond Parquet times)."""
+"""One SparkSession configured the way fallbackscope's SQL expects it (UTC, microsecond Parquet times), whose
+Python workers can run fallbackscope's code (docs/spark.md).
+
+Where the workers' Python comes from: `PYSPARK_PYTHON` when set (PySpark reads it), else the setting
+`spark.pyspark.python`; else, in local mode, the Python running fallbackscope — PySpark's own default, `python3`
+on the PATH, is rarely the virtual environment fallbackscope was installed into. On a cluster the workers'
+Python is the cluster's (`python3` on each node's PATH unless one of those two settings names another), and
+fallbackscope's own code is shipped to the executors (`fallbackscope.spark.ship`).
+"""
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable
 
 from fallbackscope.core.errors import FallbackscopeError, UsageError
@@ -40,8 +49,8 @@ def parse_conf(pairs: Iterable[str]) -> dict[str, str]:
 def spark_session(master: str | None = None, conf: dict[str, str] | None = None):
     """Return the active SparkSession, or build one on `master` with `conf` (plus the required settings).
 
-    Under `spark-submit` a session already exists (its master and conf come from the command line);
-    it is used as it is, with the required SQL settings applied.
+    Under `spark-submit` the master and conf come from its command line. Either way the required SQL settings
+    are applied, the workers' Python is chosen (`workers_python`) and, on a cluster, the code is shipped.
     """
     import warnings
 
@@ -57,17 +66,52 @@ def spark_session(master: str | None = None, conf: dict[str, str] | None = None)
         builder = SparkSession.builder.appName("fallbackscope")
         if master or "PYSPARK_GATEWAY_PORT" not in os.environ:  # set when spark-submit started the JVM
             builder = builder.master(master or DEFAULT_MASTER)
-        for key, value in {**DEFAULT_CONF, **(conf or {}), **REQUIRED_CONF}.items():
+        conf_all = {**DEFAULT_CONF, **(conf or {}), **REQUIRED_CONF}
+        for key, value in conf_all.items():
             builder = builder.config(key, value)
         try:
             active = builder.getOrCreate()
         except Exception as exc:  # Java missing, bad master URL, …: one line, not a JVM trace
             raise FallbackscopeError(f"cannot start Spark ({_first_line(exc)}).") from None
-        active.sparkContext.setLogLevel("ERROR")
+        if "log4j2.configurationFile" not in conf_all.get("spark.driver.extraJavaOptions", ""):
+            active.sparkContext.setLogLevel("ERROR")  # a log configuration of the user's own keeps its levels
+    _prepare_workers(active.sparkContext)
     for key, value in REQUIRED_CONF.items():
         if not key.startswith("spark.sql.execution.arrow") or active.conf.get(key, None) is None:
             active.conf.set(key, value)
     return active
+
+
+def workers_python(master: str, python_setting: str | None) -> str | None:
+    """Return the Python the workers must start, or None where PySpark's own choice stands: `PYSPARK_PYTHON`
+    when set; else the `spark.pyspark.python` setting; else, for a local master, the running interpreter."""
+    if os.environ.get("PYSPARK_PYTHON"):
+        return None
+    if python_setting:
+        return python_setting
+    return sys.executable if is_local(master) else None
+
+
+def is_local(master: str) -> bool:
+    """Return whether a master URL runs everything on this machine (`local[*]`, `local[4]`, `local-cluster[…]`)."""
+    return master.startswith("local")
+
+
+def _prepare_workers(sc) -> None:
+    """Point `sc`'s Python workers at `workers_python`, and ship the code to a cluster's executors."""
+    from fallbackscope.spark import ship
+
+    python = workers_python(sc.master, sc.getConf().get("spark.pyspark.python"))
+    if python:
+        # PySpark reads PYSPARK_PYTHON once, when the context starts, into the `pythonExec` every Python function
+        # it sends to the executors names; `spark.pyspark.python` it leaves to spark-submit
+        sc.pythonExec = python
+    if not is_local(sc.master):
+        try:
+            ship.ship(sc)
+        except (OSError, ImportError) as exc:
+            raise FallbackscopeError(f"cannot ship fallbackscope's code to the executors ({_first_line(exc)}).") \
+                from None
 
 
 def _first_line(exc: BaseException) -> str:

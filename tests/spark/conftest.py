@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -35,8 +34,8 @@ def spark_root(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def spark(spark_root):
-    from pyspark.sql import SparkSession
-
+    """The tests' local session, built by fallbackscope's own session code: its workers run the Python it
+    chooses (no PYSPARK_PYTHON set here, so the tests run what users run)."""
     from fallbackscope.spark.session import spark_session
 
     for name in ("local", "tmp", "warehouse", "checkpoint", "logs"):
@@ -44,21 +43,30 @@ def spark(spark_root):
     config = spark_root / "log4j2.properties"
     config.write_text(LOG4J.format(path=spark_root / "logs" / "spark.log"))
     java = f"-Djava.io.tmpdir={spark_root / 'tmp'} -Dlog4j2.configurationFile=file:{config}"
-    os.environ["PYSPARK_PYTHON"] = sys.executable
-    session = (SparkSession.builder.master("local[2]").appName("fallbackscope-tests")
-               .config("spark.ui.enabled", "false")
-               .config("spark.ui.showConsoleProgress", "false")
-               .config("spark.sql.shuffle.partitions", "1")
-               .config("spark.default.parallelism", "2")
-               # tiny data: compiling generated code costs more than it saves
-               .config("spark.sql.codegen.wholeStage", "false")
-               .config("spark.sql.codegen.factoryMode", "NO_CODEGEN")
-               .config("spark.local.dir", str(spark_root / "local"))
-               .config("spark.sql.warehouse.dir", str(spark_root / "warehouse"))
-               .config("spark.checkpoint.dir", str(spark_root / "checkpoint"))
-               .config("spark.driver.extraJavaOptions", java)
-               .config("spark.executor.extraJavaOptions", java)
-               .getOrCreate())
+    session = spark_session("local[2]", {
+        "spark.app.name": "fallbackscope-tests",
+        "spark.sql.shuffle.partitions": "1",
+        "spark.default.parallelism": "2",
+        # tiny data: compiling generated code costs more than it saves
+        "spark.sql.codegen.wholeStage": "false",
+        "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+        "spark.local.dir": str(spark_root / "local"),
+        "spark.sql.warehouse.dir": str(spark_root / "warehouse"),
+        "spark.checkpoint.dir": str(spark_root / "checkpoint"),
+        "spark.driver.extraJavaOptions": java,
+        "spark.executor.extraJavaOptions": java,
+    })
     session.sparkContext.setCheckpointDir(str(spark_root / "checkpoint"))
-    yield spark_session()  # the active session, with fallbackscope's required settings applied
+    yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def duckdb_runs(tmp_path_factory):
+    """`ingest`, `metrics` and `report weekly` of `engine_runs.INPUTS` on the DuckDB engine, run once: what the
+    Spark runs of the plain-Python and cluster tests must equal. Returns (results, database)."""
+    from engine_runs import engine_results, user_env
+
+    folder = tmp_path_factory.mktemp("duckdb-runs")
+    db = folder / "fs.duckdb"
+    return engine_results(folder, str(db), user_env()), db
