@@ -163,16 +163,31 @@ class Previous:
     bytes_read: int | None
     lines_read: int | None
     object_version: str | None = None
+    # (size, version, sha256) an object had when later runs skipped it as loaded content (on the newest load only)
+    skipped: tuple[tuple[int | None, str, str], ...] = ()
+
+
+_SKIPPED_OBJECT = "status = 'skipped' AND sha256 IS NOT NULL AND object_version IS NOT NULL"
 
 
 def previous_loads(con: Any, location: str | None = None) -> dict[str, list[Previous]]:
-    """Return the `ok` loads of each path (of `location` only, when given), newest first."""
+    """Return the `ok` loads of each path (of `location` only, when given), newest first; the newest also holds
+    the versions an object had when later runs skipped it (an object whose content was loaded under another
+    version — before the ledger kept versions, or re-uploaded alike — is then read once, not every run)."""
     where, params = (f"{_OK} AND path = ?", [location]) if location is not None else (_OK, [])
     rows = con.execute("SELECT path, sha256, file_size, mtime_ns, bytes_read, lines_read, object_version FROM loads"
                        f" WHERE {where} ORDER BY load_id DESC", params).fetchall()
     out: dict[str, list[Previous]] = {}
     for path, *values in rows:
         out.setdefault(path, []).append(Previous(*values))
+    where = f"{_SKIPPED_OBJECT} AND path = ?" if location is not None else _SKIPPED_OBJECT
+    seen: dict[str, list[tuple[int | None, str, str]]] = {}
+    for path, size, version, sha in con.execute("SELECT path, file_size, object_version, sha256 FROM loads"
+                                                f" WHERE {where} ORDER BY load_id DESC", params).fetchall():
+        seen.setdefault(path, []).append((size, version, sha))
+    for path, versions in seen.items():
+        if path in out:
+            out[path][0] = dataclasses.replace(out[path][0], skipped=tuple(versions))
     return out
 
 
@@ -213,14 +228,15 @@ def start_of(source: Source, previous: list[Previous]) -> Start:
     """Return where to read `source` from: its start; or, for a file that grew since its last load (same
     first bytes, more of them), where that load stopped. A file whose size and mtime match its last load is
     hashed here (`unchanged_sha`), so the caller can skip it when that hash is loaded; an object whose size and
-    version (ETag, generation) match its last load's is not read at all: its hash is that load's
-    (docs/metrics.md §11)."""
+    version (ETag, generation) match its last load's — or a later run's that skipped it — is not read at all: its
+    hash is that row's (docs/metrics.md §11)."""
     if not previous or source.is_stdin:
         return Start()
     last = previous[0]
     if source.version is not None:
-        if last.file_size == source.size and last.object_version == source.version:
-            return Start(unchanged_sha=last.sha256)
+        for size, version, sha in ((last.file_size, last.object_version, last.sha256), *last.skipped):
+            if size == source.size and version == source.version:
+                return Start(unchanged_sha=sha)  # the caller skips it when that content is loaded
     elif last.file_size == source.size and last.mtime_ns == source.mtime_ns:
         return Start(unchanged_sha=file_sha256(source.location))
     if (not source.compressed and last.file_size is not None and source.size is not None

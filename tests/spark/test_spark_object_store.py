@@ -112,3 +112,30 @@ def _spark_files(spark) -> list[Path]:
     local_dir = spark.sparkContext.getConf().get("spark.local.dir", "")
     root = Path(local_dir).parent if local_dir else None
     return list(root.rglob("*")) if root is not None and root.exists() else []
+
+
+def test_a_store_written_before_object_versions_still_opens_and_skips_what_it_loaded(spark, tmp_path):
+    import duckdb
+    import pyarrow.parquet as pq
+
+    from fallbackscope.spark.ingest import ingest_spark
+    from fallbackscope.spark.store import Store, duckdb_views
+
+    log = tmp_path / "a.jsonl"
+    log.write_bytes(jsonl(records("old", 3)))
+    store = tmp_path / "store"
+    ingest_spark(spark, str(store), [str(log)])
+    for part in (store / "loads").iterdir():  # the ledger as a fallbackscope before migration 007 wrote it
+        if part.suffix == ".crc":
+            part.unlink()
+        elif part.suffix == ".parquet":
+            pq.write_table(pq.read_table(part).drop(["object_version"]), part)
+    assert Store(spark, str(store)).loads().first().object_version is None
+    assert [r.status for r in ingest_spark(spark, str(store), [str(log)])] == ["skipped"]
+    con = duckdb.connect()
+    try:
+        duckdb_views(con, store)  # old and new ledger files together, read by column name
+        assert con.execute("SELECT status, object_version FROM loads ORDER BY load_id").fetchall() == [
+            ("ok", None), ("skipped", None)]
+    finally:
+        con.close()
