@@ -177,6 +177,44 @@ def test_a_database_from_before_object_versions_opens_and_reads_each_object_once
     assert attempts(db) == stored and query(db, "SELECT max(version) FROM schema_version")[0][0] == 7
 
 
+def test_an_object_reloads_and_is_forgotten_by_its_url(s3, bucket, tmp_path):
+    put(s3, bucket, inputs())
+    db = tmp_path / "x.duckdb"
+    assert ingest(s3, f"s3://{bucket}/logs/", db).returncode == 0
+    stored = attempts(db)
+    a = f"s3://{bucket}/logs/a.jsonl"
+    reloaded = cli(s3, "ingest", "--reload", a, "--db", str(db))
+    assert reloaded.returncode == 0, reloaded.stderr
+    assert attempts(db) == stored
+    forgotten = cli(s3, "loads", "forget", a, "--db", str(db))
+    assert forgotten.returncode == 0, forgotten.stderr
+    assert query(db, "SELECT count(*) FROM attempts WHERE attempt_id LIKE 'msg_a_%'")[0][0] == 0
+    assert ingest(s3, f"s3://{bucket}/logs/", db).returncode == 0  # forgotten: loaded afresh, the rest skipped
+    assert attempts(db) == stored
+
+
+def test_an_object_that_cannot_be_read_fails_in_one_sentence_and_the_others_load(s3, bucket, tmp_path, monkeypatch):
+    from ingest import loader
+    from ingest.loader import IngestFailed, ingest_paths
+
+    put(s3, bucket, inputs())
+
+    def listed_then_deleted(paths):  # the object goes between the listing and its read
+        sources = loader_expand(paths)
+        client(s3).delete_object(Bucket=bucket, Key="logs/a.jsonl")
+        return sources
+
+    loader_expand = loader.expand
+    monkeypatch.setattr(loader, "expand", listed_then_deleted)
+    with pytest.raises(IngestFailed) as raised:
+        ingest_paths(tmp_path / "x.duckdb", [f"s3://{bucket}/logs/"])
+    message = f"s3://{bucket}/logs/a.jsonl: cannot read the object (no such object or bucket)."
+    assert str(raised.value) == message
+    assert [r.status for r in raised.value.reports] == ["failed", "ok", "ok"]
+    assert query(tmp_path / "x.duckdb", "SELECT path, status, error FROM loads ORDER BY load_id")[0] == (
+        f"s3://{bucket}/logs/a.jsonl", "failed", message)
+
+
 def test_the_ledger_lists_each_object_by_its_url(s3, bucket, tmp_path):
     put(s3, bucket, inputs())
     db = tmp_path / "x.duckdb"
