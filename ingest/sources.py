@@ -44,7 +44,8 @@ class Source:
         """Return whether the source is gzip, by its magic bytes (an object's are read the first time this is
         asked, so an object skipped as unchanged is never read)."""
         if self.gzip_magic is None:
-            object.__setattr__(self, "gzip_magic", bool(self.size) and read_range(self.location, 0, 2) == GZIP_MAGIC)
+            magic = read_range(self.location, 0, 2) if self.size != 0 else b""
+            object.__setattr__(self, "gzip_magic", magic == GZIP_MAGIC)
         return bool(self.gzip_magic)
 
     @property
