@@ -344,7 +344,8 @@ def out_console() -> Console:
 @export_app.command()
 def parquet(
     out_dir: Annotated[str, typer.Argument(help="Folder to write DIR/attempts/day=YYYY-MM-DD/*.parquet into, or an "
-                                           "object-store URL (s3://bucket/prefix, gs://…, az://…).")],
+                                           "object-store URL (s3://bucket/prefix, gs://…, az://…).",
+                                           metavar="DIR|URL")],
     db: DbOption = None,
     since: Annotated[str | None, typer.Option(help="First day (inclusive): a date, time or ISO week.")] = None,
     until: Annotated[str | None, typer.Option(help="Last bound (exclusive): a date, time or ISO week.")] = None,
