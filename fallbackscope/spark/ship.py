@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import io
 import os
 import sys
 import tempfile
@@ -45,25 +46,27 @@ def _package_files(name: str) -> list[tuple[str, Path]]:
 def code_zip() -> Path:
     """Return a zip of the packages the executors import, built from the installed package folders.
 
-    Named by its content's hash under the temp folder, so it is built once per version of the code and a
-    changed checkout never reuses a stale zip."""
-    files = [item for name in SHIPPED_PACKAGES for item in _package_files(name)]
-    contents = [(arcname, path.read_bytes()) for arcname, path in files]
-    digest = hashlib.sha256()
-    for arcname, blob in contents:
-        digest.update(arcname.encode() + b"\0" + hashlib.sha256(blob).digest())
-    folder = Path(tempfile.gettempdir()) / "fallbackscope-spark"
-    folder.mkdir(exist_ok=True)
-    target = folder / f"fallbackscope-code-{digest.hexdigest()[:16]}.zip"
-    if not target.exists():
-        partial = folder / f".{target.name}.{os.getpid()}"
-        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
-            for arcname, blob in contents:
+    The same code gives the same bytes, kept under a private folder of the temp folder and named by their hash:
+    written once per version of the code, and a file found there is used only if it holds exactly those bytes."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in SHIPPED_PACKAGES:
+            for arcname, path in _package_files(name):
                 info = zipfile.ZipInfo(arcname, _FIXED_TIME)
                 info.compress_type = zipfile.ZIP_DEFLATED
                 info.external_attr = 0o644 << 16
-                archive.writestr(info, blob)
-        os.replace(partial, target)  # atomic: another process building the same zip is harmless
+                archive.writestr(info, path.read_bytes())
+    blob = buffer.getvalue()
+    folder = Path(tempfile.gettempdir()) / f"fallbackscope-spark-{os.getuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    info = folder.lstat()
+    if folder.is_symlink() or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        folder = Path(tempfile.mkdtemp(prefix="fallbackscope-spark-"))  # not ours alone: code others could swap
+    target = folder / f"fallbackscope-code-{hashlib.sha256(blob).hexdigest()[:16]}.zip"
+    if not target.exists() or target.read_bytes() != blob:
+        partial = folder / f".{target.name}.{os.getpid()}"
+        partial.write_bytes(blob)
+        os.replace(partial, target)  # atomic: another process writing the same zip is harmless
     return target
 
 
