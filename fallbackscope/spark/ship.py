@@ -33,12 +33,15 @@ _shipped: weakref.WeakSet = weakref.WeakSet()
 
 
 def _package_files(name: str) -> list[tuple[str, Path]]:
-    """Return (name in the zip, file) for every file of an installed package, bytecode caches left out."""
+    """Return (name in the zip, file) for every file of an installed package: its modules and data, without
+    bytecode caches, hidden files or key files (an editable install is a working folder)."""
     root = Path(importlib.import_module(name).__file__).resolve().parent
     out = []
     for path in sorted(root.rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts and path.suffix not in (".pyc", ".pyo"):
-            out.append(((Path(name) / path.relative_to(root)).as_posix(), path))
+        relative = path.relative_to(root)
+        if (path.is_file() and "__pycache__" not in relative.parts and path.suffix not in (".pyc", ".pyo", ".key")
+                and not any(part.startswith(".") for part in relative.parts)):
+            out.append(((Path(name) / relative).as_posix(), path))
     return out
 
 
@@ -57,10 +60,12 @@ def code_zip() -> Path:
                 info.external_attr = 0o644 << 16
                 archive.writestr(info, path.read_bytes())
     blob = buffer.getvalue()
-    folder = Path(tempfile.gettempdir()) / f"fallbackscope-spark-{os.getuid()}"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    info = folder.lstat()
-    if folder.is_symlink() or info.st_uid != os.getuid() or info.st_mode & 0o077:
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    folder = Path(tempfile.gettempdir()) / f"fallbackscope-spark-{uid}"
+    if uid is not None:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        info = folder.lstat()
+    if uid is None or folder.is_symlink() or info.st_uid != uid or info.st_mode & 0o077:
         folder = Path(tempfile.mkdtemp(prefix="fallbackscope-spark-"))  # not ours alone: code others could swap
     target = folder / f"fallbackscope-code-{hashlib.sha256(blob).hexdigest()[:16]}.zip"
     if not target.exists() or target.read_bytes() != blob:

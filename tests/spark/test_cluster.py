@@ -84,6 +84,18 @@ def test_the_code_zip_holds_the_installed_packages_and_is_built_once_per_version
     assert ship.code_zip() == path  # the same code: the same zip, byte for byte, by name
 
 
+def test_the_zip_leaves_out_bytecode_hidden_files_and_key_files(tmp_path, monkeypatch):
+    package = tmp_path / "editable_pkg"
+    (package / "__pycache__").mkdir(parents=True)
+    (package / ".git").mkdir()
+    for name in ("__init__.py", "prices.toml", "local.duckdb.key", ".env", "__pycache__/x.cpython-311.pyc",
+                 ".git/config"):
+        (package / name).write_text("# x")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert [arcname for arcname, _ in ship._package_files("editable_pkg")] == ["editable_pkg/__init__.py",
+                                                                              "editable_pkg/prices.toml"]
+
+
 def test_executor_modules_import_from_the_zip_alone_with_only_the_documented_requirements(tmp_path):
     bin_dir, log = guarded_python(tmp_path)
     allowed = sorted(top for name in _with_dependencies(ship.WORKER_REQUIREMENTS) for top in _top_levels(name))
