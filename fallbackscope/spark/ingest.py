@@ -214,6 +214,9 @@ def ingest_spark(spark, store_uri: str, paths: list[str], options: SparkLoadOpti
         except Exception as exc:
             if isinstance(exc, FallbackscopeError):
                 raise
+            own = _own_sentence(exc)
+            if own is not None:  # an executor's own one-sentence error (an object gone, unreadable): as it was said
+                raise FallbackscopeError(f"{own.rstrip('.')}; nothing of this run was committed.") from None
             raise FallbackscopeError(f"{store.location}: the Spark job failed ({_job_error(exc)}); nothing of "
                                      "this run was committed.") from None
     for item in todo:
@@ -355,6 +358,18 @@ def _with_content_ids(attempts, counted: dict[int, dict[str, int]]):
         return dedup.fill_content_ids(dedup.in_file_order(group), counted.get(file_idx))
 
     return keep.unionByName(needing.groupBy("file_idx").applyInArrow(fill, needing.schema))
+
+
+def _own_sentence(exc: BaseException) -> str | None:
+    """Return the sentence of a FallbackscopeError an executor raised (it names a file and a reason, never a
+    record), from the Python worker's traceback that Spark passes back; None when there is none."""
+    marker = f"{FallbackscopeError.__name__}: "
+    for line in reversed(str(exc).splitlines()):
+        head, found, sentence = line.strip().partition(marker)
+        # the exception's name, qualified or not, then its sentence: `fallbackscope.core.errors.FallbackscopeError: …`
+        if found and sentence and (not head or all(part.isidentifier() for part in head.rstrip(".").split("."))):
+            return sentence[:500]
+    return None
 
 
 def _job_error(exc: BaseException) -> str:

@@ -140,3 +140,18 @@ def test_a_store_written_before_object_versions_still_opens_and_skips_what_it_lo
             ("ok", None), ("skipped", None)]
     finally:
         con.close()
+
+
+def test_an_executors_own_sentence_reaches_the_user_as_it_was_said():
+    """An object that vanished between listing and reading fails in an executor with our one sentence, which Spark
+    passes back inside a Python traceback: the user reads that sentence, not `the Spark job failed (…Error)`."""
+    from fallbackscope.spark.ingest import _own_sentence
+
+    trace = ("Job aborted due to stage failure: Task 0 in stage 3.0 failed\nTraceback (most recent call last):\n"
+             '  File "/x/ingest/sources.py", line 90, in read_range\n'
+             "fallbackscope.core.errors.FallbackscopeError: s3://logs/day/b.jsonl: cannot read the object (no such "
+             "object or bucket).\n\tat org.apache.spark.api.python.BasePythonRunner")
+    said = "s3://logs/day/b.jsonl: cannot read the object (no such object or bucket)."
+    assert _own_sentence(Exception(trace)) == said
+    assert _own_sentence(Exception("Traceback\nValueError: bad value in record")) is None
+    assert _own_sentence(Exception("a line: FallbackscopeError: quoted in prose")) is None
