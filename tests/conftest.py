@@ -9,6 +9,21 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from builders import KEY  # noqa: E402
 
+# Tests that must share one process when the suite runs on several (pytest-xdist, `--dist loadgroup` in
+# pyproject.toml): the Spark tests share one SparkSession and the command-line ones a DuckDB baseline — and, each
+# busy with JVMs, they run one after another while the other process takes the rest; the browser tests share one
+# Chromium install.
+_GROUPS = (("spark/", "spark"), ("browser/", "browser"))
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        where = item.path.relative_to(here).as_posix() if item.path.is_relative_to(here) else ""
+        group = next((name for prefix, name in _GROUPS if where.startswith(prefix)), None)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+
 
 @pytest.fixture(autouse=True)
 def fixed_key(monkeypatch):

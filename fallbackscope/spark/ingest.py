@@ -309,7 +309,9 @@ def _run(spark, store, con, ctx: Context, todo: list[_File], web_search_usd: flo
         fresh.unpersist()
     finally:
         parsed.unpersist()
-        shared.destroy()  # the key leaves the executors with the run
+        # the key leaves the executors with the run; not `destroy()`: PySpark may still hold the variable in a later
+        # job's closure (a run that failed after parsing), and a destroyed one fails that job
+        shared.unpersist()
 
 
 def _rejects(store, todo: list[_File], rejects: list) -> None:
