@@ -10,10 +10,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from builders import KEY  # noqa: E402
 
 # Tests that must share one process when the suite runs on several (pytest-xdist, `--dist loadgroup` in
-# pyproject.toml): the Spark tests share one SparkSession and the command-line ones a DuckDB baseline — and, each
-# busy with JVMs, they run one after another while the other process takes the rest; the browser tests share one
-# Chromium install.
-_GROUPS = (("spark/", "spark"), ("browser/", "browser"))
+# pyproject.toml): the Spark tests share one SparkSession, the ones that start Spark from the command line (a plain
+# Python, a standalone cluster) a DuckDB baseline; the browser tests share one Chromium install.
+_GROUPS = (("spark/test_cluster.py", "spark-cli"), ("spark/test_plain_python.py", "spark-cli"), ("spark/", "spark"),
+           ("browser/", "browser"))
 
 
 def pytest_collection_modifyitems(config, items) -> None:

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from spark_tuning import JVM_TUNING
 
 pytest.importorskip("pyspark")
 pytest.importorskip("sqlglot")
@@ -42,7 +43,8 @@ def spark(spark_root):
         (spark_root / name).mkdir()
     config = spark_root / "log4j2.properties"
     config.write_text(LOG4J.format(path=spark_root / "logs" / "spark.log"))
-    java = f"-Djava.io.tmpdir={spark_root / 'tmp'} -Dlog4j2.configurationFile=file:{config}"
+    # short-lived JVMs on two shared cores (spark_tuning.py)
+    java = f"-Djava.io.tmpdir={spark_root / 'tmp'} -Dlog4j2.configurationFile=file:{config} {JVM_TUNING}"
     session = spark_session("local[2]", {
         "spark.app.name": "fallbackscope-tests",
         "spark.sql.shuffle.partitions": "1",

@@ -10,15 +10,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import spark_tuning
 from builders import KEY
 from test_spark_engine import SAMPLE, assert_same, assert_same_rows
 
 # the week 2026-W45 of the committed sample and the day after it: every format path of the exchange files, small
 INPUTS = [str(p) for p in sorted(SAMPLE.glob("exchange-2026-11-0[2-9].jsonl.gz"))]
 WEEK = "2026-W45"
-# tiny inputs: one shuffle partition, and no code generation (compiling costs more than it saves)
-SPARK_TUNING = ("--spark-conf", "spark.sql.shuffle.partitions=1", "--spark-conf", "spark.sql.codegen.wholeStage=false",
-                "--spark-conf", "spark.sql.codegen.factoryMode=NO_CODEGEN")
+SPARK_TUNING = spark_tuning.SPARK_TUNING
 
 
 def user_env(**extra: str) -> dict[str, str]:

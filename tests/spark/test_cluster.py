@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 from engine_runs import SPARK_TUNING, assert_engines_agree, engine_results, user_env
+from spark_tuning import JVM_TUNING
 
 from fallbackscope.spark import ship
 
@@ -180,7 +181,8 @@ class StandaloneCluster:
         self.home = _find_spark_home()
         self.port = _free_port()
         self.url = f"spark://127.0.0.1:{self.port}"
-        self.env = {**user_env(), "SPARK_HOME": self.home, "SPARK_LOCAL_IP": "127.0.0.1"}
+        self.env = {**user_env(), "SPARK_HOME": self.home, "SPARK_LOCAL_IP": "127.0.0.1",
+                    "SPARK_DAEMON_JAVA_OPTS": JVM_TUNING}
         self.worker_env = {**self.env, "PATH": worker_path}
         self.procs: list[subprocess.Popen] = []
 
@@ -259,7 +261,9 @@ def test_a_standalone_cluster_runs_the_shipped_code_and_equals_duckdb(tmp_path, 
     store = tmp_path / "store"  # on the one machine: storage every executor reaches
     with standalone_cluster(tmp_path / "cluster", worker_path) as cluster:
         options = ("--engine", "spark", "--spark-master", cluster.url, *SPARK_TUNING,
-                   "--spark-conf", "spark.driver.host=127.0.0.1", "--spark-conf", "spark.executor.memory=768m")
+                   "--spark-conf", "spark.driver.host=127.0.0.1", "--spark-conf", "spark.executor.memory=768m",
+                   # one machine: a task never waits for a "better" executor (the 3 s default, per stage)
+                   "--spark-conf", "spark.locality.wait=0")
         try:
             spark = engine_results(tmp_path, str(store), user_env(SPARK_LOCAL_IP="127.0.0.1"), options)
         except AssertionError as exc:

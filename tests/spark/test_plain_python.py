@@ -87,5 +87,6 @@ def test_the_key_reaches_the_executors_as_a_broadcast_never_in_the_spark_configu
     # the parsing function the executors receive holds the broadcast's id, not the key
     shared = real(ctx)
     pickled = cloudpickle.dumps(spark_ingest._parse_units(shared))
-    shared.destroy()
+    shared.unpersist()  # not destroyed: pickling registered it for the session's next Python job
+    sc._pickled_broadcast_vars.clear()
     assert KEY.encode() not in pickled and KEY.encode().hex().encode() not in pickled
