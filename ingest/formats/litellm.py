@@ -229,8 +229,7 @@ def _error(base: dict, info: dict, error_str: Any) -> dict:
     status = int(code) if code and code.isdigit() else None
     quoted_type, quoted_id = quoted_api_error(info.get("error_message") or error_str)
     provider_id = info.get("error_provider_request_id")
-    base["request_id"] = (provider_id if isinstance(provider_id, str) and provider_id else quoted_id
-                          ) or base["request_id"]
+    base["request_id"] = (provider_id if isinstance(provider_id, str) else None) or quoted_id or base["request_id"]
     if status is not None and status >= 400:
         base["http_status"] = status
         error_class = error_class_for(status, None)
